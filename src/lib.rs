@@ -4,4 +4,17 @@
 //! A record flows one way: `feeds` (wire formats) → `store` (SQL) → `reconcile`
 //! (pure) → `tickets` (lifecycle, export). See `docs/architecture.md`.
 
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod feeds;
+pub mod reconcile;
+pub mod reconciliation;
+pub mod records;
+pub mod shutdown;
 pub mod sim;
+pub mod status;
+pub mod store;
+pub mod sync;
+pub mod telemetry;
+pub mod tickets;

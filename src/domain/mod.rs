@@ -1,0 +1,16 @@
+//! Domain types parsed once at the edge and correct by construction afterwards:
+//! ID numbers, names, division codes, dates and the masking rules for logs.
+
+mod dates;
+mod division;
+mod id_number;
+mod name;
+
+pub use dates::{
+    format_timestamp, local_date_of_rfc3339, now_local, parse_compact_date, parse_dashed_date,
+    parse_local_datetime, today_local,
+    parse_slashed_date, CST_OFFSET_SECS,
+};
+pub use division::{DivisionCode, TownshipCode};
+pub use id_number::{mask_id_str, normalise_id, IdError, IdNumber, Sex};
+pub use name::{mask_name, normalise_name};

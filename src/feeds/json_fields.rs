@@ -1,0 +1,33 @@
+//! Lenient field access for JSON rows: departments send strings, sometimes numbers,
+//! sometimes null or empty strings for "absent". One row's oddity never fails a page.
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+/// A field as text: strings trimmed, numbers printed; null and blank are absent.
+pub fn text(row: &Map<String, Value>, key: &str) -> Option<String> {
+    match row.get(key)? {
+        Value::String(s) if s.trim().is_empty() => None,
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// A field as trimmed text (for codes and dates).
+pub fn code(row: &Map<String, Value>, key: &str) -> Option<String> {
+    text(row, key).map(|s| s.trim().to_string())
+}
+
+/// The key a malformed record is recognised by when it lacks its natural key.
+pub fn digest_key(raw: &[u8]) -> String {
+    let d = Sha256::digest(raw);
+    let hex: String = d.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+/// A required field, or the reason the record is malformed.
+pub fn required(row: &Map<String, Value>, key: &str) -> Result<String, String> {
+    code(row, key).ok_or_else(|| format!("missing {key}"))
+}

@@ -1,0 +1,85 @@
+//! Marital status as civil affairs implies it: marriages, divorces, annulments that
+//! undo the marriage they annul, and a spouse's death.
+
+use chrono::NaiveDate;
+
+use super::view::View;
+use crate::domain::IdNumber;
+use crate::records::{Marriage, MarriageKind};
+
+/// What the register's `hyzk` should say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Implied {
+    Married,
+    Divorced,
+    Widowed,
+}
+
+impl Implied {
+    /// Whether a `hyzk` code agrees (`20`–`23` all count as married).
+    pub fn matches(self, hyzk: Option<&str>) -> bool {
+        match (self, hyzk) {
+            (Implied::Married, Some(c)) => matches!(c, "20" | "21" | "22" | "23"),
+            (Implied::Divorced, Some(c)) => c == "40",
+            (Implied::Widowed, Some(c)) => c == "30",
+            (_, None) => false,
+        }
+    }
+
+    pub fn zh(self) -> &'static str {
+        match self {
+            Implied::Married => "已婚",
+            Implied::Divorced => "离婚",
+            Implied::Widowed => "丧偶",
+        }
+    }
+}
+
+/// One person's marriage-register events, in date order.
+pub struct MaritalHistory<'a> {
+    pub events: Vec<(&'a Marriage, IdNumber)>,
+}
+
+impl<'a> MaritalHistory<'a> {
+    /// The status the events dated on or before `cutoff` imply, counting a spouse's
+    /// death dated on or before `cutoff`; `None` when they imply nothing.
+    pub fn status(&self, view: &View<'_>, cutoff: NaiveDate) -> Option<Implied> {
+        let mut events: Vec<Option<(&Marriage, IdNumber)>> =
+            self.events.iter().filter(|(m, _)| m.reg_date <= cutoff).map(|e| Some(*e)).collect();
+        // An annulment undoes the latest marriage of that couple before it.
+        for i in 0..events.len() {
+            let Some((m, partner)) = events[i] else { continue };
+            if m.kind != MarriageKind::Annulment {
+                continue;
+            }
+            let undone = (0..i).rev().find(|&j| {
+                events[j].is_some_and(|(mj, pj)| mj.kind == MarriageKind::Marriage && pj == partner)
+            });
+            if let Some(j) = undone {
+                events[j] = None;
+            }
+            events[i] = None;
+        }
+        let mut state = None;
+        let mut spouse: Option<(IdNumber, NaiveDate)> = None;
+        for (m, partner) in events.into_iter().flatten() {
+            match m.kind {
+                MarriageKind::Marriage => {
+                    state = Some(Implied::Married);
+                    spouse = Some((partner, m.reg_date));
+                }
+                MarriageKind::Divorce => {
+                    state = Some(Implied::Divorced);
+                    spouse = None;
+                }
+                MarriageKind::Replacement | MarriageKind::Annulment => {}
+            }
+        }
+        if let (Some(Implied::Married), Some((s, since))) = (state, spouse) {
+            if view.deaths.get(&s).is_some_and(|d| d.date >= since && d.date <= cutoff) {
+                state = Some(Implied::Widowed);
+            }
+        }
+        state
+    }
+}

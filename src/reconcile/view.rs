@@ -1,0 +1,234 @@
+//! The world as of one date: which records count, each PSB person's history, death
+//! evidence, the current version of each certificate. Built once per reconciliation.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{Duration, NaiveDate};
+
+use super::ticket::Evidence;
+use crate::domain::{normalise_name, IdNumber, Sex, TownshipCode};
+use crate::records::{
+    BirthCertificate, CertStatus, Cremation, Marriage, PisRecord, PsbEvent, PsbEventKind, Snapshot,
+};
+
+/// Dates that decide what is overdue.
+#[derive(Clone, Copy, Debug)]
+pub struct Dates {
+    pub as_of: NaiveDate,
+    /// Events on or before this are overdue.
+    pub overdue: NaiveDate,
+    /// Births on or before this are overdue for `BIRTH_NOT_REGISTERED`.
+    pub birth_overdue: NaiveDate,
+}
+
+impl Dates {
+    pub fn new(as_of: NaiveDate, grace_days: i64, birth_grace_days: i64) -> Dates {
+        Dates {
+            as_of,
+            overdue: as_of - Duration::days(grace_days),
+            birth_overdue: as_of - Duration::days(birth_grace_days),
+        }
+    }
+}
+
+/// Name, sex and birth date as one department states them, normalised for comparing.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Identity {
+    pub name: String,
+    pub sex: Sex,
+    pub birth_date: NaiveDate,
+}
+
+impl Identity {
+    pub fn of_psb(r: &PsbEvent) -> Identity {
+        Identity {
+            name: normalise_name(&r.name),
+            sex: r.sex,
+            birth_date: r.birth_date,
+        }
+    }
+
+    pub fn of_pis(r: &PisRecord) -> Identity {
+        Identity {
+            name: normalise_name(&r.name),
+            sex: r.sex,
+            birth_date: r.birth_date,
+        }
+    }
+}
+
+/// One person of the household register: every row of their ID, in event order.
+pub struct PsbPerson<'a> {
+    pub rows: Vec<&'a PsbEvent>,
+}
+
+impl<'a> PsbPerson<'a> {
+    /// The latest event by (`ywrq`, `djsj`, `lsh`): it decides state and township.
+    pub fn latest(&self) -> &'a PsbEvent {
+        self.rows.last().expect("a person has at least one row")
+    }
+
+    pub fn on_register(&self) -> bool {
+        self.latest().kind.keeps_on_register()
+    }
+
+    pub fn township(&self) -> TownshipCode {
+        self.latest().division.township()
+    }
+
+    pub fn identity(&self) -> Identity {
+        Identity::of_psb(self.latest())
+    }
+
+    /// The identities a PIS record may show without a mismatch: the current one, and
+    /// while `BG` corrections are within grace, the one before them and after each.
+    pub fn accepted_identities(&self, dates: &Dates) -> Vec<Identity> {
+        let first_recent_bg = self
+            .rows
+            .iter()
+            .position(|r| r.kind == PsbEventKind::Correction && r.event_date > dates.overdue);
+        match first_recent_bg {
+            None => vec![self.identity()],
+            Some(i) => {
+                let start = i.saturating_sub(1);
+                let mut ids: Vec<Identity> = Vec::new();
+                for r in &self.rows[start..] {
+                    let id = Identity::of_psb(r);
+                    if !ids.contains(&id) {
+                        ids.push(id);
+                    }
+                }
+                ids
+            }
+        }
+    }
+}
+
+/// Death evidence for one ID: its earliest date and every record saying so.
+#[derive(Clone, Debug)]
+pub struct DeathEvidence {
+    pub date: NaiveDate,
+    pub evidence: Vec<Evidence>,
+}
+
+/// The as-of view reconciliation rules read.
+pub struct View<'a> {
+    pub dates: Dates,
+    pub psb: HashMap<IdNumber, PsbPerson<'a>>,
+    /// PSB persons in ID order, for deterministic output.
+    pub psb_ids: Vec<IdNumber>,
+    pub marriages: Vec<&'a Marriage>,
+    pub deaths: HashMap<IdNumber, DeathEvidence>,
+    /// Current `VALID` birth certificates as of the date, in certificate-number order.
+    pub birth_certs: Vec<&'a BirthCertificate>,
+    /// Certificates whose current version is `VOID`.
+    pub voided: HashSet<String>,
+    pub pis: &'a [PisRecord],
+}
+
+impl<'a> View<'a> {
+    pub fn build(snap: &'a Snapshot, dates: Dates) -> View<'a> {
+        let mut psb: HashMap<IdNumber, PsbPerson<'a>> = HashMap::new();
+        for r in snap.psb.iter().filter(|r| r.event_date <= dates.as_of) {
+            psb.entry(r.id)
+                .or_insert_with(|| PsbPerson { rows: Vec::new() })
+                .rows
+                .push(r);
+        }
+        for p in psb.values_mut() {
+            p.rows
+                .sort_by(|a, b| (a.event_date, &a.recorded_at, &a.lsh).cmp(&(b.event_date, &b.recorded_at, &b.lsh)));
+        }
+        let mut psb_ids: Vec<IdNumber> = psb.keys().copied().collect();
+        psb_ids.sort();
+
+        let (birth_current, mut voided) = current_versions(snap.births.iter().map(|b| (b.cert_no.as_str(), b.version, b.updated_date, b.status, b)), dates.as_of);
+        let (death_current, voided_deaths) = current_versions(snap.deaths.iter().map(|d| (d.cert_no.as_str(), d.version, d.updated_date, d.status, d)), dates.as_of);
+        voided.extend(voided_deaths);
+        let mut birth_certs: Vec<&BirthCertificate> = birth_current;
+        birth_certs.sort_by(|a, b| a.cert_no.cmp(&b.cert_no));
+        let mut death_certs = death_current;
+        death_certs.sort_by(|a, b| a.cert_no.cmp(&b.cert_no));
+
+        let mut cremations: Vec<&Cremation> = snap.cremations.iter().filter(|c| c.cremation_date <= dates.as_of).collect();
+        cremations.sort_by(|a, b| a.cert_no.cmp(&b.cert_no));
+
+        let mut deaths: HashMap<IdNumber, DeathEvidence> = HashMap::new();
+        let mut add = |id: IdNumber, date: NaiveDate, ev: Evidence| {
+            let e = deaths.entry(id).or_insert_with(|| DeathEvidence { date, evidence: Vec::new() });
+            e.date = e.date.min(date);
+            e.evidence.push(ev);
+        };
+        for id in &psb_ids {
+            for r in &psb[id].rows {
+                if r.kind == PsbEventKind::Death {
+                    let d = r.death_date.unwrap_or(r.event_date);
+                    add(r.id, d, Evidence::new("psb", &r.lsh, format!("死亡注销 死亡日期 {}", d)));
+                }
+            }
+        }
+        for c in &cremations {
+            if let Some(id) = c.id {
+                add(id, c.death_date, Evidence::new("mca", &c.cert_no, format!("火化 {} 死亡日期 {}", slash(c.cremation_date), slash(c.death_date))));
+            }
+        }
+        for d in &death_certs {
+            if let Some(id) = d.id {
+                add(id, d.death_date, Evidence::new("nhc", format!("{}#{}", d.cert_no, d.version), format!("死亡医学证明 死亡日期 {}", d.death_date)));
+            }
+        }
+        let mut marriages: Vec<&Marriage> = snap.marriages.iter().filter(|m| m.reg_date <= dates.as_of).collect();
+        marriages.sort_by(|a, b| (a.reg_date, &a.reg_no).cmp(&(b.reg_date, &b.reg_no)));
+        View {
+            dates,
+            psb,
+            psb_ids,
+            marriages,
+            deaths,
+            birth_certs,
+            voided,
+            pis: &snap.pis,
+        }
+    }
+
+    /// Death evidence dated on or before the overdue line.
+    pub fn overdue_death(&self, id: &IdNumber) -> Option<&DeathEvidence> {
+        self.deaths.get(id).filter(|d| d.date <= self.dates.overdue)
+    }
+}
+
+/// The highest version dated on or before `as_of` of each certificate: the valid ones,
+/// and the numbers of those whose current version is void.
+fn current_versions<'a, T>(
+    items: impl Iterator<Item = (&'a str, i64, NaiveDate, CertStatus, &'a T)>,
+    as_of: NaiveDate,
+) -> (Vec<&'a T>, HashSet<String>) {
+    let mut best: HashMap<&'a str, (i64, CertStatus, &'a T)> = HashMap::new();
+    for (no, version, date, status, item) in items {
+        if date > as_of {
+            continue;
+        }
+        match best.get(no) {
+            Some((v, _, _)) if *v >= version => {}
+            _ => {
+                best.insert(no, (version, status, item));
+            }
+        }
+    }
+    let mut valid = Vec::new();
+    let mut voided = HashSet::new();
+    for (no, (_, status, item)) in best {
+        match status {
+            CertStatus::Valid => valid.push(item),
+            CertStatus::Void => {
+                voided.insert(no.to_string());
+            }
+        }
+    }
+    (valid, voided)
+}
+
+/// `YYYY/M/D`, the way civil affairs writes dates.
+pub fn slash(d: NaiveDate) -> String {
+    d.format("%Y/%-m/%-d").to_string()
+}

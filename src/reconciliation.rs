@@ -1,0 +1,168 @@
+//! One reconciliation run against the store: load, reconcile (pure), plan the
+//! lifecycle (pure), write registry and tickets, and summarise for operators.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::domain::{format_timestamp, now_local};
+use crate::reconcile::{reconcile, Params, TicketKind};
+use crate::store::{Actor, RegistryWrite, Store, StoreError};
+use crate::tickets::{plan, Change, Status};
+
+/// Counts of one run, per kind and per township.
+#[derive(Debug, Default, Serialize, Clone)]
+pub struct Counts {
+    pub opened: u64,
+    pub still_open: u64,
+    pub reopened: u64,
+    pub resolved: u64,
+    pub withdrawn: u64,
+}
+
+/// What a run did, printed by `popsync reconcile` and stored with the run.
+#[derive(Debug, Serialize, Clone)]
+pub struct RunSummary {
+    pub run_id: i64,
+    pub as_of: String,
+    pub total: Counts,
+    pub by_kind: BTreeMap<String, Counts>,
+    pub by_township: BTreeMap<String, Counts>,
+    /// Open tickets per kind after the run (the page's chart reads this).
+    pub open_by_kind: BTreeMap<String, u64>,
+    pub registry: RegistryWrite,
+    pub steps_ms: BTreeMap<&'static str, u64>,
+}
+
+impl RunSummary {
+    /// The step that took longest, for the log line.
+    pub fn slowest_step(&self) -> (&'static str, u64) {
+        self.steps_ms.iter().max_by_key(|(_, v)| **v).map(|(k, v)| (*k, *v)).unwrap_or(("none", 0))
+    }
+}
+
+struct Stopwatch(Instant, BTreeMap<&'static str, u64>);
+
+impl Stopwatch {
+    fn lap(&mut self, step: &'static str) {
+        let now = Instant::now();
+        self.1.insert(step, now.duration_since(self.0).as_millis() as u64);
+        self.0 = now;
+    }
+}
+
+/// Reconciles everything stored as of `as_of` and keeps the tickets current.
+pub async fn run(store: &Store, config: &Config, as_of: NaiveDate, actor: &str) -> Result<RunSummary, StoreError> {
+    let started_at = format_timestamp(now_local());
+    let t0 = Instant::now();
+    let mut sw = Stopwatch(Instant::now(), BTreeMap::new());
+    let snapshot = store.load_snapshot().await?;
+    sw.lap("load");
+    let params = Params {
+        as_of,
+        grace_days: config.reconcile.grace_days,
+        birth_registration_grace_days: config.reconcile.birth_registration_grace_days,
+        counties: config.city.counties.clone(),
+    };
+    let outcome = tokio::task::block_in_place(|| reconcile(&snapshot, &params));
+    drop(snapshot);
+    sw.lap("reconcile");
+    let registry = store.write_registry(&outcome.persons, &outcome.links).await?;
+    sw.lap("registry");
+    let existing = store.ticket_states().await?;
+    let stored: std::collections::HashMap<&str, (TicketKind, &str, Status)> =
+        existing.iter().map(|t| (t.ticket_id.as_str(), (t.kind, t.township.as_str(), t.status))).collect();
+    let mut open_by_kind: BTreeMap<String, u64> = BTreeMap::new();
+    for t in &existing {
+        if t.status == Status::Open {
+            *open_by_kind.entry(t.kind.as_str().to_string()).or_default() += 1;
+        }
+    }
+    let changes = plan(&existing, outcome.tickets, &outcome.voided_certificates);
+    sw.lap("plan");
+    let mut summary = RunSummary {
+        run_id: 0,
+        as_of: as_of.to_string(),
+        total: Counts::default(),
+        by_kind: BTreeMap::new(),
+        by_township: BTreeMap::new(),
+        open_by_kind,
+        registry,
+        steps_ms: BTreeMap::new(),
+    };
+    for c in &changes {
+        let (kind, township, bump): (TicketKind, String, fn(&mut Counts)) = match c {
+            Change::Open { draft, .. } => (draft.kind, draft.township.to_string(), |c| c.opened += 1),
+            Change::Refresh { draft, .. } => (draft.kind, draft.township.to_string(), |c| c.still_open += 1),
+            Change::Reopen { draft, .. } => (draft.kind, draft.township.to_string(), |c| c.reopened += 1),
+            Change::Resolve { ticket_id } => {
+                let (k, t, _) = stored[ticket_id.as_str()];
+                (k, t.to_string(), |c| c.resolved += 1)
+            }
+            Change::Withdraw { ticket_id } => {
+                let (k, t, _) = stored[ticket_id.as_str()];
+                (k, t.to_string(), |c| c.withdrawn += 1)
+            }
+        };
+        let open_delta: i64 = match c {
+            Change::Open { .. } | Change::Reopen { .. } => 1,
+            Change::Resolve { .. } => -1,
+            Change::Withdraw { ticket_id } if stored[ticket_id.as_str()].2 == Status::Open => -1,
+            Change::Withdraw { .. } | Change::Refresh { .. } => 0,
+        };
+        let entry = summary.open_by_kind.entry(kind.as_str().to_string()).or_default();
+        *entry = (*entry as i64 + open_delta).max(0) as u64;
+        bump(&mut summary.total);
+        bump(summary.by_kind.entry(kind.as_str().to_string()).or_default());
+        bump(summary.by_township.entry(township).or_default());
+    }
+    summary.open_by_kind.retain(|_, v| *v > 0);
+    let now = format_timestamp(now_local());
+    let actor = Actor { name: actor, now: &now };
+    summary.steps_ms = sw.1.clone();
+    let run_id = store
+        .apply_ticket_changes(&changes, &actor, &as_of.to_string(), &started_at, &serde_json::to_value(&summary).unwrap_or_default())
+        .await?;
+    sw.lap("tickets");
+    summary.run_id = run_id;
+    summary.steps_ms = sw.1;
+    let elapsed: Duration = t0.elapsed();
+    let (slow, slow_ms) = summary.slowest_step();
+    metrics::histogram!("popsync_reconcile_seconds").record(elapsed.as_secs_f64());
+    tracing::info!(
+        run_id,
+        as_of = %as_of,
+        opened = summary.total.opened,
+        reopened = summary.total.reopened,
+        still_open = summary.total.still_open,
+        resolved = summary.total.resolved,
+        withdrawn = summary.total.withdrawn,
+        open_by_kind = %summary.open_by_kind.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
+        slowest_step = slow,
+        slowest_step_ms = slow_ms,
+        duration_ms = elapsed.as_millis() as u64,
+        "reconciliation finished"
+    );
+    Ok(summary)
+}
+
+/// The run summary as operators read it after `popsync reconcile`.
+pub fn render_text(s: &RunSummary, city: &crate::config::CityConfig) -> String {
+    let row = |c: &Counts| format!("{:>6} {:>6} {:>6} {:>6} {:>6}", c.opened, c.still_open, c.reopened, c.resolved, c.withdrawn);
+    let mut out = format!("reconciliation run {} as of {}\n", s.run_id, s.as_of);
+    out.push_str(&format!("{:<26} {:>6} {:>6} {:>6} {:>6} {:>6}\n", "", "opened", "open", "reopen", "resolv", "withdr"));
+    for (k, c) in &s.by_kind {
+        out.push_str(&format!("{k:<26} {}\n", row(c)));
+    }
+    out.push_str(&format!("{:<26} {}\n", "total", row(&s.total)));
+    out.push_str("per township:\n");
+    for (t, c) in &s.by_township {
+        out.push_str(&format!("  {t} {:<12} {}\n", city.township_name(t), row(c)));
+    }
+    let (step, ms) = s.slowest_step();
+    out.push_str(&format!("registry: {} persons written, {} links written; slowest step {step} ({ms} ms)\n", s.registry.persons_written, s.registry.links_written));
+    out
+}

@@ -1,0 +1,322 @@
+//! The source records popsync keeps, one type per department record, normalised:
+//! IDs parsed, dates parsed, codes checked. Feeds produce them, the store keeps them
+//! (beside the raw text), reconciliation reads them.
+
+use crate::domain::{DivisionCode, IdNumber, Sex};
+use chrono::NaiveDate;
+
+/// `psb` household-registration event types.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PsbEventKind {
+    /// On the register when the feed began.
+    Snapshot,
+    Birth,
+    Death,
+    MoveIn,
+    MoveOut,
+    Correction,
+}
+
+impl PsbEventKind {
+    /// The wire code (`CSH`, `CS`, …).
+    pub fn code(self) -> &'static str {
+        match self {
+            PsbEventKind::Snapshot => "CSH",
+            PsbEventKind::Birth => "CS",
+            PsbEventKind::Death => "SW",
+            PsbEventKind::MoveIn => "QR",
+            PsbEventKind::MoveOut => "QC",
+            PsbEventKind::Correction => "BG",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<PsbEventKind> {
+        Some(match code {
+            "CSH" => PsbEventKind::Snapshot,
+            "CS" => PsbEventKind::Birth,
+            "SW" => PsbEventKind::Death,
+            "QR" => PsbEventKind::MoveIn,
+            "QC" => PsbEventKind::MoveOut,
+            "BG" => PsbEventKind::Correction,
+            _ => return None,
+        })
+    }
+
+    /// After this event the person is on the register.
+    pub fn keeps_on_register(self) -> bool {
+        !matches!(self, PsbEventKind::Death | PsbEventKind::MoveOut)
+    }
+}
+
+/// One household-registration event (`psb` row).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PsbEvent {
+    pub lsh: String,
+    pub kind: PsbEventKind,
+    pub id: IdNumber,
+    pub name: String,
+    pub sex: Sex,
+    pub birth_date: NaiveDate,
+    pub ethnicity: Option<String>,
+    pub household: Option<String>,
+    pub relation: Option<String>,
+    pub division: DivisionCode,
+    pub from_county: Option<String>,
+    pub to_county: Option<String>,
+    /// Kept as typed: the father's ID never makes a record malformed.
+    pub father_id: Option<String>,
+    pub mother_id: Option<IdNumber>,
+    pub birth_cert_no: Option<String>,
+    pub death_date: Option<NaiveDate>,
+    pub event_date: NaiveDate,
+    /// `djsj`, `YYYY-MM-DD HH:MM:SS` local; its text order is its time order.
+    pub recorded_at: String,
+}
+
+/// `mca` marriage-register business types.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MarriageKind {
+    Marriage,
+    Divorce,
+    /// 补领结婚证: no change of status.
+    Replacement,
+    /// 撤销婚姻: the annulled marriage never took place.
+    Annulment,
+}
+
+impl MarriageKind {
+    pub fn zh(self) -> &'static str {
+        match self {
+            MarriageKind::Marriage => "结婚",
+            MarriageKind::Divorce => "离婚",
+            MarriageKind::Replacement => "补领结婚证",
+            MarriageKind::Annulment => "撤销婚姻",
+        }
+    }
+
+    pub fn from_zh(s: &str) -> Option<MarriageKind> {
+        Some(match s.trim() {
+            "结婚" => MarriageKind::Marriage,
+            "离婚" => MarriageKind::Divorce,
+            "补领结婚证" => MarriageKind::Replacement,
+            "撤销婚姻" => MarriageKind::Annulment,
+            _ => return None,
+        })
+    }
+}
+
+/// One marriage-register row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Marriage {
+    pub reg_no: String,
+    pub kind: MarriageKind,
+    pub husband_name: String,
+    pub husband_id: IdNumber,
+    pub wife_name: String,
+    pub wife_id: IdNumber,
+    pub reg_date: NaiveDate,
+    pub office: String,
+}
+
+/// One cremation-register row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cremation {
+    pub cert_no: String,
+    pub name: String,
+    pub sex: Sex,
+    /// Empty for an unidentified person.
+    pub id: Option<IdNumber>,
+    pub death_date: NaiveDate,
+    pub cremation_date: NaiveDate,
+    pub address: String,
+    pub funeral_home: String,
+}
+
+/// Certificate status: a voided certificate is evidence of nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CertStatus {
+    Valid,
+    Void,
+}
+
+impl CertStatus {
+    pub fn code(self) -> &'static str {
+        match self {
+            CertStatus::Valid => "VALID",
+            CertStatus::Void => "VOID",
+        }
+    }
+
+    pub fn from_code(s: &str) -> Option<CertStatus> {
+        match s {
+            "VALID" => Some(CertStatus::Valid),
+            "VOID" => Some(CertStatus::Void),
+            _ => None,
+        }
+    }
+}
+
+/// One version of a birth medical certificate.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BirthCertificate {
+    pub cert_no: String,
+    pub version: i64,
+    pub status: CertStatus,
+    pub child_name: Option<String>,
+    pub child_sex: Sex,
+    pub birth_date: NaiveDate,
+    pub mother_name: Option<String>,
+    pub mother_id: IdNumber,
+    pub father_name: Option<String>,
+    pub father_id: Option<String>,
+    pub facility: Option<String>,
+    pub residence: Option<DivisionCode>,
+    /// RFC 3339 in local time, as the department sent it after normalisation.
+    pub updated_at: String,
+    /// The local date of `updated_at`: what the as-of rule compares.
+    pub updated_date: NaiveDate,
+}
+
+/// One version of a death medical certificate.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeathCertificate {
+    pub cert_no: String,
+    pub version: i64,
+    pub status: CertStatus,
+    pub name: Option<String>,
+    pub id: Option<IdNumber>,
+    pub sex: Sex,
+    pub death_date: NaiveDate,
+    pub residence: Option<DivisionCode>,
+    pub updated_at: String,
+    pub updated_date: NaiveDate,
+}
+
+/// `pis` register states.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PisState {
+    OnRegister,
+    MovedOut,
+    Dead,
+}
+
+impl PisState {
+    pub fn code(self) -> i64 {
+        match self {
+            PisState::OnRegister => 1,
+            PisState::MovedOut => 2,
+            PisState::Dead => 3,
+        }
+    }
+
+    pub fn from_code(c: i64) -> Option<PisState> {
+        match c {
+            1 => Some(PisState::OnRegister),
+            2 => Some(PisState::MovedOut),
+            3 => Some(PisState::Dead),
+            _ => None,
+        }
+    }
+}
+
+/// One record of the family-planning register, as last modified.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PisRecord {
+    pub person_id: String,
+    /// `sfzh` exactly as typed (the export shows it so staff find the typo).
+    pub sfzh: String,
+    /// Normalised `sfzh` (possibly invalid); empty when none was typed.
+    pub id_norm: String,
+    pub name: String,
+    pub sex: Sex,
+    pub birth_date: NaiveDate,
+    pub village: DivisionCode,
+    pub marital: Option<String>,
+    pub mother_id: Option<String>,
+    pub birth_cert_no: Option<String>,
+    pub state: PisState,
+    pub deleted: bool,
+    /// `delFlag` 1 was seen for this record at some point: it is never active again.
+    pub ever_deleted: bool,
+    pub modified_time: String,
+}
+
+impl PisRecord {
+    /// `zt = 1` and never deleted.
+    pub fn is_active(&self) -> bool {
+        self.state == PisState::OnRegister && !self.ever_deleted
+    }
+}
+
+/// A parsed record with the exact text it came from, kept beside it in the store.
+#[derive(Clone, Debug)]
+pub struct WithRaw<T> {
+    pub record: T,
+    pub raw: String,
+}
+
+/// A record that could not be parsed: kept aside, never dropped.
+#[derive(Clone, Debug)]
+pub struct Malformed {
+    /// The natural key when the record has one, else a digest of its raw text.
+    pub key: String,
+    pub raw: String,
+    pub reason: String,
+}
+
+/// The records of one page or window, all of one stream.
+#[derive(Clone, Debug)]
+pub enum Records {
+    Psb(Vec<WithRaw<PsbEvent>>),
+    Marriages(Vec<WithRaw<Marriage>>),
+    Cremations(Vec<WithRaw<Cremation>>),
+    Births(Vec<WithRaw<BirthCertificate>>),
+    Deaths(Vec<WithRaw<DeathCertificate>>),
+    Pis(Vec<WithRaw<PisRecord>>),
+}
+
+impl Records {
+    pub fn len(&self) -> usize {
+        match self {
+            Records::Psb(v) => v.len(),
+            Records::Marriages(v) => v.len(),
+            Records::Cremations(v) => v.len(),
+            Records::Births(v) => v.len(),
+            Records::Deaths(v) => v.len(),
+            Records::Pis(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What one request brought, ready to be committed in one transaction with the cursor
+/// that follows it.
+#[derive(Clone, Debug)]
+pub struct Batch {
+    /// `psb`, `mca.marriage`, `mca.cremation`, `nhc.birth`, `nhc.death` or `pis`.
+    pub stream: &'static str,
+    pub records: Records,
+    pub malformed: Vec<Malformed>,
+    /// Where the next request starts, once this batch is stored.
+    pub cursor: String,
+    /// The newest record time the batch holds, for the lag metric.
+    pub newest_record_at: Option<String>,
+    /// The department says there is more after this batch.
+    pub more: bool,
+    /// The department's token for the next page, for feeds that page by token.
+    pub page_token: Option<String>,
+}
+
+/// Everything reconciliation reads: all stored records of the four departments.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    pub psb: Vec<PsbEvent>,
+    pub marriages: Vec<Marriage>,
+    pub cremations: Vec<Cremation>,
+    pub births: Vec<BirthCertificate>,
+    pub deaths: Vec<DeathCertificate>,
+    pub pis: Vec<PisRecord>,
+}

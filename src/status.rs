@@ -1,0 +1,144 @@
+//! `popsync status`: per feed what is stored, quarantined, where its cursor stands and
+//! how its last pull went. The JSON form is for scripts and stays stable.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::config::{Config, FeedName};
+use crate::feeds::streams_of;
+use crate::store::{FeedStatusRow, Store, StoreError};
+
+/// One feed in the status report.
+#[derive(Debug, Serialize)]
+pub struct FeedStatus {
+    pub configured: bool,
+    /// Distinct stored records (nhc: certificate versions; mca: marriages and cremations).
+    pub records: i64,
+    pub quarantined: i64,
+    pub last_attempt_at: Option<String>,
+    pub last_success_at: Option<String>,
+    pub last_error: Option<String>,
+    pub newest_record_at: Option<String>,
+    /// `ok`, `failing`, `never_run` or `not_configured`.
+    pub state: &'static str,
+    /// Cursor per stream.
+    pub cursors: BTreeMap<String, Option<String>>,
+    /// When the daemon pulls it next (by its schedule).
+    pub next_run_at: Option<String>,
+}
+
+/// The whole report.
+#[derive(Debug, Serialize)]
+pub struct StatusReport {
+    pub feeds: BTreeMap<&'static str, FeedStatus>,
+    pub tickets: BTreeMap<String, BTreeMap<String, i64>>,
+    pub last_reconcile: Option<serde_json::Value>,
+}
+
+fn newest(a: Option<String>, b: &Option<String>) -> Option<String> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if *b > a { b.clone() } else { a }),
+        (a, b) => a.or(b.clone()),
+    }
+}
+
+/// Builds the report from the store (and the config, for schedules).
+pub async fn report(store: &Store, config: &Config) -> Result<StatusReport, StoreError> {
+    let counts = store.record_counts().await?;
+    let states: Vec<FeedStatusRow> = store.feed_states().await?;
+    let mut feeds = BTreeMap::new();
+    for (name, records, quarantined) in counts {
+        let feed = FeedName::parse(name).expect("known feed");
+        let cfg = config.feed(feed);
+        let mut st = FeedStatus {
+            configured: cfg.is_some(),
+            records,
+            quarantined,
+            last_attempt_at: None,
+            last_success_at: None,
+            last_error: None,
+            newest_record_at: None,
+            state: "never_run",
+            cursors: BTreeMap::new(),
+            next_run_at: cfg.and_then(|c| c.schedule.upcoming(chrono::Local).next()).map(|t| t.to_rfc3339()),
+        };
+        let mut all_succeeded = true;
+        for stream in streams_of(feed) {
+            let row = states.iter().find(|s| s.stream == *stream);
+            st.cursors.insert(stream.to_string(), row.and_then(|r| r.cursor.clone()));
+            let Some(row) = row else {
+                all_succeeded = false;
+                continue;
+            };
+            st.last_attempt_at = newest(st.last_attempt_at.take(), &row.last_attempt_at);
+            st.newest_record_at = newest(st.newest_record_at.take(), &row.newest_record_at);
+            if row.last_success_at.is_none() {
+                all_succeeded = false;
+            }
+            st.last_success_at = match (&st.last_success_at, &row.last_success_at) {
+                (None, s) => s.clone(),
+                (Some(a), Some(b)) if b < a => Some(b.clone()),
+                (a, _) => a.clone(),
+            };
+            if row.last_error.is_some() {
+                st.last_error = row.last_error.clone();
+            }
+        }
+        st.state = if cfg.is_none() {
+            "not_configured"
+        } else if st.last_error.is_some() {
+            "failing"
+        } else if all_succeeded {
+            "ok"
+        } else {
+            "never_run"
+        };
+        feeds.insert(name, st);
+    }
+    let mut tickets: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
+    for (kind, status, n) in store.ticket_counts(None).await? {
+        tickets.entry(status).or_default().insert(kind, n);
+    }
+    let last_reconcile = store.recent_runs(1).await?.into_iter().next().map(|(run_id, as_of, finished_at, summary)| {
+        json!({"run_id": run_id, "as_of": as_of, "finished_at": finished_at, "total": summary["total"]})
+    });
+    Ok(StatusReport { feeds, tickets, last_reconcile })
+}
+
+/// The human form.
+pub fn render_text(r: &StatusReport) -> String {
+    let mut out = String::new();
+    out.push_str("feed  state           records  quarantined  last success               newest record\n");
+    for (name, f) in &r.feeds {
+        out.push_str(&format!(
+            "{name:<5} {:<15} {:>7}  {:>11}  {:<25}  {}\n",
+            f.state,
+            f.records,
+            f.quarantined,
+            f.last_success_at.as_deref().unwrap_or("-"),
+            f.newest_record_at.as_deref().unwrap_or("-")
+        ));
+        for (stream, cursor) in &f.cursors {
+            out.push_str(&format!("      cursor {stream}: {}\n", cursor.as_deref().unwrap_or("-")));
+        }
+        if let Some(e) = &f.last_error {
+            out.push_str(&format!("      last error: {e}\n"));
+        }
+        if let Some(n) = &f.next_run_at {
+            out.push_str(&format!("      next scheduled pull: {n}\n"));
+        }
+    }
+    if let Some(run) = &r.last_reconcile {
+        out.push_str(&format!("last reconciliation: run {} as of {} finished {}\n", run["run_id"], run["as_of"], run["finished_at"]));
+    }
+    if let Some(open) = r.tickets.get("open") {
+        let total: i64 = open.values().sum();
+        out.push_str(&format!("open tickets: {total}\n"));
+        for (k, n) in open {
+            out.push_str(&format!("  {k:<24} {n}\n"));
+        }
+    }
+    out
+}

@@ -1,0 +1,146 @@
+//! API tokens (only their hashes) and the append-only audit trail.
+
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use super::{doing, Store, StoreError};
+
+/// Who a bearer token belongs to.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct TokenOwner {
+    pub token_id: String,
+    pub name: String,
+    /// `None` for a city-wide operator token.
+    pub township: Option<String>,
+    pub is_admin: bool,
+}
+
+/// A token as listed (never the token itself).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TokenRow {
+    pub token_id: String,
+    pub name: String,
+    pub township: Option<String>,
+    pub is_admin: bool,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+/// One audit entry.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct AuditRow {
+    pub at: String,
+    pub actor: String,
+    pub township: Option<String>,
+    pub action: String,
+    pub target: String,
+    pub result: String,
+}
+
+/// The stored form of a token: its SHA-256.
+pub fn hash_token(token: &str) -> String {
+    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Store {
+    pub async fn create_token(&self, token_id: &str, token: &str, township: Option<&str>, is_admin: bool, name: &str, now: &str) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO api_tokens (token_id, token_hash, township, is_admin, name, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(token_id.to_string())
+            .bind(hash_token(token))
+            .bind(township.map(str::to_string))
+            .bind(i64::from(is_admin))
+            .bind(name.to_string())
+            .bind(now.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(doing("creating a token"))?;
+        Ok(())
+    }
+
+    /// The owner of a presented token, unless unknown or revoked.
+    pub async fn token_owner(&self, token: &str) -> Result<Option<TokenOwner>, StoreError> {
+        let row = sqlx::query("SELECT token_id, name, township, is_admin FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL")
+            .bind(hash_token(token))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(doing("checking a token"))?;
+        let Some(r) = row else { return Ok(None) };
+        let d = || doing("decoding a token");
+        Ok(Some(TokenOwner {
+            token_id: r.try_get(0).map_err(d())?,
+            name: r.try_get(1).map_err(d())?,
+            township: r.try_get(2).map_err(d())?,
+            is_admin: r.try_get::<i64, _>(3).map_err(d())? != 0,
+        }))
+    }
+
+    pub async fn list_tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
+        let rows = sqlx::query("SELECT token_id, name, township, is_admin, created_at, revoked_at FROM api_tokens ORDER BY created_at, token_id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(doing("listing tokens"))?;
+        rows.iter()
+            .map(|r| {
+                let d = || doing("decoding a token");
+                Ok(TokenRow {
+                    token_id: r.try_get(0).map_err(d())?,
+                    name: r.try_get(1).map_err(d())?,
+                    township: r.try_get(2).map_err(d())?,
+                    is_admin: r.try_get::<i64, _>(3).map_err(d())? != 0,
+                    created_at: r.try_get(4).map_err(d())?,
+                    revoked_at: r.try_get(5).map_err(d())?,
+                })
+            })
+            .collect()
+    }
+
+    /// Revokes a token; false when no live token has that ID.
+    pub async fn revoke_token(&self, token_id: &str, now: &str) -> Result<bool, StoreError> {
+        let n = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE token_id = $2 AND revoked_at IS NULL")
+            .bind(now.to_string())
+            .bind(token_id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(doing("revoking a token"))?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
+    /// Appends to the audit trail. `target` must never hold an ID number in plain text.
+    pub async fn audit(&self, entry: &AuditRow) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO audit_log (at, actor, township, action, target, result) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(entry.at.clone())
+            .bind(entry.actor.clone())
+            .bind(entry.township.clone())
+            .bind(entry.action.clone())
+            .bind(entry.target.clone())
+            .bind(entry.result.clone())
+            .execute(&self.pool)
+            .await
+            .map_err(doing("writing the audit trail"))?;
+        Ok(())
+    }
+
+    /// The audit trail, newest first.
+    pub async fn audit_entries(&self, township: Option<&str>, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
+        let rows = sqlx::query("SELECT at, actor, township, action, target, result FROM audit_log WHERE ($1 IS NULL OR township = $1) ORDER BY audit_id DESC LIMIT $2")
+            .bind(township.map(str::to_string))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(doing("reading the audit trail"))?;
+        rows.iter()
+            .map(|r| {
+                let d = || doing("decoding an audit entry");
+                Ok(AuditRow {
+                    at: r.try_get(0).map_err(d())?,
+                    actor: r.try_get(1).map_err(d())?,
+                    township: r.try_get(2).map_err(d())?,
+                    action: r.try_get(3).map_err(d())?,
+                    target: r.try_get(4).map_err(d())?,
+                    result: r.try_get(5).map_err(d())?,
+                })
+            })
+            .collect()
+    }
+}

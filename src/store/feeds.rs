@@ -1,0 +1,449 @@
+//! Feed records in, cursors and feed health out. A batch and the cursor that follows
+//! it are committed in one transaction: a crash leaves either both or neither.
+
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::{Any, Row, Transaction};
+
+use super::{doing, values_placeholders, Store, StoreError};
+use crate::domain::{format_timestamp, now_local};
+use crate::records::{Batch, Malformed, Records};
+
+/// What a commit changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CommitStats {
+    /// Records stored for the first time (or, for pis, a newer version stored).
+    pub new: u64,
+    /// Records already stored (redeliveries, overlap re-reads).
+    pub seen: u64,
+    /// Malformed records kept aside for the first time.
+    pub quarantined_new: u64,
+    /// Malformed records seen before.
+    pub quarantined_seen: u64,
+}
+
+/// One stream's row of `feed_state`.
+#[derive(Clone, Debug, Default)]
+pub struct FeedStatusRow {
+    pub stream: String,
+    pub cursor: Option<String>,
+    pub last_attempt_at: Option<String>,
+    pub last_success_at: Option<String>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<String>,
+    pub newest_record_at: Option<String>,
+}
+
+type AnyQuery<'q> = Query<'q, Any, AnyArguments<'q>>;
+
+fn opt(s: &Option<String>) -> Option<String> {
+    s.clone()
+}
+
+fn date(d: chrono::NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+impl Store {
+    /// Stores a batch and moves the stream's cursor, atomically.
+    pub async fn commit_batch(&self, batch: &Batch) -> Result<CommitStats, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(doing("beginning a batch"))?;
+        let mut stats = CommitStats::default();
+        let total = batch.records.len() as u64;
+        let new = insert_records(&mut tx, &batch.records).await?;
+        stats.new = new;
+        stats.seen = total - new.min(total);
+        let feed = batch.stream.split('.').next().unwrap_or(batch.stream);
+        let now = format_timestamp(now_local());
+        for m in &batch.malformed {
+            if insert_malformed(&mut tx, feed, batch.stream, m, &now).await? {
+                stats.quarantined_new += 1;
+            } else {
+                stats.quarantined_seen += 1;
+            }
+        }
+        if let Records::Pis(rows) = &batch.records {
+            // A record that arrives well-formed replaces its malformed earlier version.
+            if !rows.is_empty() {
+                let sql = format!(
+                    "DELETE FROM quarantine WHERE feed = 'pis' AND record_key IN ({})",
+                    (1..=rows.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(",")
+                );
+                let mut q = sqlx::query(&sql);
+                for r in rows {
+                    q = q.bind(r.record.person_id.clone());
+                }
+                q.execute(&mut *tx).await.map_err(doing("clearing fixed pis records from quarantine"))?;
+            }
+        }
+        sqlx::query(
+            "INSERT INTO feed_state (stream, cursor, last_attempt_at, newest_record_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (stream) DO UPDATE SET cursor = excluded.cursor, last_attempt_at = excluded.last_attempt_at,
+               newest_record_at = CASE WHEN excluded.newest_record_at IS NULL THEN feed_state.newest_record_at
+                 WHEN feed_state.newest_record_at IS NULL OR excluded.newest_record_at > feed_state.newest_record_at
+                 THEN excluded.newest_record_at ELSE feed_state.newest_record_at END",
+        )
+        .bind(batch.stream)
+        .bind(batch.cursor.clone())
+        .bind(now)
+        .bind(batch.newest_record_at.clone())
+        .execute(&mut *tx)
+        .await
+        .map_err(doing("moving a feed cursor"))?;
+        tx.commit().await.map_err(doing("committing a batch"))?;
+        Ok(stats)
+    }
+
+    /// Where the stream's next pull starts; `None` on a fresh store.
+    pub async fn cursor(&self, stream: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT cursor FROM feed_state WHERE stream = $1")
+            .bind(stream)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(doing("reading a feed cursor"))?;
+        Ok(row.and_then(|r| r.try_get::<Option<String>, _>(0).ok().flatten()))
+    }
+
+    /// Records the end of a pull of a whole feed: success clears the last error.
+    pub async fn record_pull_outcome(
+        &self,
+        streams: &[&str],
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let now = format_timestamp(now_local());
+        for stream in streams {
+            let q = match error {
+                None => sqlx::query(
+                    "INSERT INTO feed_state (stream, last_attempt_at, last_success_at) VALUES ($1, $2, $2)
+                     ON CONFLICT (stream) DO UPDATE SET last_attempt_at = excluded.last_attempt_at,
+                       last_success_at = excluded.last_success_at, last_error = NULL, last_error_at = NULL",
+                )
+                .bind(*stream)
+                .bind(now.clone()),
+                Some(e) => sqlx::query(
+                    "INSERT INTO feed_state (stream, last_attempt_at, last_error, last_error_at) VALUES ($1, $2, $3, $2)
+                     ON CONFLICT (stream) DO UPDATE SET last_attempt_at = excluded.last_attempt_at,
+                       last_error = excluded.last_error, last_error_at = excluded.last_error_at",
+                )
+                .bind(*stream)
+                .bind(now.clone())
+                .bind(e.to_string()),
+            };
+            q.execute(&self.pool).await.map_err(doing("recording a pull outcome"))?;
+        }
+        Ok(())
+    }
+
+    /// Every stream's state row.
+    pub async fn feed_states(&self) -> Result<Vec<FeedStatusRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT stream, cursor, last_attempt_at, last_success_at, last_error, last_error_at, newest_record_at
+             FROM feed_state ORDER BY stream",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(doing("reading feed states"))?;
+        rows.iter()
+            .map(|r| {
+                Ok(FeedStatusRow {
+                    stream: r.try_get(0).map_err(doing("decoding feed state"))?,
+                    cursor: r.try_get(1).map_err(doing("decoding feed state"))?,
+                    last_attempt_at: r.try_get(2).map_err(doing("decoding feed state"))?,
+                    last_success_at: r.try_get(3).map_err(doing("decoding feed state"))?,
+                    last_error: r.try_get(4).map_err(doing("decoding feed state"))?,
+                    last_error_at: r.try_get(5).map_err(doing("decoding feed state"))?,
+                    newest_record_at: r.try_get(6).map_err(doing("decoding feed state"))?,
+                })
+            })
+            .collect()
+    }
+
+    /// Distinct stored records per feed, as `status` reports them.
+    pub async fn record_counts(&self) -> Result<[(&'static str, i64, i64); 4], StoreError> {
+        let mut out = [("psb", 0, 0), ("mca", 0, 0), ("nhc", 0, 0), ("pis", 0, 0)];
+        let tables: [&[&str]; 4] = [
+            &["psb_rows"],
+            &["mca_marriages", "mca_cremations"],
+            &["nhc_births", "nhc_deaths"],
+            &["pis_rows"],
+        ];
+        for (slot, tables) in out.iter_mut().zip(tables) {
+            for t in tables {
+                let n: i64 = sqlx::query(&format!("SELECT COUNT(*) FROM {t}"))
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(doing("counting records"))?
+                    .try_get(0)
+                    .map_err(doing("counting records"))?;
+                slot.1 += n;
+            }
+            let q: i64 = sqlx::query("SELECT COUNT(*) FROM quarantine WHERE feed = $1")
+                .bind(slot.0)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(doing("counting quarantine"))?
+                .try_get(0)
+                .map_err(doing("counting quarantine"))?;
+            slot.2 = q;
+        }
+        Ok(out)
+    }
+
+    /// The quarantine, newest first, for operators.
+    pub async fn quarantine(&self, feed: Option<&str>) -> Result<Vec<(String, String, String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT feed, record_key, reason, last_seen_at FROM quarantine WHERE ($1 IS NULL OR feed = $1) ORDER BY last_seen_at DESC, record_key",
+        )
+        .bind(feed.map(str::to_string))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(doing("reading the quarantine"))?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0).map_err(doing("decoding quarantine"))?,
+                    r.try_get(1).map_err(doing("decoding quarantine"))?,
+                    r.try_get(2).map_err(doing("decoding quarantine"))?,
+                    r.try_get(3).map_err(doing("decoding quarantine"))?,
+                ))
+            })
+            .collect()
+    }
+}
+
+async fn insert_malformed(
+    tx: &mut Transaction<'_, Any>,
+    feed: &str,
+    stream: &str,
+    m: &Malformed,
+    now: &str,
+) -> Result<bool, StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO quarantine (feed, stream, record_key, raw, reason, first_seen_at, last_seen_at, times_seen)
+         VALUES ($1, $2, $3, $4, $5, $6, $6, 1) ON CONFLICT (feed, record_key) DO NOTHING",
+    )
+    .bind(feed.to_string())
+    .bind(stream.to_string())
+    .bind(m.key.clone())
+    .bind(m.raw.clone())
+    .bind(m.reason.clone())
+    .bind(now.to_string())
+    .execute(&mut **tx)
+    .await
+    .map_err(doing("quarantining a malformed record"))?
+    .rows_affected();
+    if inserted == 0 {
+        sqlx::query(
+            "UPDATE quarantine SET last_seen_at = $1, times_seen = times_seen + 1, raw = $2, reason = $3
+             WHERE feed = $4 AND record_key = $5",
+        )
+        .bind(now.to_string())
+        .bind(m.raw.clone())
+        .bind(m.reason.clone())
+        .bind(feed.to_string())
+        .bind(m.key.clone())
+        .execute(&mut **tx)
+        .await
+        .map_err(doing("updating a quarantined record"))?;
+    }
+    Ok(inserted > 0)
+}
+
+/// Rows per multi-row INSERT: well under SQLite's 32,766 parameters.
+const CHUNK: usize = 500;
+
+async fn run_chunks<T>(
+    tx: &mut Transaction<'_, Any>,
+    rows: &[T],
+    head: &str,
+    tail: &str,
+    cols: usize,
+    bind: impl for<'q> Fn(AnyQuery<'q>, &T) -> AnyQuery<'q> + Copy,
+) -> Result<u64, StoreError> {
+    let mut affected = 0;
+    for chunk in rows.chunks(CHUNK) {
+        let sql = format!("{head} VALUES {} {tail}", values_placeholders(chunk.len(), cols));
+        let mut q = sqlx::query(&sql);
+        for row in chunk {
+            q = bind(q, row);
+        }
+        affected += q
+            .execute(&mut **tx)
+            .await
+            .map_err(doing("storing feed records"))?
+            .rows_affected();
+    }
+    Ok(affected)
+}
+
+async fn insert_records(tx: &mut Transaction<'_, Any>, records: &Records) -> Result<u64, StoreError> {
+    match records {
+        Records::Psb(rows) => {
+            run_chunks(
+                tx,
+                rows,
+                "INSERT INTO psb_rows (lsh, ywlx, id_number, name, sex, birth_date, ethnicity, household, relation,
+                 division, from_county, to_county, father_id, mother_id, birth_cert_no, death_date, event_date,
+                 recorded_at, raw)",
+                "ON CONFLICT (lsh) DO NOTHING",
+                19,
+                |q, w| {
+                    let r = &w.record;
+                    q.bind(r.lsh.clone())
+                        .bind(r.kind.code())
+                        .bind(r.id.as_str().to_string())
+                        .bind(r.name.clone())
+                        .bind(r.sex.code())
+                        .bind(date(r.birth_date))
+                        .bind(opt(&r.ethnicity))
+                        .bind(opt(&r.household))
+                        .bind(opt(&r.relation))
+                        .bind(r.division.as_str().to_string())
+                        .bind(opt(&r.from_county))
+                        .bind(opt(&r.to_county))
+                        .bind(opt(&r.father_id))
+                        .bind(r.mother_id.map(|i| i.as_str().to_string()))
+                        .bind(opt(&r.birth_cert_no))
+                        .bind(r.death_date.map(date))
+                        .bind(date(r.event_date))
+                        .bind(r.recorded_at.clone())
+                        .bind(w.raw.clone())
+                },
+            )
+            .await
+        }
+        Records::Marriages(rows) => {
+            run_chunks(
+                tx,
+                rows,
+                "INSERT INTO mca_marriages (reg_no, kind, husband_name, husband_id, wife_name, wife_id, reg_date, office, raw)",
+                "ON CONFLICT (reg_no) DO NOTHING",
+                9,
+                |q, w| {
+                    let r = &w.record;
+                    q.bind(r.reg_no.clone())
+                        .bind(r.kind.zh())
+                        .bind(r.husband_name.clone())
+                        .bind(r.husband_id.as_str().to_string())
+                        .bind(r.wife_name.clone())
+                        .bind(r.wife_id.as_str().to_string())
+                        .bind(date(r.reg_date))
+                        .bind(r.office.clone())
+                        .bind(w.raw.clone())
+                },
+            )
+            .await
+        }
+        Records::Cremations(rows) => {
+            run_chunks(
+                tx,
+                rows,
+                "INSERT INTO mca_cremations (cert_no, name, sex, id_number, death_date, cremation_date, address, funeral_home, raw)",
+                "ON CONFLICT (cert_no) DO NOTHING",
+                9,
+                |q, w| {
+                    let r = &w.record;
+                    q.bind(r.cert_no.clone())
+                        .bind(r.name.clone())
+                        .bind(r.sex.code())
+                        .bind(r.id.map(|i| i.as_str().to_string()))
+                        .bind(date(r.death_date))
+                        .bind(date(r.cremation_date))
+                        .bind(r.address.clone())
+                        .bind(r.funeral_home.clone())
+                        .bind(w.raw.clone())
+                },
+            )
+            .await
+        }
+        Records::Births(rows) => {
+            run_chunks(
+                tx,
+                rows,
+                "INSERT INTO nhc_births (cert_no, version, status, child_name, child_sex, birth_date, mother_name,
+                 mother_id, father_name, father_id, facility, residence_code, updated_at, updated_date, raw)",
+                "ON CONFLICT (cert_no, version) DO NOTHING",
+                15,
+                |q, w| {
+                    let r = &w.record;
+                    q.bind(r.cert_no.clone())
+                        .bind(r.version)
+                        .bind(r.status.code())
+                        .bind(opt(&r.child_name))
+                        .bind(r.child_sex.code())
+                        .bind(date(r.birth_date))
+                        .bind(opt(&r.mother_name))
+                        .bind(r.mother_id.as_str().to_string())
+                        .bind(opt(&r.father_name))
+                        .bind(opt(&r.father_id))
+                        .bind(opt(&r.facility))
+                        .bind(r.residence.map(|d| d.as_str().to_string()))
+                        .bind(r.updated_at.clone())
+                        .bind(date(r.updated_date))
+                        .bind(w.raw.clone())
+                },
+            )
+            .await
+        }
+        Records::Deaths(rows) => {
+            run_chunks(
+                tx,
+                rows,
+                "INSERT INTO nhc_deaths (cert_no, version, status, name, id_number, sex, death_date, residence_code,
+                 updated_at, updated_date, raw)",
+                "ON CONFLICT (cert_no, version) DO NOTHING",
+                11,
+                |q, w| {
+                    let r = &w.record;
+                    q.bind(r.cert_no.clone())
+                        .bind(r.version)
+                        .bind(r.status.code())
+                        .bind(opt(&r.name))
+                        .bind(r.id.map(|i| i.as_str().to_string()))
+                        .bind(r.sex.code())
+                        .bind(date(r.death_date))
+                        .bind(r.residence.map(|d| d.as_str().to_string()))
+                        .bind(r.updated_at.clone())
+                        .bind(date(r.updated_date))
+                        .bind(w.raw.clone())
+                },
+            )
+            .await
+        }
+        Records::Pis(rows) => {
+            run_chunks(
+                tx,
+                rows,
+                "INSERT INTO pis_rows (person_id, sfzh, id_norm, name, sex, birth_date, village, marital, mother_id,
+                 birth_cert_no, state, deleted, ever_deleted, modified_time, raw)",
+                "ON CONFLICT (person_id) DO UPDATE SET sfzh = excluded.sfzh, id_norm = excluded.id_norm,
+                 name = excluded.name, sex = excluded.sex, birth_date = excluded.birth_date, village = excluded.village,
+                 marital = excluded.marital, mother_id = excluded.mother_id, birth_cert_no = excluded.birth_cert_no,
+                 state = excluded.state, deleted = excluded.deleted,
+                 ever_deleted = CASE WHEN pis_rows.ever_deleted = 1 THEN 1 ELSE excluded.ever_deleted END,
+                 modified_time = excluded.modified_time, raw = excluded.raw
+                 WHERE excluded.modified_time > pis_rows.modified_time",
+                15,
+                |q, w| {
+                    let r = &w.record;
+                    q.bind(r.person_id.clone())
+                        .bind(r.sfzh.clone())
+                        .bind(r.id_norm.clone())
+                        .bind(r.name.clone())
+                        .bind(r.sex.code())
+                        .bind(date(r.birth_date))
+                        .bind(r.village.as_str().to_string())
+                        .bind(opt(&r.marital))
+                        .bind(opt(&r.mother_id))
+                        .bind(opt(&r.birth_cert_no))
+                        .bind(r.state.code())
+                        .bind(i64::from(r.deleted))
+                        .bind(i64::from(r.ever_deleted))
+                        .bind(r.modified_time.clone())
+                        .bind(w.raw.clone())
+                },
+            )
+            .await
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! The registry tables: golden records and record links. Written as a difference
+//! against what is stored, so a run that changes nothing writes nothing.
+
+use std::collections::HashMap;
+
+use futures::TryStreamExt;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use super::{doing, values_placeholders, Store, StoreError};
+use crate::reconcile::{GoldenRecord, Link};
+
+/// A stored golden record.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PersonRow {
+    pub person_key: String,
+    pub township: Option<String>,
+    pub state: String,
+    pub record: serde_json::Value,
+}
+
+/// A stored link from a source record.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct LinkRow {
+    pub source: String,
+    pub record_key: String,
+    pub reason: Option<String>,
+}
+
+/// What a registry write changed.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct RegistryWrite {
+    pub persons_written: u64,
+    pub persons_removed: u64,
+    pub links_written: u64,
+    pub links_removed: u64,
+}
+
+fn digest(s: &str) -> String {
+    Sha256::digest(s.as_bytes()).iter().take(12).map(|b| format!("{b:02x}")).collect()
+}
+
+const CHUNK: usize = 400;
+
+impl Store {
+    /// Brings the registry tables to the given content, writing only what differs.
+    pub async fn write_registry(&self, persons: &[GoldenRecord], links: &[Link]) -> Result<RegistryWrite, StoreError> {
+        let mut stored: HashMap<String, String> = HashMap::new();
+        {
+            let mut rows = sqlx::query("SELECT person_key, digest FROM persons").fetch(&self.pool);
+            while let Some(r) = rows.try_next().await.map_err(doing("reading person digests"))? {
+                stored.insert(r.try_get(0).map_err(doing("reading person digests"))?, r.try_get(1).map_err(doing("reading person digests"))?);
+            }
+        }
+        let mut write = RegistryWrite::default();
+        let mut tx = self.pool.begin().await.map_err(doing("beginning a registry write"))?;
+        let mut changed: Vec<(&GoldenRecord, String, String)> = Vec::new();
+        for p in persons {
+            let json = p.to_json().to_string();
+            let d = digest(&json);
+            if stored.remove(&p.key).as_deref() != Some(d.as_str()) {
+                changed.push((p, json, d));
+            }
+        }
+        for chunk in changed.chunks(CHUNK) {
+            let sql = format!(
+                "INSERT INTO persons (person_key, id_number, township, state, record, digest) VALUES {}
+                 ON CONFLICT (person_key) DO UPDATE SET id_number = excluded.id_number, township = excluded.township,
+                 state = excluded.state, record = excluded.record, digest = excluded.digest",
+                values_placeholders(chunk.len(), 6)
+            );
+            let mut q = sqlx::query(&sql);
+            for (p, json, d) in chunk {
+                q = q
+                    .bind(p.key.clone())
+                    .bind(p.id.map(|i| i.to_string()))
+                    .bind(p.township.map(|t| t.to_string()))
+                    .bind(p.state)
+                    .bind(json.clone())
+                    .bind(d.clone());
+            }
+            write.persons_written += q.execute(&mut *tx).await.map_err(doing("writing golden records"))?.rows_affected();
+        }
+        for key in stored.keys() {
+            sqlx::query("DELETE FROM persons WHERE person_key = $1").bind(key.clone()).execute(&mut *tx).await.map_err(doing("removing golden records"))?;
+            write.persons_removed += 1;
+        }
+
+        let mut stored: HashMap<(String, String), (Option<String>, Option<String>)> = HashMap::new();
+        {
+            let mut rows = sqlx::query("SELECT source, record_key, person_key, reason FROM record_links").fetch(&mut *tx);
+            while let Some(r) = rows.try_next().await.map_err(doing("reading record links"))? {
+                let d = || doing("reading record links");
+                stored.insert((r.try_get(0).map_err(d())?, r.try_get(1).map_err(d())?), (r.try_get(2).map_err(d())?, r.try_get(3).map_err(d())?));
+            }
+        }
+        let mut changed: Vec<&Link> = Vec::new();
+        for l in links {
+            let now = (l.person_key.clone(), l.reason.map(str::to_string));
+            if stored.remove(&(l.source.to_string(), l.record_key.clone())) != Some(now) {
+                changed.push(l);
+            }
+        }
+        for chunk in changed.chunks(CHUNK) {
+            let sql = format!(
+                "INSERT INTO record_links (source, record_key, person_key, reason) VALUES {}
+                 ON CONFLICT (source, record_key) DO UPDATE SET person_key = excluded.person_key, reason = excluded.reason",
+                values_placeholders(chunk.len(), 4)
+            );
+            let mut q = sqlx::query(&sql);
+            for l in chunk {
+                q = q.bind(l.source).bind(l.record_key.clone()).bind(l.person_key.clone()).bind(l.reason.map(str::to_string));
+            }
+            write.links_written += q.execute(&mut *tx).await.map_err(doing("writing record links"))?.rows_affected();
+        }
+        for (source, key) in stored.keys() {
+            sqlx::query("DELETE FROM record_links WHERE source = $1 AND record_key = $2")
+                .bind(source.clone())
+                .bind(key.clone())
+                .execute(&mut *tx)
+                .await
+                .map_err(doing("removing record links"))?;
+            write.links_removed += 1;
+        }
+        tx.commit().await.map_err(doing("committing a registry write"))?;
+        Ok(write)
+    }
+
+    /// One golden record, scoped to a township when one is given.
+    pub async fn person(&self, key: &str, township: Option<&str>) -> Result<Option<PersonRow>, StoreError> {
+        let row = sqlx::query("SELECT person_key, township, state, record FROM persons WHERE person_key = $1 AND ($2 IS NULL OR township = $2)")
+            .bind(key.to_string())
+            .bind(township.map(str::to_string))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(doing("reading a golden record"))?;
+        let Some(r) = row else { return Ok(None) };
+        let d = || doing("decoding a golden record");
+        let record: String = r.try_get(3).map_err(d())?;
+        Ok(Some(PersonRow {
+            person_key: r.try_get(0).map_err(d())?,
+            township: r.try_get(1).map_err(d())?,
+            state: r.try_get(2).map_err(d())?,
+            record: serde_json::from_str(&record).map_err(|e| StoreError::Corrupt { what: "golden record", detail: e.to_string() })?,
+        }))
+    }
+
+    /// Every source record linked to a person.
+    pub async fn person_links(&self, key: &str) -> Result<Vec<LinkRow>, StoreError> {
+        let rows = sqlx::query("SELECT source, record_key, reason FROM record_links WHERE person_key = $1 ORDER BY source, record_key")
+            .bind(key.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(doing("reading links"))?;
+        rows.iter()
+            .map(|r| {
+                let d = || doing("decoding a link");
+                Ok(LinkRow { source: r.try_get(0).map_err(d())?, record_key: r.try_get(1).map_err(d())?, reason: r.try_get(2).map_err(d())? })
+            })
+            .collect()
+    }
+}

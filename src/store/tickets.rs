@@ -1,0 +1,344 @@
+//! Tickets, their history and reconciliation runs.
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+use super::{doing, Store, StoreError};
+use crate::reconcile::TicketKind;
+use crate::tickets::{Change, ExistingTicket, Status};
+
+/// A ticket as stored, for exports, the API and the page.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct StoredTicket {
+    pub ticket_id: String,
+    pub kind: String,
+    pub township: String,
+    pub status: String,
+    pub subject: serde_json::Value,
+    pub opened_at: String,
+    pub updated_at: String,
+    pub evidence: serde_json::Value,
+    pub summary_zh: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suggestion: Option<serde_json::Value>,
+    #[serde(skip)]
+    pub person_key: Option<String>,
+    #[serde(skip)]
+    pub village: Option<String>,
+}
+
+/// One change of a ticket's status.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TicketEventRow {
+    pub at: String,
+    pub from_status: Option<String>,
+    pub to_status: String,
+    pub actor: String,
+    pub reason: String,
+}
+
+/// Which tickets a list asks for. `township` scopes every query that serves a township.
+#[derive(Clone, Debug, Default)]
+pub struct TicketFilter {
+    pub township: Option<String>,
+    pub kind: Option<String>,
+    pub status: Option<String>,
+    pub village: Option<String>,
+    pub limit: Option<i64>,
+    pub offset: i64,
+}
+
+const COLUMNS: &str = "ticket_id, kind, township, status, subject, opened_at, updated_at, evidence, summary_zh, suggestion, person_key, village";
+
+fn json(text: String) -> Result<serde_json::Value, StoreError> {
+    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt { what: "ticket JSON", detail: e.to_string() })
+}
+
+fn ticket_of(r: &AnyRow) -> Result<StoredTicket, StoreError> {
+    let d = doing("decoding a ticket");
+    let get = |i: usize| -> Result<String, StoreError> { r.try_get(i).map_err(doing("decoding a ticket")) };
+    Ok(StoredTicket {
+        ticket_id: get(0)?,
+        kind: get(1)?,
+        township: get(2)?,
+        status: get(3)?,
+        subject: json(get(4)?)?,
+        opened_at: get(5)?,
+        updated_at: get(6)?,
+        evidence: json(get(7)?)?,
+        summary_zh: get(8)?,
+        suggestion: r.try_get::<Option<String>, _>(9).map_err(d)?.map(json).transpose()?,
+        person_key: r.try_get(10).map_err(doing("decoding a ticket"))?,
+        village: r.try_get(11).map_err(doing("decoding a ticket"))?,
+    })
+}
+
+/// Who changed something and why, for the ticket history.
+pub struct Actor<'a> {
+    pub name: &'a str,
+    pub now: &'a str,
+}
+
+async fn event(tx: &mut Transaction<'_, Any>, id: &str, from: Option<&str>, to: &str, actor: &Actor<'_>, reason: &str) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO ticket_events (ticket_id, at, from_status, to_status, actor, reason) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(id.to_string())
+        .bind(actor.now.to_string())
+        .bind(from.map(str::to_string))
+        .bind(to.to_string())
+        .bind(actor.name.to_string())
+        .bind(reason.to_string())
+        .execute(&mut **tx)
+        .await
+        .map_err(doing("recording a ticket event"))?;
+    Ok(())
+}
+
+impl Store {
+    /// What the lifecycle needs of every stored ticket.
+    pub async fn ticket_states(&self) -> Result<Vec<ExistingTicket>, StoreError> {
+        let rows = sqlx::query("SELECT ticket_id, kind, township, subject_key, status, evidence_digest, dismissed_digest, evidence FROM tickets")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(doing("reading ticket states"))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let g = |i: usize| -> Result<String, StoreError> { r.try_get(i).map_err(doing("decoding a ticket state")) };
+            let kind = g(1)?;
+            let status = g(4)?;
+            let evidence: serde_json::Value = json(g(7)?)?;
+            let certificates = evidence
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|e| e["source"] == "nhc")
+                .filter_map(|e| e["record"].as_str())
+                .map(|r| r.split('#').next().unwrap_or(r).to_string())
+                .collect();
+            out.push(ExistingTicket {
+                ticket_id: g(0)?,
+                kind: TicketKind::parse(&kind).ok_or(StoreError::Corrupt { what: "ticket kind", detail: kind.clone() })?,
+                township: g(2)?,
+                subject_key: g(3)?,
+                status: Status::parse(&status).ok_or(StoreError::Corrupt { what: "ticket status", detail: status.clone() })?,
+                evidence_digest: g(5)?,
+                dismissed_digest: r.try_get(6).map_err(doing("decoding a ticket state"))?,
+                certificates,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Applies a reconciliation's ticket changes and records the run, in one transaction.
+    pub async fn apply_ticket_changes(&self, changes: &[Change], actor: &Actor<'_>, as_of: &str, started_at: &str, summary: &serde_json::Value) -> Result<i64, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(doing("beginning ticket changes"))?;
+        for c in changes {
+            match c {
+                Change::Open { ticket_id, draft, digest } => {
+                    sqlx::query(
+                        "INSERT INTO tickets (ticket_id, kind, township, subject_key, subject, status, opened_at, updated_at, evidence,
+                         evidence_digest, summary_zh, suggestion, person_key, village) VALUES ($1,$2,$3,$4,$5,'open',$6,$6,$7,$8,$9,$10,$11,$12)",
+                    )
+                    .bind(ticket_id.clone())
+                    .bind(draft.kind.as_str())
+                    .bind(draft.township.to_string())
+                    .bind(draft.subject_key())
+                    .bind(draft.subject.to_json().to_string())
+                    .bind(actor.now.to_string())
+                    .bind(evidence_json(draft))
+                    .bind(digest.clone())
+                    .bind(draft.summary_zh.clone())
+                    .bind(suggestion_json(draft))
+                    .bind(draft.person_key.clone())
+                    .bind(draft.village.clone())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(doing("opening a ticket"))?;
+                    event(&mut tx, ticket_id, None, "open", actor, "raised").await?;
+                }
+                Change::Refresh { ticket_id, draft, digest, changed } => {
+                    if *changed {
+                        update_content(&mut tx, ticket_id, draft, digest, None, actor.now).await?;
+                    }
+                }
+                Change::Reopen { ticket_id, from, draft, digest, reason } => {
+                    update_content(&mut tx, ticket_id, draft, digest, Some("open"), actor.now).await?;
+                    event(&mut tx, ticket_id, Some(from.as_str()), "open", actor, reason).await?;
+                }
+                Change::Resolve { ticket_id } => set_status(&mut tx, ticket_id, "resolved", actor, "no longer found").await?,
+                Change::Withdraw { ticket_id } => set_status(&mut tx, ticket_id, "withdrawn", actor, "the certificate it rested on was voided").await?,
+            }
+        }
+        let run_id: i64 = sqlx::query("INSERT INTO reconcile_runs (as_of, started_at, finished_at, summary) VALUES ($1, $2, $3, $4) RETURNING run_id")
+            .bind(as_of.to_string())
+            .bind(started_at.to_string())
+            .bind(actor.now.to_string())
+            .bind(summary.to_string())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(doing("recording a reconciliation run"))?
+            .try_get(0)
+            .map_err(doing("recording a reconciliation run"))?;
+        tx.commit().await.map_err(doing("committing ticket changes"))?;
+        Ok(run_id)
+    }
+
+    /// Tickets matching a filter, by kind then township then ID.
+    pub async fn list_tickets(&self, f: &TicketFilter) -> Result<Vec<StoredTicket>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM tickets WHERE ($1 IS NULL OR township = $1) AND ($2 IS NULL OR kind = $2)
+             AND ($3 IS NULL OR status = $3) AND ($4 IS NULL OR village = $4)
+             ORDER BY kind, township, ticket_id LIMIT $5 OFFSET $6"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(f.township.clone())
+            .bind(f.kind.clone())
+            .bind(f.status.clone())
+            .bind(f.village.clone())
+            .bind(f.limit.unwrap_or(i64::MAX))
+            .bind(f.offset)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(doing("listing tickets"))?;
+        rows.iter().map(ticket_of).collect()
+    }
+
+    /// Counts per (kind, status) within a township (or the city).
+    pub async fn ticket_counts(&self, township: Option<&str>) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let rows = sqlx::query("SELECT kind, status, COUNT(*) FROM tickets WHERE ($1 IS NULL OR township = $1) GROUP BY kind, status ORDER BY kind, status")
+            .bind(township.map(str::to_string))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(doing("counting tickets"))?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0).map_err(doing("counting tickets"))?, r.try_get(1).map_err(doing("counting tickets"))?, r.try_get(2).map_err(doing("counting tickets"))?)))
+            .collect()
+    }
+
+    /// One ticket, scoped to a township when one is given (a township never sees another's).
+    pub async fn ticket(&self, ticket_id: &str, township: Option<&str>) -> Result<Option<StoredTicket>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM tickets WHERE ticket_id = $1 AND ($2 IS NULL OR township = $2)");
+        let row = sqlx::query(&sql)
+            .bind(ticket_id.to_string())
+            .bind(township.map(str::to_string))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(doing("reading a ticket"))?;
+        row.as_ref().map(ticket_of).transpose()
+    }
+
+    /// A ticket's status history.
+    pub async fn ticket_events(&self, ticket_id: &str) -> Result<Vec<TicketEventRow>, StoreError> {
+        let rows = sqlx::query("SELECT at, from_status, to_status, actor, reason FROM ticket_events WHERE ticket_id = $1 ORDER BY event_id")
+            .bind(ticket_id.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(doing("reading ticket events"))?;
+        rows.iter()
+            .map(|r| {
+                let d = || doing("decoding a ticket event");
+                Ok(TicketEventRow {
+                    at: r.try_get(0).map_err(d())?,
+                    from_status: r.try_get(1).map_err(d())?,
+                    to_status: r.try_get(2).map_err(d())?,
+                    actor: r.try_get(3).map_err(d())?,
+                    reason: r.try_get(4).map_err(d())?,
+                })
+            })
+            .collect()
+    }
+
+    /// Dismisses (or reopens) a ticket by hand; `township` scopes the change in the
+    /// query itself. Returns false when no such ticket is visible or the move is not allowed.
+    pub async fn set_ticket_status_by_hand(&self, ticket_id: &str, township: Option<&str>, to: Status, actor: &Actor<'_>, reason: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(doing("beginning a ticket change"))?;
+        let (from_allowed, set_digest) = match to {
+            Status::Dismissed => ("open", true),
+            Status::Open => ("dismissed", false),
+            _ => return Ok(false),
+        };
+        let updated = sqlx::query(
+            "UPDATE tickets SET status = $1, updated_at = $2,
+               dismissed_digest = CASE WHEN $3 = 1 THEN evidence_digest ELSE NULL END
+             WHERE ticket_id = $4 AND status = $5 AND ($6 IS NULL OR township = $6)",
+        )
+        .bind(to.as_str())
+        .bind(actor.now.to_string())
+        .bind(i64::from(set_digest))
+        .bind(ticket_id.to_string())
+        .bind(from_allowed)
+        .bind(township.map(str::to_string))
+        .execute(&mut *tx)
+        .await
+        .map_err(doing("changing a ticket by hand"))?
+        .rows_affected();
+        if updated == 0 {
+            return Ok(false);
+        }
+        event(&mut tx, ticket_id, Some(from_allowed), to.as_str(), actor, reason).await?;
+        tx.commit().await.map_err(doing("committing a ticket change"))?;
+        Ok(true)
+    }
+
+    /// Recent runs, newest first: (run_id, as_of, finished_at, summary).
+    pub async fn recent_runs(&self, limit: i64) -> Result<Vec<(i64, String, String, serde_json::Value)>, StoreError> {
+        let rows = sqlx::query("SELECT run_id, as_of, finished_at, summary FROM reconcile_runs ORDER BY run_id DESC LIMIT $1")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(doing("reading runs"))?;
+        rows.iter()
+            .map(|r| {
+                let d = || doing("decoding a run");
+                Ok((r.try_get(0).map_err(d())?, r.try_get(1).map_err(d())?, r.try_get(2).map_err(d())?, json(r.try_get(3).map_err(d())?)?))
+            })
+            .collect()
+    }
+}
+
+fn evidence_json(d: &crate::reconcile::TicketDraft) -> String {
+    serde_json::Value::Array(d.evidence.iter().map(|e| e.to_json()).collect()).to_string()
+}
+
+fn suggestion_json(d: &crate::reconcile::TicketDraft) -> Option<String> {
+    d.suggestion.map(|s| serde_json::json!({"id_number": s.as_str()}).to_string())
+}
+
+async fn update_content(tx: &mut Transaction<'_, Any>, id: &str, draft: &crate::reconcile::TicketDraft, digest: &str, status: Option<&str>, now: &str) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE tickets SET subject = $1, evidence = $2, evidence_digest = $3, summary_zh = $4, suggestion = $5,
+         person_key = $6, village = $7, updated_at = $8, status = COALESCE($9, status),
+         dismissed_digest = CASE WHEN $9 IS NULL THEN dismissed_digest ELSE NULL END WHERE ticket_id = $10",
+    )
+    .bind(draft.subject.to_json().to_string())
+    .bind(evidence_json(draft))
+    .bind(digest.to_string())
+    .bind(draft.summary_zh.clone())
+    .bind(suggestion_json(draft))
+    .bind(draft.person_key.clone())
+    .bind(draft.village.clone())
+    .bind(now.to_string())
+    .bind(status.map(str::to_string))
+    .bind(id.to_string())
+    .execute(&mut **tx)
+    .await
+    .map_err(doing("refreshing a ticket"))?;
+    Ok(())
+}
+
+async fn set_status(tx: &mut Transaction<'_, Any>, id: &str, to: &str, actor: &Actor<'_>, reason: &str) -> Result<(), StoreError> {
+    let from: String = sqlx::query("SELECT status FROM tickets WHERE ticket_id = $1")
+        .bind(id.to_string())
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(doing("reading a ticket status"))?
+        .try_get(0)
+        .map_err(doing("reading a ticket status"))?;
+    sqlx::query("UPDATE tickets SET status = $1, updated_at = $2 WHERE ticket_id = $3")
+        .bind(to.to_string())
+        .bind(actor.now.to_string())
+        .bind(id.to_string())
+        .execute(&mut **tx)
+        .await
+        .map_err(doing("changing a ticket status"))?;
+    event(tx, id, Some(&from), to, actor, reason).await
+}

@@ -1,0 +1,239 @@
+//! The pull loop, written once for every stream: ask the pager for the next URL,
+//! fetch it with retries, commit the batch with its cursor, repeat until the stream
+//! is at its current end. Feeds run concurrently; one failing never stops another.
+
+use std::time::{Duration, Instant};
+
+use crate::config::{Config, FeedConfig, FeedName};
+use crate::domain::{now_local, today_local};
+use crate::feeds::http::FeedClient;
+use crate::feeds::{pagers, streams_of, FeedError};
+use crate::shutdown::Shutdown;
+use crate::store::{CommitStats, Store, StoreError};
+
+/// Why a feed's pull stopped before its end.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("{stream}: {source}")]
+    Feed {
+        stream: &'static str,
+        #[source]
+        source: FeedError,
+    },
+    #[error("{stream}: {source}")]
+    Store {
+        stream: &'static str,
+        #[source]
+        source: StoreError,
+    },
+    #[error("{stream}: stopped by shutdown")]
+    Interrupted { stream: &'static str },
+}
+
+impl SyncError {
+    /// What the operator should do, for the ERROR line.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            SyncError::Feed { source: FeedError::Auth(_), .. } => {
+                "the department refused the credentials: check or rotate the token file, then run `popsync sync --feed NAME`"
+            }
+            SyncError::Feed { source: FeedError::Transient { .. }, .. } => {
+                "the department kept failing after every retry; the next scheduled pull resumes from the stored cursor"
+            }
+            SyncError::Feed { .. } => "the department answered something unexpected; check base_url and the department's service",
+            SyncError::Store { .. } => "the database failed; check disk space and the database server",
+            SyncError::Interrupted { .. } => "none: the next start resumes from the stored cursor",
+        }
+    }
+
+    pub fn is_auth(&self) -> bool {
+        matches!(self, SyncError::Feed { source: FeedError::Auth(_), .. })
+    }
+}
+
+/// What one pull of one stream did.
+#[derive(Debug, Clone, Default)]
+pub struct StreamReport {
+    pub stream: &'static str,
+    pub pages: u64,
+    pub stats: CommitStats,
+    pub cursor_before: Option<String>,
+    pub cursor_after: Option<String>,
+    pub retries: u64,
+}
+
+/// What one pull of one feed did.
+#[derive(Debug)]
+pub struct FeedReport {
+    pub feed: FeedName,
+    pub streams: Vec<StreamReport>,
+    pub duration: Duration,
+    pub result: Result<(), SyncError>,
+}
+
+impl FeedReport {
+    /// Records stored for the first time across the feed's streams.
+    pub fn new_records(&self) -> u64 {
+        self.streams.iter().map(|s| s.stats.new).sum()
+    }
+}
+
+/// Knobs tests and the benchmark turn; operators use the defaults.
+#[derive(Debug, Clone, Copy)]
+pub struct SyncOptions {
+    /// The first backoff step.
+    pub min_retry_delay: Duration,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        SyncOptions {
+            min_retry_delay: Duration::from_millis(200),
+        }
+    }
+}
+
+/// Pulls the given feeds (all configured ones when `only` is empty) concurrently.
+pub async fn sync_feeds(
+    store: &Store,
+    config: &Config,
+    only: &[FeedName],
+    options: SyncOptions,
+    shutdown: &Shutdown,
+) -> Vec<FeedReport> {
+    let feeds: Vec<&FeedConfig> = config
+        .feeds
+        .iter()
+        .filter(|f| only.is_empty() || only.contains(&f.name))
+        .collect();
+    futures::future::join_all(
+        feeds
+            .into_iter()
+            .map(|f| sync_feed(store, f, options, shutdown.clone())),
+    )
+    .await
+}
+
+/// Pulls one feed's streams to their current end and records the outcome.
+pub async fn sync_feed(
+    store: &Store,
+    feed: &FeedConfig,
+    options: SyncOptions,
+    shutdown: Shutdown,
+) -> FeedReport {
+    let started = Instant::now();
+    let client = FeedClient::new(feed).with_min_delay(options.min_retry_delay);
+    let mut reports = Vec::new();
+    let mut result = Ok(());
+    for mut pager in pagers(feed, today_local()) {
+        let mut report = StreamReport {
+            stream: pager.stream(),
+            ..StreamReport::default()
+        };
+        let retries_before = client.retries().get();
+        let outcome = pull_stream(store, &client, pager.as_mut(), &mut report, shutdown.clone()).await;
+        report.retries = client.retries().get() - retries_before;
+        log_stream(feed.name, &report, started.elapsed());
+        reports.push(report);
+        if let Err(e) = outcome {
+            result = Err(e);
+            break;
+        }
+    }
+    let error_text = result.as_ref().err().map(|e| format!("{e}"));
+    if let Err(e) = store
+        .record_pull_outcome(streams_of(feed.name), error_text.as_deref())
+        .await
+    {
+        tracing::error!(feed = %feed.name, error = %e, "cannot record the pull outcome");
+    }
+    let duration = started.elapsed();
+    let name = feed.name.as_str();
+    metrics::histogram!("popsync_feed_pull_seconds", "feed" => name).record(duration.as_secs_f64());
+    match &result {
+        Ok(()) => {
+            metrics::gauge!("popsync_feed_up", "feed" => name).set(1.0);
+            metrics::gauge!("popsync_feed_last_success_timestamp_seconds", "feed" => name)
+                .set(now_local().timestamp() as f64);
+        }
+        Err(e) if matches!(e, SyncError::Interrupted { .. }) => {}
+        Err(e) => {
+            metrics::gauge!("popsync_feed_up", "feed" => name).set(0.0);
+            metrics::counter!("popsync_feed_failures_total", "feed" => name).increment(1);
+            tracing::error!(feed = name, error = %e, action = e.hint(), "feed pull failed");
+        }
+    }
+    FeedReport {
+        feed: feed.name,
+        streams: reports,
+        duration,
+        result,
+    }
+}
+
+async fn pull_stream(
+    store: &Store,
+    client: &FeedClient,
+    pager: &mut dyn crate::feeds::StreamPager,
+    report: &mut StreamReport,
+    mut shutdown: Shutdown,
+) -> Result<(), SyncError> {
+    let stream = pager.stream();
+    let store_err = |source| SyncError::Store { stream, source };
+    let mut cursor = store.cursor(stream).await.map_err(store_err)?;
+    report.cursor_before = cursor.clone();
+    report.cursor_after = cursor.clone();
+    while let Some(url) = pager.next_url(cursor.as_deref()) {
+        if shutdown.is_shutdown() {
+            return Err(SyncError::Interrupted { stream });
+        }
+        let current = cursor.clone();
+        let fetch = client.fetch(url, |body| pager.decode(body, current.as_deref()));
+        // A page in flight at shutdown is abandoned: nothing of it was committed.
+        let batch = tokio::select! {
+            b = fetch => b.map_err(|source| SyncError::Feed { stream, source })?,
+            _ = shutdown.recv() => return Err(SyncError::Interrupted { stream }),
+        };
+        let stats = store.commit_batch(&batch).await.map_err(store_err)?;
+        let feed = stream.split('.').next().unwrap_or(stream);
+        metrics::counter!("popsync_records_ingested_total", "feed" => feed.to_string()).increment(stats.new);
+        metrics::counter!("popsync_records_quarantined_total", "feed" => feed.to_string())
+            .increment(stats.quarantined_new);
+        if let Some(t) = &batch.newest_record_at {
+            tracing::trace!(stream, newest = %t, "page stored");
+        }
+        report.pages += 1;
+        report.stats.new += stats.new;
+        report.stats.seen += stats.seen;
+        report.stats.quarantined_new += stats.quarantined_new;
+        report.stats.quarantined_seen += stats.quarantined_seen;
+        for m in &batch.malformed {
+            tracing::warn!(stream, record = %mask_key(&m.key), reason = %m.reason, "malformed record quarantined");
+        }
+        pager.advance(&batch);
+        cursor = Some(batch.cursor);
+        report.cursor_after = cursor.clone();
+    }
+    Ok(())
+}
+
+/// Record keys are register numbers, never ID numbers, but a digest key is shortened.
+fn mask_key(key: &str) -> &str {
+    key.get(..23).unwrap_or(key)
+}
+
+fn log_stream(feed: FeedName, r: &StreamReport, elapsed: Duration) {
+    tracing::info!(
+        feed = feed.as_str(),
+        stream = r.stream,
+        new = r.stats.new,
+        already_seen = r.stats.seen,
+        quarantined = r.stats.quarantined_new,
+        pages = r.pages,
+        retries = r.retries,
+        cursor_from = r.cursor_before.as_deref().unwrap_or("-"),
+        cursor_to = r.cursor_after.as_deref().unwrap_or("-"),
+        duration_ms = elapsed.as_millis() as u64,
+        "feed poll"
+    );
+}
