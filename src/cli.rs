@@ -57,6 +57,8 @@ pub enum Command {
         /// The ID number (any typed form) or `birth:CERTNO`.
         id: String,
     },
+    /// Run as the service: pull on schedules, reconcile, serve metrics and the API.
+    Run,
     /// List malformed records kept aside.
     Quarantine {
         #[arg(long, value_parser = parse_feed)]
@@ -216,6 +218,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 records.push(serde_json::json!({"source": l.source, "record": l.record_key, "raw": store.raw_record(&l.source, raw_key).await?}));
             }
             println!("{}", serde_json::to_string_pretty(&serde_json::json!({"person": person, "records": records}))?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run => {
+            let (config, store) = open(&cli.config).await?;
+            crate::daemon::run(config, store, axum::Router::new()).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Quarantine { feed } => {

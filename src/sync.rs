@@ -78,18 +78,42 @@ impl FeedReport {
     }
 }
 
-/// Knobs tests and the benchmark turn; operators use the defaults.
-#[derive(Debug, Clone, Copy)]
+/// Knobs the daemon, tests and the benchmark turn; operators use the defaults.
+#[derive(Debug, Clone)]
 pub struct SyncOptions {
     /// The first backoff step.
     pub min_retry_delay: Duration,
+    /// Beaten on every stored page and every retry, so the watchdog sees progress.
+    pub heartbeat: Option<Heartbeat>,
 }
 
 impl Default for SyncOptions {
     fn default() -> Self {
         SyncOptions {
             min_retry_delay: Duration::from_millis(200),
+            heartbeat: None,
         }
+    }
+}
+
+/// The last moment a loop showed it was alive; the watchdog reads it.
+#[derive(Debug, Clone)]
+pub struct Heartbeat(std::sync::Arc<std::sync::Mutex<Instant>>);
+
+impl Default for Heartbeat {
+    fn default() -> Self {
+        Heartbeat(std::sync::Arc::new(std::sync::Mutex::new(Instant::now())))
+    }
+}
+
+impl Heartbeat {
+    pub fn beat(&self) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+    }
+
+    /// How long ago the last beat was.
+    pub fn age(&self) -> Duration {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).elapsed()
     }
 }
 
@@ -109,7 +133,7 @@ pub async fn sync_feeds(
     futures::future::join_all(
         feeds
             .into_iter()
-            .map(|f| sync_feed(store, f, options, shutdown.clone())),
+            .map(|f| sync_feed(store, f, options.clone(), shutdown.clone())),
     )
     .await
 }
@@ -122,7 +146,9 @@ pub async fn sync_feed(
     shutdown: Shutdown,
 ) -> FeedReport {
     let started = Instant::now();
-    let client = FeedClient::new(feed).with_min_delay(options.min_retry_delay);
+    let client = FeedClient::new(feed)
+        .with_min_delay(options.min_retry_delay)
+        .with_heartbeat(options.heartbeat.clone());
     let mut reports = Vec::new();
     let mut result = Ok(());
     for mut pager in pagers(feed, today_local()) {
@@ -131,7 +157,7 @@ pub async fn sync_feed(
             ..StreamReport::default()
         };
         let retries_before = client.retries().get();
-        let outcome = pull_stream(store, &client, pager.as_mut(), &mut report, shutdown.clone()).await;
+        let outcome = pull_stream(store, &client, pager.as_mut(), &mut report, &options, shutdown.clone()).await;
         report.retries = client.retries().get() - retries_before;
         log_stream(feed.name, &report, started.elapsed());
         reports.push(report);
@@ -176,6 +202,7 @@ async fn pull_stream(
     client: &FeedClient,
     pager: &mut dyn crate::feeds::StreamPager,
     report: &mut StreamReport,
+    options: &SyncOptions,
     mut shutdown: Shutdown,
 ) -> Result<(), SyncError> {
     let stream = pager.stream();
@@ -195,6 +222,9 @@ async fn pull_stream(
             _ = shutdown.recv() => return Err(SyncError::Interrupted { stream }),
         };
         let stats = store.commit_batch(&batch).await.map_err(store_err)?;
+        if let Some(h) = &options.heartbeat {
+            h.beat();
+        }
         let feed = stream.split('.').next().unwrap_or(stream);
         metrics::counter!("popsync_records_ingested_total", "feed" => feed.to_string()).increment(stats.new);
         metrics::counter!("popsync_records_quarantined_total", "feed" => feed.to_string())

@@ -29,6 +29,7 @@ pub struct FeedClient {
     feed: FeedConfig,
     retries: Arc<RetryCounter>,
     min_delay: Duration,
+    heartbeat: Option<crate::sync::Heartbeat>,
 }
 
 impl FeedClient {
@@ -44,7 +45,14 @@ impl FeedClient {
             feed: feed.clone(),
             retries: Arc::new(RetryCounter::default()),
             min_delay: Duration::from_millis(200),
+            heartbeat: None,
         }
+    }
+
+    /// A heartbeat beaten on every retry: a feed that is retrying is still alive.
+    pub fn with_heartbeat(mut self, heartbeat: Option<crate::sync::Heartbeat>) -> FeedClient {
+        self.heartbeat = heartbeat;
+        self
     }
 
     /// Shortens the first backoff step (tests and the benchmark use a fast one).
@@ -88,6 +96,9 @@ impl FeedClient {
             })
             .notify(|err, dur| {
                 self.retries.0.fetch_add(1, Ordering::Relaxed);
+                if let Some(h) = &self.heartbeat {
+                    h.beat();
+                }
                 metrics::counter!("popsync_feed_retries_total", "feed" => self.feed.name.as_str())
                     .increment(1);
                 tracing::warn!(

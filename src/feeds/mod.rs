@@ -49,7 +49,7 @@ impl FeedError {
 
 /// One stream's paging strategy. A pager lives for one pull: it may keep state
 /// between pages (a page token, a date window) that is not worth storing.
-pub trait StreamPager: Send {
+pub trait StreamPager: Send + Sync {
     /// `psb`, `mca.marriage`, … — the key of its cursor and quarantine rows.
     fn stream(&self) -> &'static str;
 
