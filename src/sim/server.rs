@@ -227,8 +227,7 @@ impl Live {
         let total = base_n + self.tail.len() - t0;
         let off = (page_no - 1).saturating_mul(size);
         let mut out: Vec<&[u8]> = Vec::with_capacity(size.min(1000));
-        let off2;
-        if off < base_n {
+        let off2 = if off < base_n {
             let mut pos = start + off;
             let mut k = k0;
             while k < self.removed.len() && self.removed[k] <= pos {
@@ -241,10 +240,10 @@ impl Live {
                 }
                 pos += 1;
             }
-            off2 = 0;
+            0
         } else {
-            off2 = off - base_n;
-        }
+            off - base_n
+        };
         let mut j = t0 + off2;
         while j < self.tail.len() && out.len() < size {
             out.push(&self.tail[j].bytes);

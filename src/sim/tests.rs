@@ -408,3 +408,88 @@ async fn cut_body_and_reset_fail_the_request() {
         srv.stop().await;
     }
 }
+
+/// Writes a world in the layout of the conformance worlds (for cross-checking the
+/// expected tickets with an independent reconciler) and reports generation time:
+/// `SIM_DUMP=DIR SIM_PERSONS=N cargo test --lib sim::tests::dump -- --ignored`.
+#[test]
+#[ignore]
+fn dump() {
+    use std::io::Write;
+    let dir = std::path::PathBuf::from(
+        std::env::var("SIM_DUMP").unwrap_or_else(|_| "/tmp/simworld".into()),
+    );
+    let persons = std::env::var("SIM_PERSONS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5000);
+    let seed = std::env::var("SIM_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(101);
+    let t0 = std::time::Instant::now();
+    let w = World::generate(&WorldOptions {
+        seed,
+        persons,
+        ..WorldOptions::default()
+    });
+    eprintln!(
+        "generated {persons} persons in {:?}: {:?}",
+        t0.elapsed(),
+        w.served()
+    );
+    for d in ["psb", "mca", "nhc", "pis", "truth"] {
+        std::fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    let mut f = std::fs::File::create(dir.join("psb/changes.jsonl")).unwrap();
+    for i in 0..w.psb_len() {
+        f.write_all(w.psb_slice(i, i + 1)).unwrap();
+        f.write_all(b"\n").unwrap();
+    }
+    for (name, items) in [("birth", &w.nhc_birth), ("death", &w.nhc_death)] {
+        let mut f = std::fs::File::create(dir.join(format!("nhc/{name}.jsonl"))).unwrap();
+        for it in items.iter() {
+            f.write_all(&it.bytes).unwrap();
+            f.write_all(b"\n").unwrap();
+        }
+    }
+    for (name, days) in [
+        ("marriage", &w.mca_marriage),
+        ("cremation", &w.mca_cremation),
+    ] {
+        let mut f = std::fs::File::create(dir.join(format!("mca/{name}.jsonl"))).unwrap();
+        for (day, lines) in days.iter() {
+            let (text, _, _) = encoding_rs::GBK.decode(lines);
+            let mut rd = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .from_reader(text.as_bytes());
+            for rec in rd.records() {
+                let fields: Vec<String> = rec.unwrap().iter().map(String::from).collect();
+                let o = serde_json::json!({"day": day.to_string(), "late": 0, "fields": fields});
+                writeln!(f, "{o}").unwrap();
+            }
+        }
+    }
+    let mut f = std::fs::File::create(dir.join("pis/rkxx.jsonl")).unwrap();
+    for e in &w.pis {
+        f.write_all(&e.bytes).unwrap();
+        f.write_all(b"\n").unwrap();
+    }
+    let mut f = std::fs::File::create(dir.join("truth/expected_tickets.jsonl")).unwrap();
+    for t in w.expected_tickets() {
+        writeln!(f, "{}", serde_json::to_string(t).unwrap()).unwrap();
+    }
+    let meta = serde_json::json!({
+        "county_codes": [w.opts.county],
+        "townships": w.townships().iter().map(|(c, n)| serde_json::json!({"code": c, "name": n})).collect::<Vec<_>>(),
+        "feed_start": w.opts.start.to_string(), "as_of": w.opts.as_of.to_string(),
+        "data_end": (w.opts.as_of + chrono::Duration::days(14)).to_string(),
+        "grace_days": 30, "birth_registration_grace_days": 60, "seed": seed, "persons": persons,
+        "pis_mutation_base": format!("{} 20:00:00", w.opts.as_of - chrono::Duration::days(1)),
+    });
+    std::fs::write(
+        dir.join("meta.json"),
+        serde_json::to_string_pretty(&meta).unwrap(),
+    )
+    .unwrap();
+}

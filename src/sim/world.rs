@@ -687,6 +687,7 @@ impl Builder {
 
     // ----------------------------------------------------------- population
 
+    #[allow(clippy::too_many_arguments)]
     fn new_person(
         &mut self,
         addr: &str,
@@ -781,7 +782,7 @@ impl Builder {
                     } else {
                         names::full_name(&mut self.rng, sur, ks)
                     };
-                    let kb = self.birth_for_age(i64::from(ka));
+                    let kb = self.birth_for_age(ka);
                     let rel = if ks == 1 { "20" } else { "30" };
                     let k = self.new_person(&addr, kname, ks, kb, hh, rel, vill, mz);
                     members.push(k);
@@ -796,7 +797,7 @@ impl Builder {
                     let ss = names::surname(&mut self.rng);
                     names::full_name(&mut self.rng, ss, 2)
                 };
-                let pb = self.birth_for_age(i64::from(a));
+                let pb = self.birth_for_age(a);
                 members.push(self.new_person(&addr, pname, s, pb, hh, "50", vill, mz));
             }
             for m in members {
@@ -1452,10 +1453,8 @@ impl Builder {
 
         // nhc: ordered by (updatedAt, certificateNo)
         let key = |c: &Option<String>| c.clone().unwrap_or_default();
-        births
-            .sort_by(|a, b| (a.0, key(&a.1.certificate_no)).cmp(&(b.0, key(&b.1.certificate_no))));
-        deaths
-            .sort_by(|a, b| (a.0, key(&a.1.certificate_no)).cmp(&(b.0, key(&b.1.certificate_no))));
+        births.sort_by_key(|a| (a.0, key(&a.1.certificate_no)));
+        deaths.sort_by_key(|a| (a.0, key(&a.1.certificate_no)));
         let nhc_birth: Vec<NhcItem> = births
             .iter()
             .map(|(t, w)| NhcItem {
