@@ -1,0 +1,495 @@
+//! Tests of the simulator: the world is valid and deterministic, and every endpoint
+//! serves it as feeds.md says.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::Value;
+
+use super::ids;
+use super::*;
+
+fn small(seed: u64) -> World {
+    World::generate(&WorldOptions {
+        seed,
+        persons: 500,
+        ..WorldOptions::default()
+    })
+}
+
+fn psb_rows(w: &World) -> Vec<Value> {
+    let body = format!("[{}]", String::from_utf8_lossy(w.psb_slice(0, w.psb_len())));
+    serde_json::from_str::<Vec<Value>>(&body).expect("psb rows parse")
+}
+
+#[test]
+fn generated_ids_are_valid() {
+    let w = small(7);
+    let rows = psb_rows(&w);
+    let mut bad = 0;
+    for r in &rows {
+        let id = r["gmsfhm"].as_str().unwrap_or("");
+        if !ids::is_valid(id) {
+            bad += 1;
+        }
+        assert_eq!(r["lsh"].as_str().map(str::len), Some(18));
+    }
+    // exactly the one injected row whose gmsfhm fails its check
+    assert_eq!(bad, 1);
+    for t in w.expected_tickets() {
+        if let Some(id) = t.subject.get("id_number").and_then(Value::as_str) {
+            assert!(ids::is_valid(id), "{id}");
+        }
+        assert_eq!(t.township.len(), 9);
+    }
+}
+
+#[test]
+fn generation_is_deterministic() {
+    let a = small(11);
+    let b = small(11);
+    assert_eq!(a.psb_arena, b.psb_arena);
+    assert_eq!(a.expected_tickets(), b.expected_tickets());
+    assert_eq!(a.served(), b.served());
+    let pa: Vec<&Vec<u8>> = a.pis.iter().map(|e| &e.bytes).collect();
+    let pb: Vec<&Vec<u8>> = b.pis.iter().map(|e| &e.bytes).collect();
+    assert_eq!(pa, pb);
+    let c = small(12);
+    assert_ne!(a.psb_arena, c.psb_arena);
+}
+
+#[test]
+fn every_kind_is_injected() {
+    let w = small(3);
+    let mut by: HashMap<&str, usize> = HashMap::new();
+    for t in w.expected_tickets() {
+        *by.entry(t.kind.as_str()).or_default() += 1;
+    }
+    for k in [
+        "BIRTH_NOT_IN_PIS",
+        "BIRTH_NOT_REGISTERED",
+        "DEATH_NOT_RECORDED",
+        "MOVE_OUT_NOT_RECORDED",
+        "MOVE_IN_NOT_RECORDED",
+        "RESIDENCE_MISMATCH",
+        "RESIDENT_MISSING",
+        "PHANTOM_RECORD",
+        "INVALID_ID",
+        "IDENTITY_MISMATCH",
+        "DUPLICATE_RECORD",
+        "MARITAL_STATUS_MISMATCH",
+    ] {
+        assert!(by.get(k).copied().unwrap_or(0) >= 2, "{k}: {by:?}");
+    }
+    assert!(w
+        .expected_tickets()
+        .iter()
+        .any(|t| t.kind == "INVALID_ID" && t.suggestion.is_some()));
+    let plain = World::generate(&WorldOptions {
+        seed: 3,
+        persons: 300,
+        inject: false,
+        ..WorldOptions::default()
+    });
+    assert!(plain.expected_tickets().is_empty());
+    assert_eq!(plain.served().psb.malformed, 0);
+    assert_eq!(w.townships().len(), 12);
+}
+
+// ---------------------------------------------------------------- over HTTP
+
+async fn start(world: World, faults: Faults) -> SimServer {
+    spawn(SimState::new(world, faults, Credentials::default()))
+        .await
+        .expect("spawn")
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+#[tokio::test]
+async fn psb_pages_every_row_once() {
+    let w = small(5);
+    let served = w.served();
+    let len = w.psb_len();
+    let srv = start(w, Faults::none()).await;
+    let c = client();
+    let mut cursor = String::new();
+    let mut lsh = HashSet::new();
+    let mut delivered = 0;
+    loop {
+        let url = format!(
+            "{}/api/hjxx/changes?cursor={cursor}&limit=137",
+            srv.base_url()
+        );
+        let v: Value = c
+            .get(&url)
+            .bearer_auth("psb-token")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(v["code"], 0);
+        assert_eq!(v["msg"], "成功");
+        for r in v["data"]["rows"].as_array().unwrap() {
+            lsh.insert(r["lsh"].as_str().unwrap().to_string());
+            delivered += 1;
+        }
+        cursor = v["data"]["cursor"].as_str().unwrap().to_string();
+        if !v["data"]["more"].as_bool().unwrap() {
+            break;
+        }
+    }
+    assert_eq!(delivered, len);
+    assert_eq!(lsh.len() as u64, served.psb.records);
+    // wrong token: code 4010 inside HTTP 200; bad limit: 400
+    let r = c
+        .get(format!("{}/api/hjxx/changes?limit=10", srv.base_url()))
+        .bearer_auth("nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["code"], 4010);
+    assert!(v["data"].is_null());
+    let r = c
+        .get(format!("{}/api/hjxx/changes?limit=1001", srv.base_url()))
+        .bearer_auth("psb-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(srv.state.requests() >= 3);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn mca_csv_is_gbk_and_windows_are_limited() {
+    let w = small(5);
+    let served = w.served();
+    let (start_d, end_d) = (w.opts.start, w.opts.as_of + chrono::Duration::days(14));
+    let srv = start(w, Faults::none()).await;
+    let c = client();
+    let url = |kind: &str, f: chrono::NaiveDate, t: chrono::NaiveDate| {
+        format!("{}/export/{kind}.csv?from={f}&to={t}", srv.base_url())
+    };
+    let d0 = chrono::NaiveDate::from_ymd_opt(2012, 1, 1).unwrap();
+    let r = c
+        .get(url("marriage", d0, d0 + chrono::Duration::days(31)))
+        .header("X-Api-Key", "mca-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = c
+        .get(url("marriage", d0, d0 + chrono::Duration::days(30)))
+        .header("X-Api-Key", "wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let mut rows = 0u64;
+    for kind in ["marriage", "cremation"] {
+        let mut f = start_d;
+        while f <= end_d {
+            let t = f + chrono::Duration::days(30);
+            let r = c
+                .get(url(kind, f, t))
+                .header("X-Api-Key", "mca-key")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            let bytes = r.bytes().await.unwrap();
+            let (text, _, had_errors) = encoding_rs::GBK.decode(&bytes);
+            assert!(!had_errors);
+            assert!(text.ends_with("\r\n"));
+            let mut rd = csv::ReaderBuilder::new().from_reader(text.as_bytes());
+            let h = rd.headers().unwrap().clone();
+            assert_eq!(h.len(), 8);
+            assert!(h[0].ends_with("编号") || h[0].ends_with("证号"));
+            for rec in rd.records() {
+                let rec = rec.unwrap();
+                assert_eq!(rec.len(), 8);
+                rows += 1;
+            }
+            f = t + chrono::Duration::days(1);
+        }
+    }
+    assert_eq!(rows, served.mca.records);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn nhc_and_pis_page_every_record_once() {
+    let w = small(5);
+    let served = w.served();
+    let srv = start(w, Faults::none()).await;
+    let c = client();
+    let mut seen = HashSet::new();
+    let mut n = 0;
+    for kind in ["birth", "death"] {
+        let mut token = String::new();
+        loop {
+            let url = format!(
+                "{}/v2/{kind}-certificates?updatedSince=2010-01-01T00%3A00%3A00%2B08%3A00&pageSize=7&pageToken={token}",
+                srv.base_url()
+            );
+            let v: Value = c
+                .get(&url)
+                .bearer_auth("nhc-token")
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            for it in v["items"].as_array().unwrap() {
+                n += 1;
+                seen.insert((
+                    kind,
+                    it["certificateNo"].to_string(),
+                    it["version"].as_u64(),
+                ));
+            }
+            match v["nextPageToken"].as_str() {
+                Some(t) => token = t.to_string(),
+                None => break,
+            }
+        }
+    }
+    assert_eq!(n as u64, served.nhc.records);
+    let r = c
+        .get(format!(
+            "{}/v2/birth-certificates?pageSize=10",
+            srv.base_url()
+        ))
+        .bearer_auth("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    let mut pids = HashSet::new();
+    let mut rows = 0;
+    let mut page = 1;
+    loop {
+        let url = format!(
+            "{}/rkxx/list?modifiedSince=2000-01-01+00%3A00%3A00&pageNo={page}&pageSize=100",
+            srv.base_url()
+        );
+        let v: Value = c
+            .get(&url)
+            .header("X-Auth-Token", "pis-token")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(v["total"].as_u64(), Some(served.pis.records));
+        let list = v["list"].as_array().unwrap();
+        if list.is_empty() {
+            break;
+        }
+        for r in list {
+            rows += 1;
+            pids.insert(r.get("personId").map(|p| p.to_string()).unwrap_or_default());
+        }
+        page += 1;
+    }
+    assert_eq!(rows as u64, served.pis.records);
+    assert_eq!(pids.len() as u64, served.pis.records); // one record lacks personId
+    let r = c
+        .get(format!("{}/rkxx/list?pageNo=1&pageSize=10", srv.base_url()))
+        .header("X-Auth-Token", "x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn edits_and_faults() {
+    let w = small(9);
+    let first_pid = w.pis[0].pid.clone();
+    let cert = w.nhc_death[0].cert.clone();
+    let deaths = w.nhc_death.len();
+    let mut faults = Faults::all(1.0);
+    faults.kinds = vec![FaultKind::TooManyRequests];
+    faults.mutate_pis = 0.0;
+    let srv = start(w, faults).await;
+    let c = client();
+    let r = c
+        .get(format!("{}/rkxx/list?pageNo=1&pageSize=10", srv.base_url()))
+        .header("X-Auth-Token", "pis-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "1");
+    // faults come after authentication
+    let r = c
+        .get(format!("{}/rkxx/list?pageNo=1&pageSize=10", srv.base_url()))
+        .header("X-Auth-Token", "bad")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    srv.stop().await;
+
+    let w = small(9);
+    let srv = start(w, Faults::none()).await;
+    let st = srv.state.clone();
+    st.pis_update(&first_pid, "zt", "3").unwrap();
+    assert!(st.pis_update(&first_pid, "nonsense", "1").is_err());
+    assert!(st.pis_update("RK-none", "zt", "1").is_err());
+    st.pis_delete(&first_pid).unwrap();
+    st.nhc_void(&cert).unwrap();
+    assert!(st.nhc_void("Z000").is_err());
+    let v: Value = c
+        .get(format!(
+            "{}/rkxx/list?modifiedSince=2014-08-31+20%3A00%3A00&pageNo=1&pageSize=10",
+            srv.base_url()
+        ))
+        .header("X-Auth-Token", "pis-token")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let list = v["list"].as_array().unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["personId"], first_pid.as_str());
+    assert_eq!(list[0]["zt"], "3");
+    assert_eq!(list[0]["delFlag"], "1");
+    assert_eq!(list[0]["modifiedTime"], "2014-08-31 20:00:02");
+    let v: Value = c
+        .get(format!(
+            "{}/v2/death-certificates?pageSize=500",
+            srv.base_url()
+        ))
+        .bearer_auth("nhc-token")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let items = v["items"].as_array().unwrap();
+    assert_eq!(items.len(), deaths + 1);
+    assert!(items
+        .iter()
+        .any(|i| i["certificateNo"] == cert.as_str() && i["status"] == "VOID"));
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn cut_body_and_reset_fail_the_request() {
+    for kind in [FaultKind::CutBody, FaultKind::Reset, FaultKind::ServerError] {
+        let mut faults = Faults::all(1.0);
+        faults.kinds = vec![kind];
+        let srv = start(small(2), faults).await;
+        let r = client()
+            .get(format!("{}/api/hjxx/changes?limit=50", srv.base_url()))
+            .bearer_auth("psb-token")
+            .send()
+            .await;
+        match kind {
+            FaultKind::ServerError => assert!(r.unwrap().status().is_server_error()),
+            FaultKind::CutBody => assert!(r.unwrap().bytes().await.is_err()),
+            _ => assert!(r.is_err()),
+        }
+        srv.stop().await;
+    }
+}
+
+/// Writes a world in the layout of the conformance worlds (for cross-checking the
+/// expected tickets with an independent reconciler) and reports generation time:
+/// `SIM_DUMP=DIR SIM_PERSONS=N cargo test --lib sim::tests::dump -- --ignored`.
+#[test]
+#[ignore]
+fn dump() {
+    use std::io::Write;
+    let dir = std::path::PathBuf::from(
+        std::env::var("SIM_DUMP").unwrap_or_else(|_| "/tmp/simworld".into()),
+    );
+    let persons = std::env::var("SIM_PERSONS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5000);
+    let seed = std::env::var("SIM_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(101);
+    let t0 = std::time::Instant::now();
+    let w = World::generate(&WorldOptions {
+        seed,
+        persons,
+        ..WorldOptions::default()
+    });
+    eprintln!(
+        "generated {persons} persons in {:?}: {:?}",
+        t0.elapsed(),
+        w.served()
+    );
+    for d in ["psb", "mca", "nhc", "pis", "truth"] {
+        std::fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    let mut f = std::fs::File::create(dir.join("psb/changes.jsonl")).unwrap();
+    for i in 0..w.psb_len() {
+        f.write_all(w.psb_slice(i, i + 1)).unwrap();
+        f.write_all(b"\n").unwrap();
+    }
+    for (name, items) in [("birth", &w.nhc_birth), ("death", &w.nhc_death)] {
+        let mut f = std::fs::File::create(dir.join(format!("nhc/{name}.jsonl"))).unwrap();
+        for it in items.iter() {
+            f.write_all(&it.bytes).unwrap();
+            f.write_all(b"\n").unwrap();
+        }
+    }
+    for (name, days) in [
+        ("marriage", &w.mca_marriage),
+        ("cremation", &w.mca_cremation),
+    ] {
+        let mut f = std::fs::File::create(dir.join(format!("mca/{name}.jsonl"))).unwrap();
+        for (day, lines) in days.iter() {
+            let (text, _, _) = encoding_rs::GBK.decode(lines);
+            let mut rd = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .from_reader(text.as_bytes());
+            for rec in rd.records() {
+                let fields: Vec<String> = rec.unwrap().iter().map(String::from).collect();
+                let o = serde_json::json!({"day": day.to_string(), "late": 0, "fields": fields});
+                writeln!(f, "{o}").unwrap();
+            }
+        }
+    }
+    let mut f = std::fs::File::create(dir.join("pis/rkxx.jsonl")).unwrap();
+    for e in &w.pis {
+        f.write_all(&e.bytes).unwrap();
+        f.write_all(b"\n").unwrap();
+    }
+    let mut f = std::fs::File::create(dir.join("truth/expected_tickets.jsonl")).unwrap();
+    for t in w.expected_tickets() {
+        writeln!(f, "{}", serde_json::to_string(t).unwrap()).unwrap();
+    }
+    let meta = serde_json::json!({
+        "county_codes": [w.opts.county],
+        "townships": w.townships().iter().map(|(c, n)| serde_json::json!({"code": c, "name": n})).collect::<Vec<_>>(),
+        "feed_start": w.opts.start.to_string(), "as_of": w.opts.as_of.to_string(),
+        "data_end": (w.opts.as_of + chrono::Duration::days(14)).to_string(),
+        "grace_days": 30, "birth_registration_grace_days": 60, "seed": seed, "persons": persons,
+        "pis_mutation_base": format!("{} 20:00:00", w.opts.as_of - chrono::Duration::days(1)),
+    });
+    std::fs::write(
+        dir.join("meta.json"),
+        serde_json::to_string_pretty(&meta).unwrap(),
+    )
+    .unwrap();
+}
