@@ -59,6 +59,10 @@ pub enum Command {
     },
     /// Run as the service: pull on schedules, reconcile, serve metrics and the API.
     Run,
+    /// Serve a simulated city's four feeds over HTTP, with fault injection.
+    Sim(crate::sim::SimArgs),
+    /// Simulator, sync, reconcile and township lists in a fresh folder: popsync at work.
+    Demo(crate::demo::DemoArgs),
     /// List malformed records kept aside.
     Quarantine {
         #[arg(long, value_parser = parse_feed)]
@@ -144,6 +148,14 @@ async fn open(config_path: &Path) -> anyhow::Result<(Config, Store)> {
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Sim(args) => {
+            crate::sim::run_cli(args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo(args) => {
+            crate::demo::run(args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Sync { feeds } => {
             let (config, store) = open(&cli.config).await?;
             for f in &feeds {
