@@ -110,7 +110,11 @@ pub struct ExportArgs {
     #[arg(long, default_value = "open", value_parser = ["open", "all"])]
     pub status: String,
     /// The file to write.
-    #[arg(long, required_unless_present = "per_township", conflicts_with = "per_township")]
+    #[arg(
+        long,
+        required_unless_present = "per_township",
+        conflicts_with = "per_township"
+    )]
     pub output: Option<PathBuf>,
     /// Write one file per township into this folder instead.
     #[arg(long)]
@@ -123,7 +127,12 @@ fn parse_feed(s: &str) -> Result<FeedName, String> {
 
 /// The operator's name for history entries.
 fn operator(by: Option<String>) -> String {
-    by.unwrap_or_else(|| format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "operator".into())))
+    by.unwrap_or_else(|| {
+        format!(
+            "cli:{}",
+            std::env::var("USER").unwrap_or_else(|_| "operator".into())
+        )
+    })
 }
 
 /// Runs the command; returns the process exit code. Errors print with their causes.
@@ -163,15 +172,30 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     bail!("feed {f} is not configured in {}", cli.config.display());
                 }
             }
-            let reports = sync_feeds(&store, &config, &feeds, SyncOptions::default(), &Shutdown::never()).await;
+            let reports = sync_feeds(
+                &store,
+                &config,
+                &feeds,
+                SyncOptions::default(),
+                &Shutdown::never(),
+            )
+            .await;
             let mut failed = Vec::new();
             for r in &reports {
                 let stored: u64 = r.new_records();
                 let q: u64 = r.streams.iter().map(|s| s.stats.quarantined_new).sum();
                 match &r.result {
-                    Ok(()) => println!("{}: ok, {stored} new records, {q} quarantined, {:.1} s", r.feed, r.duration.as_secs_f64()),
+                    Ok(()) => println!(
+                        "{}: ok, {stored} new records, {q} quarantined, {:.1} s",
+                        r.feed,
+                        r.duration.as_secs_f64()
+                    ),
                     Err(e) => {
-                        println!("{}: FAILED after {stored} new records: {e}\n  what to do: {}", r.feed, e.hint());
+                        println!(
+                            "{}: FAILED after {stored} new records: {e}\n  what to do: {}",
+                            r.feed,
+                            e.hint()
+                        );
                         failed.push(r.feed.as_str());
                     }
                 }
@@ -180,7 +204,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             if failed.is_empty() {
                 Ok(ExitCode::SUCCESS)
             } else {
-                eprintln!("popsync: feeds that did not reach their end: {}", failed.join(", "));
+                eprintln!(
+                    "popsync: feeds that did not reach their end: {}",
+                    failed.join(", ")
+                );
                 Ok(ExitCode::from(1))
             }
         }
@@ -196,8 +223,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Reconcile { as_of } => {
             let (config, store) = open(&cli.config).await?;
             let as_of = as_of.unwrap_or_else(today_local);
-            let summary = crate::reconciliation::run(&store, &config, as_of, &operator(None)).await?;
-            print!("{}", crate::reconciliation::render_text(&summary, &config.city));
+            let summary =
+                crate::reconciliation::run(&store, &config, as_of, &operator(None)).await?;
+            print!(
+                "{}",
+                crate::reconciliation::render_text(&summary, &config.city)
+            );
             store.close().await;
             Ok(ExitCode::SUCCESS)
         }
@@ -207,7 +238,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Person { id } => {
             let (_config, store) = open(&cli.config).await?;
-            let key = if id.starts_with("birth:") { id.clone() } else { normalise_id(&id) };
+            let key = if id.starts_with("birth:") {
+                id.clone()
+            } else {
+                normalise_id(&id)
+            };
             let person = store.person(&key, None).await?;
             store
                 .audit(&AuditRow {
@@ -216,11 +251,18 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     township: person.as_ref().and_then(|p| p.township.clone()),
                     action: "person.read".into(),
                     target: format!("person {}", mask_id_str(&key)),
-                    result: if person.is_some() { "ok".into() } else { "not found".into() },
+                    result: if person.is_some() {
+                        "ok".into()
+                    } else {
+                        "not found".into()
+                    },
                 })
                 .await?;
             let Some(person) = person else {
-                eprintln!("popsync: no person {} in the registry (run `popsync reconcile` first?)", mask_id_str(&key));
+                eprintln!(
+                    "popsync: no person {} in the registry (run `popsync reconcile` first?)",
+                    mask_id_str(&key)
+                );
                 return Ok(ExitCode::from(1));
             };
             let links = store.person_links(&key).await?;
@@ -229,7 +271,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 let raw_key = l.record_key.split('/').next().unwrap_or(&l.record_key);
                 records.push(serde_json::json!({"source": l.source, "record": l.record_key, "raw": store.raw_record(&l.source, raw_key).await?}));
             }
-            println!("{}", serde_json::to_string_pretty(&serde_json::json!({"person": person, "records": records}))?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(
+                    &serde_json::json!({"person": person, "records": records})
+                )?
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Run => {
@@ -242,7 +289,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let rows = store.quarantine(feed.map(FeedName::as_str)).await?;
             println!("feed  record key                         last seen                  reason");
             for (feed, key, reason, seen) in rows {
-                println!("{feed:<5} {:<34} {seen:<26} {reason}", mask_id_str_if_id(&key));
+                println!(
+                    "{feed:<5} {:<34} {seen:<26} {reason}",
+                    mask_id_str_if_id(&key)
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -251,18 +301,29 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// Quarantine keys are register numbers; mask any that looks like an ID number.
 fn mask_id_str_if_id(key: &str) -> String {
-    if key.len() >= 15 && key.chars().filter(char::is_ascii_digit).count() >= 15 && !key.contains('-') {
+    if key.len() >= 15
+        && key.chars().filter(char::is_ascii_digit).count() >= 15
+        && !key.contains('-')
+    {
         mask_id_str(key)
     } else {
         key.to_string()
     }
 }
 
-async fn tickets_command(cmd: TicketsCommand, config: &Config, store: &Store) -> anyhow::Result<ExitCode> {
+async fn tickets_command(
+    cmd: TicketsCommand,
+    config: &Config,
+    store: &Store,
+) -> anyhow::Result<ExitCode> {
     match cmd {
         TicketsCommand::Export(args) => {
             let status = (args.status == "open").then(|| "open".to_string());
-            let filter = TicketFilter { township: args.township.clone(), status, ..TicketFilter::default() };
+            let filter = TicketFilter {
+                township: args.township.clone(),
+                status,
+                ..TicketFilter::default()
+            };
             let tickets = store.list_tickets(&filter).await?;
             match (&args.output, &args.per_township) {
                 (Some(path), _) => {
@@ -270,40 +331,75 @@ async fn tickets_command(cmd: TicketsCommand, config: &Config, store: &Store) ->
                     println!("wrote {} tickets to {}", tickets.len(), path.display());
                 }
                 (None, Some(dir)) => {
-                    let mut by_township: std::collections::BTreeMap<&str, Vec<_>> = Default::default();
+                    let mut by_township: std::collections::BTreeMap<&str, Vec<_>> =
+                        Default::default();
                     for t in &tickets {
-                        by_township.entry(t.township.as_str()).or_default().push(t.clone());
+                        by_township
+                            .entry(t.township.as_str())
+                            .or_default()
+                            .push(t.clone());
                     }
                     for (code, list) in &by_township {
                         let name = config.city.township_name(code);
-                        let file = if name == *code { format!("{code}.{}", args.format.extension()) } else { format!("{code}-{name}.{}", args.format.extension()) };
+                        let file = if name == *code {
+                            format!("{code}.{}", args.format.extension())
+                        } else {
+                            format!("{code}-{name}.{}", args.format.extension())
+                        };
                         export::write(&dir.join(file), args.format, list, &config.city)?;
                     }
-                    println!("wrote {} tickets for {} townships into {}", tickets.len(), by_township.len(), dir.display());
+                    println!(
+                        "wrote {} tickets for {} townships into {}",
+                        tickets.len(),
+                        by_township.len(),
+                        dir.display()
+                    );
                 }
                 (None, None) => bail!("give --output FILE or --per-township DIR"),
             }
             Ok(ExitCode::SUCCESS)
         }
-        TicketsCommand::Dismiss { ticket, reason, by } => hand_change(store, &ticket, Status::Dismissed, &reason, by).await,
-        TicketsCommand::Reopen { ticket, reason, by } => hand_change(store, &ticket, Status::Open, &reason, by).await,
+        TicketsCommand::Dismiss { ticket, reason, by } => {
+            hand_change(store, &ticket, Status::Dismissed, &reason, by).await
+        }
+        TicketsCommand::Reopen { ticket, reason, by } => {
+            hand_change(store, &ticket, Status::Open, &reason, by).await
+        }
     }
 }
 
-async fn hand_change(store: &Store, ticket: &str, to: Status, reason: &str, by: Option<String>) -> anyhow::Result<ExitCode> {
+async fn hand_change(
+    store: &Store,
+    ticket: &str,
+    to: Status,
+    reason: &str,
+    by: Option<String>,
+) -> anyhow::Result<ExitCode> {
     if reason.trim().is_empty() {
         bail!("--reason must say why");
     }
     let now = format_timestamp(now_local());
     let who = operator(by);
-    let actor = crate::store::Actor { name: &who, now: &now };
-    let done = store.set_ticket_status_by_hand(ticket, None, to, &actor, reason).await?;
+    let actor = crate::store::Actor {
+        name: &who,
+        now: &now,
+    };
+    let done = store
+        .set_ticket_status_by_hand(ticket, None, to, &actor, reason)
+        .await?;
     store
         .audit(&AuditRow {
             at: now.clone(),
             actor: who.clone(),
             township: store.ticket(ticket, None).await?.map(|t| t.township),
-            action: format!("ticket.{}", if to == Status::Dismissed { "dismiss" } else { "reopen" }),
+            action: format!(
+                "ticket.{}",
+                if to == Status::Dismissed {
+                    "dismiss"
+                } else {
+                    "reopen"
+                }
+            ),
             target: format!("ticket {ticket}"),
             result: if done { "ok".into() } else { "refused".into() },
         })
@@ -312,7 +408,14 @@ async fn hand_change(store: &Store, ticket: &str, to: Status, reason: &str, by: 
         println!("ticket {ticket} is now {}", to.as_str());
         Ok(ExitCode::SUCCESS)
     } else {
-        eprintln!("popsync: ticket {ticket} does not exist or is not {}", if to == Status::Dismissed { "open" } else { "dismissed" });
+        eprintln!(
+            "popsync: ticket {ticket} does not exist or is not {}",
+            if to == Status::Dismissed {
+                "open"
+            } else {
+                "dismissed"
+            }
+        );
         Ok(ExitCode::from(1))
     }
 }

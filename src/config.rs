@@ -306,7 +306,10 @@ impl Config {
         })?;
         check_database_url(&raw.database.url)?;
         if raw.city.counties.is_empty() {
-            return Err(invalid("city.counties", "must list at least one county code"));
+            return Err(invalid(
+                "city.counties",
+                "must list at least one county code",
+            ));
         }
         for c in &raw.city.counties {
             if c.len() != 6 || !c.bytes().all(|b| b.is_ascii_digit()) {
@@ -371,7 +374,9 @@ fn line_col(text: &str, offset: usize) -> String {
 }
 
 fn check_database_url(url: &str) -> Result<(), ConfigError> {
-    if url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")
+    if url.starts_with("sqlite:")
+        || url.starts_with("postgres://")
+        || url.starts_with("postgresql://")
     {
         Ok(())
     } else {
@@ -384,9 +389,14 @@ fn check_database_url(url: &str) -> Result<(), ConfigError> {
 
 /// Parses a cron schedule and refuses one that never fires.
 pub fn parse_schedule(key: &str, text: &str) -> Result<cron::Schedule, ConfigError> {
-    let schedule: cron::Schedule = text
-        .parse()
-        .map_err(|e| invalid(key, format!("{text:?} is not a cron schedule (sec min hour day month weekday): {e}")))?;
+    let schedule: cron::Schedule = text.parse().map_err(|e: cron::error::Error| {
+        let cause = e.to_string();
+        let cause = cause.lines().next().unwrap_or_default().to_string();
+        invalid(
+            key,
+            format!("{text:?} is not a cron schedule (sec min hour day month weekday): {cause}"),
+        )
+    })?;
     if schedule.upcoming(chrono::Utc).next().is_none() {
         return Err(invalid(key, format!("{text:?} never fires")));
     }
@@ -403,12 +413,27 @@ fn check_feed(
     let base_url = reqwest::Url::parse(&raw.base_url)
         .map_err(|e| invalid(key("base_url"), format!("{:?}: {e}", raw.base_url)))?;
     if !matches!(base_url.scheme(), "http" | "https") || base_url.host().is_none() {
-        return Err(invalid(key("base_url"), format!("{:?} must be an http(s) URL", raw.base_url)));
+        return Err(invalid(
+            key("base_url"),
+            format!("{:?} must be an http(s) URL", raw.base_url),
+        ));
     }
     let (file_key, env_key, file, var, wrong) = if name == FeedName::Mca {
-        ("api_key_file", "api_key_env", raw.api_key_file, raw.api_key_env, raw.token_file.is_some() || raw.token_env.is_some())
+        (
+            "api_key_file",
+            "api_key_env",
+            raw.api_key_file,
+            raw.api_key_env,
+            raw.token_file.is_some() || raw.token_env.is_some(),
+        )
     } else {
-        ("token_file", "token_env", raw.token_file, raw.token_env, raw.api_key_file.is_some() || raw.api_key_env.is_some())
+        (
+            "token_file",
+            "token_env",
+            raw.token_file,
+            raw.token_env,
+            raw.api_key_file.is_some() || raw.api_key_env.is_some(),
+        )
     };
     if wrong {
         return Err(invalid(
@@ -418,24 +443,46 @@ fn check_feed(
     }
     let secret = match (file, var) {
         (Some(_), Some(_)) => {
-            return Err(invalid(key(file_key), format!("give {file_key} or {env_key}, not both")))
+            return Err(invalid(
+                key(file_key),
+                format!("give {file_key} or {env_key}, not both"),
+            ))
         }
         (None, None) => {
-            return Err(invalid(key(file_key), format!("missing: the secret comes from {file_key} or {env_key}")))
+            return Err(invalid(
+                key(file_key),
+                format!("missing: the secret comes from {file_key} or {env_key}"),
+            ))
         }
         (Some(file), None) => {
-            let path = if file.is_absolute() { file } else { base.join(file) };
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| invalid(key(file_key), format!("cannot read {}: {e}", path.display())))?;
+            let path = if file.is_absolute() {
+                file
+            } else {
+                base.join(file)
+            };
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                invalid(
+                    key(file_key),
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?;
             let text = text.trim();
             if text.is_empty() {
-                return Err(invalid(key(file_key), format!("{} is empty", path.display())));
+                return Err(invalid(
+                    key(file_key),
+                    format!("{} is empty", path.display()),
+                ));
             }
             Secret::new(text)
         }
         (None, Some(var)) => match env(&var) {
             Some(v) if !v.trim().is_empty() => Secret::new(v.trim()),
-            _ => return Err(invalid(key(env_key), format!("environment variable {var} is not set"))),
+            _ => {
+                return Err(invalid(
+                    key(env_key),
+                    format!("environment variable {var} is not set"),
+                ))
+            }
         },
     };
     let (max_page, default_page) = match name {
@@ -445,14 +492,23 @@ fn check_feed(
         FeedName::Pis => (1000, 1000),
     };
     if name == FeedName::Mca && raw.page_size.is_some() {
-        return Err(invalid(key("page_size"), "mca exports are read in date windows, not pages"));
+        return Err(invalid(
+            key("page_size"),
+            "mca exports are read in date windows, not pages",
+        ));
     }
     if name != FeedName::Mca && (raw.overlap_days.is_some() || raw.start_date.is_some()) {
-        return Err(invalid(key("overlap_days"), "only the mca feed reads date windows"));
+        return Err(invalid(
+            key("overlap_days"),
+            "only the mca feed reads date windows",
+        ));
     }
     let page_size = raw.page_size.unwrap_or(default_page);
     if name != FeedName::Mca && !(1..=max_page).contains(&page_size) {
-        return Err(invalid(key("page_size"), format!("{page_size} is outside 1..={max_page}")));
+        return Err(invalid(
+            key("page_size"),
+            format!("{page_size} is outside 1..={max_page}"),
+        ));
     }
     let overlap_days = raw.overlap_days.unwrap_or(7);
     if overlap_days > 30 {

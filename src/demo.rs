@@ -31,7 +31,12 @@ pub struct DemoArgs {
 }
 
 /// The config a new user would write for the simulator at `base_url`.
-pub fn config_text(db: &Path, base_url: &str, secrets: &Path, townships: &[(String, String)]) -> String {
+pub fn config_text(
+    db_url: &str,
+    base_url: &str,
+    secrets: &Path,
+    townships: &[(String, String)],
+) -> String {
     let mut names = String::new();
     for (code, name) in townships {
         names.push_str(&format!("\"{code}\" = \"{name}\"\n"));
@@ -39,7 +44,7 @@ pub fn config_text(db: &Path, base_url: &str, secrets: &Path, townships: &[(Stri
     format!(
         r#"# Written by `popsync demo` for the built-in simulator.
 [database]
-url = "sqlite://{db}"
+url = "{db_url}"
 
 [city]
 counties = ["349901"]
@@ -66,7 +71,6 @@ base_url = "{base_url}"
 token_file = "{s}/pis"
 schedule = "0 */15 * * * *"
 "#,
-        db = db.display(),
         s = secrets.display()
     )
 }
@@ -75,7 +79,12 @@ schedule = "0 */15 * * * *"
 pub fn write_secrets(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)?;
     let c = Credentials::default();
-    for (name, value) in [("psb", c.psb_token), ("mca", c.mca_key), ("nhc", c.nhc_token), ("pis", c.pis_token)] {
+    for (name, value) in [
+        ("psb", c.psb_token),
+        ("mca", c.mca_key),
+        ("nhc", c.nhc_token),
+        ("pis", c.pis_token),
+    ] {
         std::fs::write(dir.join(name), value + "\n")?;
     }
     Ok(())
@@ -88,30 +97,63 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(&dir)?;
     let t0 = Instant::now();
-    println!("1/4 generating a simulated city of {} people (seed {})…", args.persons, args.seed);
-    let opts = WorldOptions { seed: args.seed, persons: args.persons, ..WorldOptions::default() };
+    println!(
+        "1/4 generating a simulated city of {} people (seed {})…",
+        args.persons, args.seed
+    );
+    let opts = WorldOptions {
+        seed: args.seed,
+        persons: args.persons,
+        ..WorldOptions::default()
+    };
     let world = World::generate(&opts);
     let expected = world.expected_tickets().len();
     let townships = world.townships();
     let mut faults = Faults::all(args.fault_rate);
     faults.slow_ms = 300;
     let server = crate::sim::spawn(SimState::new(world, faults, Credentials::default())).await?;
-    println!("    simulator serving the four feeds at {} with {:.0}% of requests faulted", server.base_url(), args.fault_rate * 100.0);
+    println!(
+        "    simulator serving the four feeds at {} with {:.0}% of requests faulted",
+        server.base_url(),
+        args.fault_rate * 100.0
+    );
 
     let secrets = dir.join("secrets");
     write_secrets(&secrets)?;
     let config_path = dir.join("popsync.toml");
-    std::fs::write(&config_path, config_text(&dir.join("popsync.db"), &server.base_url(), &secrets, &townships))?;
+    std::fs::write(
+        &config_path,
+        config_text(
+            &format!("sqlite://{}", dir.join("popsync.db").display()),
+            &server.base_url(),
+            &secrets,
+            &townships,
+        ),
+    )?;
     let config = Config::load(&config_path)?;
     let store = Store::open(&config.database.url).await?;
 
-    println!("2/4 syncing psb, mca, nhc and pis into {}…", dir.join("popsync.db").display());
-    let reports = sync_feeds(&store, &config, &[], SyncOptions::default(), &Shutdown::never()).await;
+    println!(
+        "2/4 syncing psb, mca, nhc and pis into {}…",
+        dir.join("popsync.db").display()
+    );
+    let reports = sync_feeds(
+        &store,
+        &config,
+        &[],
+        SyncOptions::default(),
+        &Shutdown::never(),
+    )
+    .await;
     for r in &reports {
         let q: u64 = r.streams.iter().map(|s| s.stats.quarantined_new).sum();
         let retries: u64 = r.streams.iter().map(|s| s.retries).sum();
         match &r.result {
-            Ok(()) => println!("    {}: {} records, {q} malformed kept aside, {retries} retries", r.feed, r.new_records()),
+            Ok(()) => println!(
+                "    {}: {} records, {q} malformed kept aside, {retries} retries",
+                r.feed,
+                r.new_records()
+            ),
             Err(e) => anyhow::bail!("{} failed: {e}", r.feed),
         }
     }
@@ -119,30 +161,53 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     println!("3/4 reconciling as of {}…", opts.as_of);
     let summary = crate::reconciliation::run(&store, &config, opts.as_of, "popsync demo").await?;
-    print!("{}", crate::reconciliation::render_text(&summary, &config.city));
+    print!(
+        "{}",
+        crate::reconciliation::render_text(&summary, &config.city)
+    );
 
     println!("4/4 writing the township lists…");
-    let tickets = store.list_tickets(&TicketFilter { status: Some("open".into()), ..TicketFilter::default() }).await?;
+    let tickets = store
+        .list_tickets(&TicketFilter {
+            status: Some("open".into()),
+            ..TicketFilter::default()
+        })
+        .await?;
     let lists = dir.join("townships");
     let mut by_township: std::collections::BTreeMap<&str, Vec<_>> = Default::default();
     for t in &tickets {
-        by_township.entry(t.township.as_str()).or_default().push(t.clone());
+        by_township
+            .entry(t.township.as_str())
+            .or_default()
+            .push(t.clone());
     }
     for (code, list) in &by_township {
         let name = config.city.township_name(code);
         for format in [ExportFormat::Xlsx, ExportFormat::Csv] {
-            export::write(&lists.join(format!("{code}-{name}.{}", format.extension())), format, list, &config.city)?;
+            export::write(
+                &lists.join(format!("{code}-{name}.{}", format.extension())),
+                format,
+                list,
+                &config.city,
+            )?;
         }
     }
     let jsonl = dir.join("tickets.jsonl");
     export::write(&jsonl, ExportFormat::Jsonl, &tickets, &config.city)?;
     store.close().await;
     println!();
-    println!("done in {:.1} s: {} open tickets (the simulator injected {expected}).", t0.elapsed().as_secs_f64(), tickets.len());
+    println!(
+        "done in {:.1} s: {} open tickets (the simulator injected {expected}).",
+        t0.elapsed().as_secs_f64(),
+        tickets.len()
+    );
     println!("  database:        {}", dir.join("popsync.db").display());
     println!("  config:          {}", config_path.display());
     println!("  all tickets:     {}", jsonl.display());
-    println!("  township lists:  {}  (.xlsx and .csv per township)", lists.display());
+    println!(
+        "  township lists:  {}  (.xlsx and .csv per township)",
+        lists.display()
+    );
     println!("  next: popsync --config {} status", config_path.display());
     Ok(())
 }

@@ -40,7 +40,11 @@ pub struct RunSummary {
 impl RunSummary {
     /// The step that took longest, for the log line.
     pub fn slowest_step(&self) -> (&'static str, u64) {
-        self.steps_ms.iter().max_by_key(|(_, v)| **v).map(|(k, v)| (*k, *v)).unwrap_or(("none", 0))
+        self.steps_ms
+            .iter()
+            .max_by_key(|(_, v)| **v)
+            .map(|(k, v)| (*k, *v))
+            .unwrap_or(("none", 0))
     }
 }
 
@@ -49,13 +53,19 @@ struct Stopwatch(Instant, BTreeMap<&'static str, u64>);
 impl Stopwatch {
     fn lap(&mut self, step: &'static str) {
         let now = Instant::now();
-        self.1.insert(step, now.duration_since(self.0).as_millis() as u64);
+        self.1
+            .insert(step, now.duration_since(self.0).as_millis() as u64);
         self.0 = now;
     }
 }
 
 /// Reconciles everything stored as of `as_of` and keeps the tickets current.
-pub async fn run(store: &Store, config: &Config, as_of: NaiveDate, actor: &str) -> Result<RunSummary, StoreError> {
+pub async fn run(
+    store: &Store,
+    config: &Config,
+    as_of: NaiveDate,
+    actor: &str,
+) -> Result<RunSummary, StoreError> {
     let started_at = format_timestamp(now_local());
     let t0 = Instant::now();
     let mut sw = Stopwatch(Instant::now(), BTreeMap::new());
@@ -70,11 +80,20 @@ pub async fn run(store: &Store, config: &Config, as_of: NaiveDate, actor: &str) 
     let outcome = tokio::task::block_in_place(|| reconcile(&snapshot, &params));
     drop(snapshot);
     sw.lap("reconcile");
-    let registry = store.write_registry(&outcome.persons, &outcome.links).await?;
+    let registry = store
+        .write_registry(&outcome.persons, &outcome.links)
+        .await?;
     sw.lap("registry");
     let existing = store.ticket_states().await?;
-    let stored: std::collections::HashMap<&str, (TicketKind, &str, Status)> =
-        existing.iter().map(|t| (t.ticket_id.as_str(), (t.kind, t.township.as_str(), t.status))).collect();
+    let stored: std::collections::HashMap<&str, (TicketKind, &str, Status)> = existing
+        .iter()
+        .map(|t| {
+            (
+                t.ticket_id.as_str(),
+                (t.kind, t.township.as_str(), t.status),
+            )
+        })
+        .collect();
     let mut open_by_kind: BTreeMap<String, u64> = BTreeMap::new();
     for t in &existing {
         if t.status == Status::Open {
@@ -95,9 +114,15 @@ pub async fn run(store: &Store, config: &Config, as_of: NaiveDate, actor: &str) 
     };
     for c in &changes {
         let (kind, township, bump): (TicketKind, String, fn(&mut Counts)) = match c {
-            Change::Open { draft, .. } => (draft.kind, draft.township.to_string(), |c| c.opened += 1),
-            Change::Refresh { draft, .. } => (draft.kind, draft.township.to_string(), |c| c.still_open += 1),
-            Change::Reopen { draft, .. } => (draft.kind, draft.township.to_string(), |c| c.reopened += 1),
+            Change::Open { draft, .. } => {
+                (draft.kind, draft.township.to_string(), |c| c.opened += 1)
+            }
+            Change::Refresh { draft, .. } => (draft.kind, draft.township.to_string(), |c| {
+                c.still_open += 1
+            }),
+            Change::Reopen { draft, .. } => {
+                (draft.kind, draft.township.to_string(), |c| c.reopened += 1)
+            }
             Change::Resolve { ticket_id } => {
                 let (k, t, _) = stored[ticket_id.as_str()];
                 (k, t.to_string(), |c| c.resolved += 1)
@@ -113,18 +138,35 @@ pub async fn run(store: &Store, config: &Config, as_of: NaiveDate, actor: &str) 
             Change::Withdraw { ticket_id } if stored[ticket_id.as_str()].2 == Status::Open => -1,
             Change::Withdraw { .. } | Change::Refresh { .. } => 0,
         };
-        let entry = summary.open_by_kind.entry(kind.as_str().to_string()).or_default();
+        let entry = summary
+            .open_by_kind
+            .entry(kind.as_str().to_string())
+            .or_default();
         *entry = (*entry as i64 + open_delta).max(0) as u64;
         bump(&mut summary.total);
-        bump(summary.by_kind.entry(kind.as_str().to_string()).or_default());
+        bump(
+            summary
+                .by_kind
+                .entry(kind.as_str().to_string())
+                .or_default(),
+        );
         bump(summary.by_township.entry(township).or_default());
     }
     summary.open_by_kind.retain(|_, v| *v > 0);
     let now = format_timestamp(now_local());
-    let actor = Actor { name: actor, now: &now };
+    let actor = Actor {
+        name: actor,
+        now: &now,
+    };
     summary.steps_ms = sw.1.clone();
     let run_id = store
-        .apply_ticket_changes(&changes, &actor, &as_of.to_string(), &started_at, &serde_json::to_value(&summary).unwrap_or_default())
+        .apply_ticket_changes(
+            &changes,
+            &actor,
+            &as_of.to_string(),
+            &started_at,
+            &serde_json::to_value(&summary).unwrap_or_default(),
+        )
         .await?;
     sw.lap("tickets");
     summary.run_id = run_id;
@@ -151,9 +193,17 @@ pub async fn run(store: &Store, config: &Config, as_of: NaiveDate, actor: &str) 
 
 /// The run summary as operators read it after `popsync reconcile`.
 pub fn render_text(s: &RunSummary, city: &crate::config::CityConfig) -> String {
-    let row = |c: &Counts| format!("{:>6} {:>6} {:>6} {:>6} {:>6}", c.opened, c.still_open, c.reopened, c.resolved, c.withdrawn);
+    let row = |c: &Counts| {
+        format!(
+            "{:>6} {:>6} {:>6} {:>6} {:>6}",
+            c.opened, c.still_open, c.reopened, c.resolved, c.withdrawn
+        )
+    };
     let mut out = format!("reconciliation run {} as of {}\n", s.run_id, s.as_of);
-    out.push_str(&format!("{:<26} {:>6} {:>6} {:>6} {:>6} {:>6}\n", "", "opened", "open", "reopen", "resolv", "withdr"));
+    out.push_str(&format!(
+        "{:<26} {:>6} {:>6} {:>6} {:>6} {:>6}\n",
+        "", "opened", "open", "reopen", "resolv", "withdr"
+    ));
     for (k, c) in &s.by_kind {
         out.push_str(&format!("{k:<26} {}\n", row(c)));
     }
@@ -163,6 +213,9 @@ pub fn render_text(s: &RunSummary, city: &crate::config::CityConfig) -> String {
         out.push_str(&format!("  {t} {:<12} {}\n", city.township_name(t), row(c)));
     }
     let (step, ms) = s.slowest_step();
-    out.push_str(&format!("registry: {} persons written, {} links written; slowest step {step} ({ms} ms)\n", s.registry.persons_written, s.registry.links_written));
+    out.push_str(&format!(
+        "registry: {} persons written, {} links written; slowest step {step} ({ms} ms)\n",
+        s.registry.persons_written, s.registry.links_written
+    ));
     out
 }

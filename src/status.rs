@@ -62,12 +62,15 @@ pub async fn report(store: &Store, config: &Config) -> Result<StatusReport, Stor
             newest_record_at: None,
             state: "never_run",
             cursors: BTreeMap::new(),
-            next_run_at: cfg.and_then(|c| c.schedule.upcoming(chrono::Local).next()).map(|t| t.to_rfc3339()),
+            next_run_at: cfg
+                .and_then(|c| c.schedule.upcoming(chrono::Local).next())
+                .map(|t| t.to_rfc3339()),
         };
         let mut all_succeeded = true;
         for stream in streams_of(feed) {
             let row = states.iter().find(|s| s.stream == *stream);
-            st.cursors.insert(stream.to_string(), row.and_then(|r| r.cursor.clone()));
+            st.cursors
+                .insert(stream.to_string(), row.and_then(|r| r.cursor.clone()));
             let Some(row) = row else {
                 all_succeeded = false;
                 continue;
@@ -104,13 +107,19 @@ pub async fn report(store: &Store, config: &Config) -> Result<StatusReport, Stor
     let last_reconcile = store.recent_runs(1).await?.into_iter().next().map(|(run_id, as_of, finished_at, summary)| {
         json!({"run_id": run_id, "as_of": as_of, "finished_at": finished_at, "total": summary["total"]})
     });
-    Ok(StatusReport { feeds, tickets, last_reconcile })
+    Ok(StatusReport {
+        feeds,
+        tickets,
+        last_reconcile,
+    })
 }
 
 /// The human form.
 pub fn render_text(r: &StatusReport) -> String {
     let mut out = String::new();
-    out.push_str("feed  state           records  quarantined  last success               newest record\n");
+    out.push_str(
+        "feed  state           records  quarantined  last success               newest record\n",
+    );
     for (name, f) in &r.feeds {
         out.push_str(&format!(
             "{name:<5} {:<15} {:>7}  {:>11}  {:<25}  {}\n",
@@ -121,7 +130,10 @@ pub fn render_text(r: &StatusReport) -> String {
             f.newest_record_at.as_deref().unwrap_or("-")
         ));
         for (stream, cursor) in &f.cursors {
-            out.push_str(&format!("      cursor {stream}: {}\n", cursor.as_deref().unwrap_or("-")));
+            out.push_str(&format!(
+                "      cursor {stream}: {}\n",
+                cursor.as_deref().unwrap_or("-")
+            ));
         }
         if let Some(e) = &f.last_error {
             out.push_str(&format!("      last error: {e}\n"));
@@ -131,7 +143,10 @@ pub fn render_text(r: &StatusReport) -> String {
         }
     }
     if let Some(run) = &r.last_reconcile {
-        out.push_str(&format!("last reconciliation: run {} as of {} finished {}\n", run["run_id"], run["as_of"], run["finished_at"]));
+        out.push_str(&format!(
+            "last reconciliation: run {} as of {} finished {}\n",
+            run["run_id"], run["as_of"], run["finished_at"]
+        ));
     }
     if let Some(open) = r.tickets.get("open") {
         let total: i64 = open.values().sum();

@@ -47,7 +47,13 @@ impl SyncError {
     }
 
     pub fn is_auth(&self) -> bool {
-        matches!(self, SyncError::Feed { source: FeedError::Auth(_), .. })
+        matches!(
+            self,
+            SyncError::Feed {
+                source: FeedError::Auth(_),
+                ..
+            }
+        )
     }
 }
 
@@ -157,7 +163,15 @@ pub async fn sync_feed(
             ..StreamReport::default()
         };
         let retries_before = client.retries().get();
-        let outcome = pull_stream(store, &client, pager.as_mut(), &mut report, &options, shutdown.clone()).await;
+        let outcome = pull_stream(
+            store,
+            &client,
+            pager.as_mut(),
+            &mut report,
+            &options,
+            shutdown.clone(),
+        )
+        .await;
         report.retries = client.retries().get() - retries_before;
         log_stream(feed.name, &report, started.elapsed());
         reports.push(report);
@@ -226,7 +240,8 @@ async fn pull_stream(
             h.beat();
         }
         let feed = stream.split('.').next().unwrap_or(stream);
-        metrics::counter!("popsync_records_ingested_total", "feed" => feed.to_string()).increment(stats.new);
+        metrics::counter!("popsync_records_ingested_total", "feed" => feed.to_string())
+            .increment(stats.new);
         metrics::counter!("popsync_records_quarantined_total", "feed" => feed.to_string())
             .increment(stats.quarantined_new);
         if let Some(t) = &batch.newest_record_at {

@@ -69,24 +69,38 @@ async fn refresh_store_gauges(state: &HealthState) {
     if let Ok(counts) = state.store.record_counts().await {
         for (feed, records, quarantined) in counts {
             metrics::gauge!("popsync_records_stored", "feed" => feed).set(records as f64);
-            metrics::gauge!("popsync_records_in_quarantine", "feed" => feed).set(quarantined as f64);
+            metrics::gauge!("popsync_records_in_quarantine", "feed" => feed)
+                .set(quarantined as f64);
         }
     }
     if let Ok(states) = state.store.feed_states().await {
         for feed in &state.config.feeds {
-            let rows: Vec<_> = states.iter().filter(|s| streams_of(feed.name).contains(&s.stream.as_str())).collect();
+            let rows: Vec<_> = states
+                .iter()
+                .filter(|s| streams_of(feed.name).contains(&s.stream.as_str()))
+                .collect();
             let name = feed.name.as_str();
-            let since_success = rows.iter().filter_map(|r| seconds_since(&r.last_success_at)).fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.max(b))));
+            let since_success = rows
+                .iter()
+                .filter_map(|r| seconds_since(&r.last_success_at))
+                .fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.max(b))));
             if let Some(s) = since_success {
                 metrics::gauge!("popsync_feed_seconds_since_success", "feed" => name).set(s);
             }
-            let since_record = rows.iter().filter_map(|r| seconds_since_record(&r.newest_record_at)).fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.min(b))));
+            let since_record = rows
+                .iter()
+                .filter_map(|r| seconds_since_record(&r.newest_record_at))
+                .fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.min(b))));
             if let Some(s) = since_record {
                 metrics::gauge!("popsync_feed_seconds_since_newest_record", "feed" => name).set(s);
             }
             let failing = rows.iter().any(|r| r.last_error.is_some());
             if !rows.is_empty() {
-                metrics::gauge!("popsync_feed_up", "feed" => name).set(if failing { 0.0 } else { 1.0 });
+                metrics::gauge!("popsync_feed_up", "feed" => name).set(if failing {
+                    0.0
+                } else {
+                    1.0
+                });
             }
         }
     }
@@ -94,7 +108,13 @@ async fn refresh_store_gauges(state: &HealthState) {
 
 async fn metrics(State(state): State<HealthState>) -> impl IntoResponse {
     refresh_store_gauges(&state).await;
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.prometheus.render())
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        state.prometheus.render(),
+    )
 }
 
 async fn readyz(State(state): State<HealthState>) -> impl IntoResponse {
@@ -106,11 +126,18 @@ async fn readyz(State(state): State<HealthState>) -> impl IntoResponse {
         Ok(states) => {
             for feed in &state.config.feeds {
                 for stream in streams_of(feed.name) {
-                    let Some(row) = states.iter().find(|s| s.stream == *stream) else { continue };
+                    let Some(row) = states.iter().find(|s| s.stream == *stream) else {
+                        continue;
+                    };
                     if let Some(err) = &row.last_error {
                         problems.push(format!("{stream}: last pull failed: {err}"));
-                    } else if seconds_since(&row.last_success_at).is_some_and(|s| s > feed.stale_after_secs as f64) {
-                        problems.push(format!("{stream}: no successful pull for more than {} s", feed.stale_after_secs));
+                    } else if seconds_since(&row.last_success_at)
+                        .is_some_and(|s| s > feed.stale_after_secs as f64)
+                    {
+                        problems.push(format!(
+                            "{stream}: no successful pull for more than {} s",
+                            feed.stale_after_secs
+                        ));
                     }
                 }
             }
@@ -120,7 +147,10 @@ async fn readyz(State(state): State<HealthState>) -> impl IntoResponse {
     if problems.is_empty() {
         (StatusCode::OK, Json(json!({"ready": true})))
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"ready": false, "problems": problems})))
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"ready": false, "problems": problems})),
+        )
     }
 }
 
@@ -129,7 +159,10 @@ pub async fn record_open_tickets(store: &Store, summary: &RunSummary) {
     for (kind, n) in &summary.open_by_kind {
         metrics::gauge!("popsync_tickets_open", "kind" => kind.clone()).set(*n as f64);
     }
-    let filter = crate::store::TicketFilter { status: Some("open".into()), ..Default::default() };
+    let filter = crate::store::TicketFilter {
+        status: Some("open".into()),
+        ..Default::default()
+    };
     if let Ok(tickets) = store.list_tickets(&filter).await {
         let mut per: std::collections::BTreeMap<(String, String), u64> = Default::default();
         for t in tickets {

@@ -54,20 +54,30 @@ pub async fn serve(
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let config = Arc::new(config);
-    let shared = Shared { store: store.clone(), config: config.clone(), reconcile_wanted: Arc::new(Notify::new()) };
+    let shared = Shared {
+        store: store.clone(),
+        config: config.clone(),
+        reconcile_wanted: Arc::new(Notify::new()),
+    };
     let prometheus = health::install_metrics();
     let listener = tokio::net::TcpListener::bind(&config.http.listen)
         .await
         .with_context(|| format!("binding [http] listen = {}", config.http.listen))?;
     let addr = listener.local_addr()?;
-    let state = HealthState { store: store.clone(), config: config.clone(), prometheus };
+    let state = HealthState {
+        store: store.clone(),
+        config: config.clone(),
+        prometheus,
+    };
     let app = health::router(state).merge(extra_routes);
     let mut tasks = JoinSet::new();
     let mut beats: Vec<(String, Heartbeat)> = Vec::new();
     {
         let mut sd = shutdown.clone();
         tasks.spawn(async move {
-            let r = axum::serve(listener, app).with_graceful_shutdown(async move { sd.recv().await }).await;
+            let r = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { sd.recv().await })
+                .await;
             if let Err(e) = r {
                 tracing::error!(error = %e, "the HTTP listener failed");
             }
@@ -77,7 +87,12 @@ pub async fn serve(
     for feed in &config.feeds {
         let hb = Heartbeat::default();
         beats.push((format!("feed {}", feed.name), hb.clone()));
-        tasks.spawn(feed_loop(shared.clone(), feed.clone(), hb, shutdown.clone()));
+        tasks.spawn(feed_loop(
+            shared.clone(),
+            feed.clone(),
+            hb,
+            shutdown.clone(),
+        ));
     }
     let hb = Heartbeat::default();
     beats.push(("reconcile".into(), hb.clone()));
@@ -110,14 +125,21 @@ pub async fn serve(
 }
 
 /// Sleeps until `deadline`, beating the heartbeat; false when shutdown came first.
-async fn sleep_until(deadline: chrono::DateTime<chrono::FixedOffset>, hb: &Heartbeat, shutdown: &mut Shutdown) -> bool {
+async fn sleep_until(
+    deadline: chrono::DateTime<chrono::FixedOffset>,
+    hb: &Heartbeat,
+    shutdown: &mut Shutdown,
+) -> bool {
     loop {
         hb.beat();
         let now = crate::domain::now_local();
         if now >= deadline {
             return true;
         }
-        let wait = (deadline - now).to_std().unwrap_or_default().min(Duration::from_secs(5));
+        let wait = (deadline - now)
+            .to_std()
+            .unwrap_or_default()
+            .min(Duration::from_secs(5));
         tokio::select! {
             _ = tokio::time::sleep(wait) => {},
             _ = shutdown.recv() => return false,
@@ -125,7 +147,12 @@ async fn sleep_until(deadline: chrono::DateTime<chrono::FixedOffset>, hb: &Heart
     }
 }
 
-async fn feed_loop(shared: Shared, feed: FeedConfig, hb: Heartbeat, mut shutdown: Shutdown) -> String {
+async fn feed_loop(
+    shared: Shared,
+    feed: FeedConfig,
+    hb: Heartbeat,
+    mut shutdown: Shutdown,
+) -> String {
     let name = feed.name.as_str();
     loop {
         let Some(next) = next_fire(&feed.schedule) else {
@@ -136,7 +163,10 @@ async fn feed_loop(shared: Shared, feed: FeedConfig, hb: Heartbeat, mut shutdown
         if !sleep_until(next, &hb, &mut shutdown).await {
             break;
         }
-        let options = SyncOptions { heartbeat: Some(hb.clone()), ..SyncOptions::default() };
+        let options = SyncOptions {
+            heartbeat: Some(hb.clone()),
+            ..SyncOptions::default()
+        };
         let report = sync_feed(&shared.store, &feed, options, shutdown.clone()).await;
         hb.beat();
         if report.new_records() > 0 {
@@ -151,7 +181,9 @@ async fn feed_loop(shared: Shared, feed: FeedConfig, hb: Heartbeat, mut shutdown
 
 async fn reconcile_loop(shared: Shared, hb: Heartbeat, mut shutdown: Shutdown) -> String {
     loop {
-        let Some(next) = next_fire(&shared.config.reconcile_schedule) else { break };
+        let Some(next) = next_fire(&shared.config.reconcile_schedule) else {
+            break;
+        };
         tracing::info!(next_run = %next.to_rfc3339(), "next reconciliation scheduled");
         let scheduled = sleep_until(next, &hb, &mut shutdown);
         tokio::select! {
@@ -163,9 +195,18 @@ async fn reconcile_loop(shared: Shared, hb: Heartbeat, mut shutdown: Shutdown) -
         }
         hb.beat();
         // A run in flight at shutdown finishes: it is one transaction and bounded.
-        match crate::reconciliation::run(&shared.store, &shared.config, today_local(), "popsync run").await {
+        match crate::reconciliation::run(
+            &shared.store,
+            &shared.config,
+            today_local(),
+            "popsync run",
+        )
+        .await
+        {
             Ok(summary) => health::record_open_tickets(&shared.store, &summary).await,
-            Err(e) => tracing::error!(error = %e, action = "check the database; the next scheduled run retries", "reconciliation failed"),
+            Err(e) => {
+                tracing::error!(error = %e, action = "check the database; the next scheduled run retries", "reconciliation failed")
+            }
         }
         hb.beat();
         if shutdown.is_shutdown() {

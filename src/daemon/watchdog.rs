@@ -25,13 +25,21 @@ pub fn stopping() {
 pub async fn run(beats: Vec<(String, Heartbeat)>, mut shutdown: Shutdown) -> String {
     let mut usec = 0u64;
     let enabled = sd_notify::watchdog_enabled(false, &mut usec);
-    let every = if enabled { Duration::from_micros(usec / 2) } else { Duration::from_secs(30) };
+    let every = if enabled {
+        Duration::from_micros(usec / 2)
+    } else {
+        Duration::from_secs(30)
+    };
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {},
             _ = shutdown.recv() => break,
         }
-        let stuck: Vec<&str> = beats.iter().filter(|(_, h)| h.age() > STUCK_AFTER).map(|(n, _)| n.as_str()).collect();
+        let stuck: Vec<&str> = beats
+            .iter()
+            .filter(|(_, h)| h.age() > STUCK_AFTER)
+            .map(|(n, _)| n.as_str())
+            .collect();
         if stuck.is_empty() {
             if enabled {
                 let _ = sd_notify::notify(false, &[NotifyState::Watchdog]);

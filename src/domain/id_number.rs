@@ -114,8 +114,7 @@ impl IdNumber {
         if b.len() != 18 {
             return Err(IdError::Length(norm.chars().count()));
         }
-        if !b[..17].iter().all(u8::is_ascii_digit) || !(b[17].is_ascii_digit() || b[17] == b'X')
-        {
+        if !b[..17].iter().all(u8::is_ascii_digit) || !(b[17].is_ascii_digit() || b[17] == b'X') {
             return Err(IdError::NotDigits);
         }
         if parse_ymd(&b[6..14]).is_none() {
@@ -216,8 +215,14 @@ mod tests {
 
     #[test]
     fn rejects_bad_check_dates_and_lengths() {
-        assert_eq!(IdNumber::parse("349901197208188925"), Err(IdError::CheckCharacter));
-        assert_eq!(IdNumber::parse("34990119720230892X"), Err(IdError::BirthDate));
+        assert_eq!(
+            IdNumber::parse("349901197208188925"),
+            Err(IdError::CheckCharacter)
+        );
+        assert_eq!(
+            IdNumber::parse("34990119720230892X"),
+            Err(IdError::BirthDate)
+        );
         assert_eq!(IdNumber::parse("3499011972"), Err(IdError::Length(10)));
         assert_eq!(IdNumber::parse("  "), Err(IdError::Empty));
     }
@@ -225,7 +230,10 @@ mod tests {
     #[test]
     fn reads_birth_date_and_sex_and_masks() {
         let id = IdNumber::parse("34990120101223537X").unwrap();
-        assert_eq!(id.birth_date(), NaiveDate::from_ymd_opt(2010, 12, 23).unwrap());
+        assert_eq!(
+            id.birth_date(),
+            NaiveDate::from_ymd_opt(2010, 12, 23).unwrap()
+        );
         assert_eq!(id.sex(), Sex::Male);
         assert_eq!(id.masked(), "3499**********537X");
         assert!(!format!("{id:?}").contains("20101223"));

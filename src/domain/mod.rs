@@ -8,8 +8,7 @@ mod name;
 
 pub use dates::{
     format_timestamp, local_date_of_rfc3339, now_local, parse_compact_date, parse_dashed_date,
-    parse_local_datetime, today_local,
-    parse_slashed_date, CST_OFFSET_SECS,
+    parse_local_datetime, parse_slashed_date, today_local, CST_OFFSET_SECS,
 };
 pub use division::{DivisionCode, TownshipCode};
 pub use id_number::{mask_id_str, normalise_id, IdError, IdNumber, Sex};

@@ -137,10 +137,12 @@ impl FeedClient {
                 status.as_u16(),
                 url.path()
             ))),
-            StatusCode::TOO_MANY_REQUESTS | StatusCode::REQUEST_TIMEOUT => Err(FeedError::Transient {
-                message: format!("HTTP {} from {}", status.as_u16(), url.path()),
-                retry_after_secs: retry_after,
-            }),
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::REQUEST_TIMEOUT => {
+                Err(FeedError::Transient {
+                    message: format!("HTTP {} from {}", status.as_u16(), url.path()),
+                    retry_after_secs: retry_after,
+                })
+            }
             s if s.is_server_error() => Err(FeedError::Transient {
                 message: format!("HTTP {} from {}", status.as_u16(), url.path()),
                 retry_after_secs: retry_after,

@@ -36,8 +36,26 @@ impl Export {
 
     fn header(self) -> [&'static str; 8] {
         match self {
-            Export::Marriage => ["登记证号", "业务类别", "男方姓名", "男方身份证件号", "女方姓名", "女方身份证件号", "登记日期", "登记机关"],
-            Export::Cremation => ["火化证明编号", "逝者姓名", "性别", "身份证件号", "死亡日期", "火化日期", "户籍地址", "殡仪馆"],
+            Export::Marriage => [
+                "登记证号",
+                "业务类别",
+                "男方姓名",
+                "男方身份证件号",
+                "女方姓名",
+                "女方身份证件号",
+                "登记日期",
+                "登记机关",
+            ],
+            Export::Cremation => [
+                "火化证明编号",
+                "逝者姓名",
+                "性别",
+                "身份证件号",
+                "死亡日期",
+                "火化日期",
+                "户籍地址",
+                "殡仪馆",
+            ],
         }
     }
 }
@@ -105,7 +123,10 @@ impl StreamPager for McaPager {
         let (_, to) = self.window(from);
         let (text, _, had_errors) = GBK.decode(body);
         if had_errors {
-            tracing::warn!(stream = self.stream(), "export has bytes that are not GBK; replaced");
+            tracing::warn!(
+                stream = self.stream(),
+                "export has bytes that are not GBK; replaced"
+            );
         }
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
@@ -116,7 +137,8 @@ impl StreamPager for McaPager {
             .map_err(|e| FeedError::transient(format!("{} header unreadable: {e}", self.stream())))?
             .clone();
         let expected = self.export.header();
-        if header.len() != expected.len() || header.iter().zip(expected).any(|(a, b)| a.trim() != b) {
+        if header.len() != expected.len() || header.iter().zip(expected).any(|(a, b)| a.trim() != b)
+        {
             return Err(FeedError::Protocol(format!(
                 "{} header is {:?}, expected {:?}",
                 self.stream(),
@@ -128,15 +150,27 @@ impl StreamPager for McaPager {
         let mut cremations = Vec::new();
         let mut malformed = Vec::new();
         for rec in reader.records() {
-            let rec = rec.map_err(|e| FeedError::transient(format!("{} CSV unreadable (cut body?): {e}", self.stream())))?;
+            let rec = rec.map_err(|e| {
+                FeedError::transient(format!("{} CSV unreadable (cut body?): {e}", self.stream()))
+            })?;
             let fields: Vec<&str> = rec.iter().collect();
             let raw = to_csv_line(&fields);
             let parsed = if fields.len() != 8 {
                 Err((None, format!("{} fields, expected 8", fields.len())))
             } else {
                 match self.export {
-                    Export::Marriage => parse_marriage(&fields).map(|m| marriages.push(WithRaw { record: m, raw: raw.clone() })),
-                    Export::Cremation => parse_cremation(&fields).map(|c| cremations.push(WithRaw { record: c, raw: raw.clone() })),
+                    Export::Marriage => parse_marriage(&fields).map(|m| {
+                        marriages.push(WithRaw {
+                            record: m,
+                            raw: raw.clone(),
+                        })
+                    }),
+                    Export::Cremation => parse_cremation(&fields).map(|c| {
+                        cremations.push(WithRaw {
+                            record: c,
+                            raw: raw.clone(),
+                        })
+                    }),
                 }
             };
             if let Err((key, reason)) = parsed {
@@ -169,7 +203,9 @@ impl StreamPager for McaPager {
 }
 
 fn to_csv_line(fields: &[&str]) -> String {
-    let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new());
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
     // Writing to a Vec cannot fail.
     let _ = w.write_record(fields);
     let bytes = w.into_inner().unwrap_or_default();
@@ -194,7 +230,8 @@ fn parse_marriage(f: &[&str]) -> Result<Marriage, RowError> {
     let key = nonblank(f[0]);
     let fail = |r: String| (key.clone(), r);
     let reg_no = key.clone().ok_or_else(|| fail("missing 登记证号".into()))?;
-    let kind = MarriageKind::from_zh(f[1]).ok_or_else(|| fail(format!("unknown 业务类别 {:?}", f[1])))?;
+    let kind =
+        MarriageKind::from_zh(f[1]).ok_or_else(|| fail(format!("unknown 业务类别 {:?}", f[1])))?;
     let husband_id = IdNumber::parse(f[3]).map_err(|e| fail(format!("男方身份证件号: {e}")))?;
     let wife_id = IdNumber::parse(f[5]).map_err(|e| fail(format!("女方身份证件号: {e}")))?;
     let reg_date = date_field(f[6], "登记日期").map_err(fail)?;
@@ -213,7 +250,9 @@ fn parse_marriage(f: &[&str]) -> Result<Marriage, RowError> {
 fn parse_cremation(f: &[&str]) -> Result<Cremation, RowError> {
     let key = nonblank(f[0]);
     let fail = |r: String| (key.clone(), r);
-    let cert_no = key.clone().ok_or_else(|| fail("missing 火化证明编号".into()))?;
+    let cert_no = key
+        .clone()
+        .ok_or_else(|| fail("missing 火化证明编号".into()))?;
     let sex = match f[2].trim() {
         "男" => Sex::Male,
         "女" => Sex::Female,
@@ -250,7 +289,11 @@ mod tests {
             dir.path().join("k").display()
         );
         let cfg = Config::from_toml(&toml, std::path::Path::new("t.toml"), &|_| None).unwrap();
-        McaPager::new(cfg.feed(FeedName::Mca).unwrap(), export, NaiveDate::from_ymd_opt(2010, 3, 1).unwrap())
+        McaPager::new(
+            cfg.feed(FeedName::Mca).unwrap(),
+            export,
+            NaiveDate::from_ymd_opt(2010, 3, 1).unwrap(),
+        )
     }
 
     #[test]
@@ -262,7 +305,9 @@ mod tests {
                     HH2010-00002,无名,男,,2010/2/30,2010/3/1,,澄湖市殡仪馆\r\n";
         let (gbk, _, _) = GBK.encode(text);
         let batch = p.decode(&gbk, None).unwrap();
-        let Records::Cremations(rows) = &batch.records else { panic!() };
+        let Records::Cremations(rows) = &batch.records else {
+            panic!()
+        };
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].record.address, "安徽省澄湖市,西桥村");
         assert_eq!(batch.malformed.len(), 1);
@@ -275,9 +320,15 @@ mod tests {
     fn windows_span_at_most_31_days_and_overlap_on_the_next_pull() {
         let mut p = pager(Export::Marriage);
         let url = p.next_url(None).unwrap();
-        assert!(url.as_str().ends_with("from=2010-01-01&to=2010-01-31"), "{url}");
+        assert!(
+            url.as_str().ends_with("from=2010-01-01&to=2010-01-31"),
+            "{url}"
+        );
         let mut p = pager(Export::Marriage);
         let url = p.next_url(Some("2010-02-20")).unwrap();
-        assert!(url.as_str().ends_with("from=2010-02-14&to=2010-03-01"), "{url}");
+        assert!(
+            url.as_str().ends_with("from=2010-02-14&to=2010-03-01"),
+            "{url}"
+        );
     }
 }

@@ -8,8 +8,12 @@ use serde_json::{Map, Value};
 use super::json_fields::{code, digest_key, required, text};
 use super::{FeedError, StreamPager};
 use crate::config::FeedConfig;
-use crate::domain::{format_timestamp, local_date_of_rfc3339, parse_dashed_date, DivisionCode, IdNumber, Sex};
-use crate::records::{BirthCertificate, Batch, CertStatus, DeathCertificate, Malformed, Records, WithRaw};
+use crate::domain::{
+    format_timestamp, local_date_of_rfc3339, parse_dashed_date, DivisionCode, IdNumber, Sex,
+};
+use crate::records::{
+    Batch, BirthCertificate, CertStatus, DeathCertificate, Malformed, Records, WithRaw,
+};
 
 /// Where a fresh store starts reading.
 const EPOCH: &str = "1970-01-01T00:00:00+08:00";
@@ -84,8 +88,12 @@ impl StreamPager for NhcPager {
     }
 
     fn decode(&self, body: &[u8], cursor: Option<&str>) -> Result<Batch, FeedError> {
-        let env: Envelope = serde_json::from_slice(body)
-            .map_err(|e| FeedError::transient(format!("{} page unreadable (cut body?): {e}", self.stream())))?;
+        let env: Envelope = serde_json::from_slice(body).map_err(|e| {
+            FeedError::transient(format!(
+                "{} page unreadable (cut body?): {e}",
+                self.stream()
+            ))
+        })?;
         let mut births = Vec::new();
         let mut deaths = Vec::new();
         let mut malformed = Vec::new();
@@ -95,12 +103,18 @@ impl StreamPager for NhcPager {
             let parsed = match self.kind {
                 Kind::Birth => parse_birth(raw_text).map(|b| {
                     let t = b.updated_at.clone();
-                    births.push(WithRaw { record: b, raw: raw_text.to_string() });
+                    births.push(WithRaw {
+                        record: b,
+                        raw: raw_text.to_string(),
+                    });
                     t
                 }),
                 Kind::Death => parse_death(raw_text).map(|d| {
                     let t = d.updated_at.clone();
-                    deaths.push(WithRaw { record: d, raw: raw_text.to_string() });
+                    deaths.push(WithRaw {
+                        record: d,
+                        raw: raw_text.to_string(),
+                    });
                     t
                 }),
             };
@@ -156,16 +170,19 @@ fn common(row: &Map<String, Value>) -> Result<Common, RowError> {
         _ => None,
     };
     let fail = |r: String| (key.clone(), r);
-    let cert_no = cert.clone().ok_or_else(|| fail("missing certificateNo".into()))?;
+    let cert_no = cert
+        .clone()
+        .ok_or_else(|| fail("missing certificateNo".into()))?;
     let version = version
         .ok_or_else(|| fail("missing version".into()))?
         .parse::<i64>()
         .map_err(|_| fail("version is not a number".into()))?;
     let status = required(row, "status").map_err(fail)?;
-    let status = CertStatus::from_code(&status).ok_or_else(|| fail(format!("unknown status {status:?}")))?;
+    let status =
+        CertStatus::from_code(&status).ok_or_else(|| fail(format!("unknown status {status:?}")))?;
     let updated = required(row, "updatedAt").map_err(fail)?;
-    let (t, updated_date) =
-        local_date_of_rfc3339(&updated).ok_or_else(|| fail(format!("updatedAt {updated:?} is not RFC 3339")))?;
+    let (t, updated_date) = local_date_of_rfc3339(&updated)
+        .ok_or_else(|| fail(format!("updatedAt {updated:?} is not RFC 3339")))?;
     Ok(Common {
         cert_no,
         version,
@@ -193,7 +210,8 @@ fn parse_birth(raw: &str) -> Result<BirthCertificate, RowError> {
     let key = Some(format!("{}#{}", c.cert_no, c.version));
     let fail = |r: String| (key.clone(), r);
     let bd = required(&row, "birthDate").map_err(fail)?;
-    let birth_date = parse_dashed_date(&bd).ok_or_else(|| fail(format!("impossible birthDate {bd}")))?;
+    let birth_date =
+        parse_dashed_date(&bd).ok_or_else(|| fail(format!("impossible birthDate {bd}")))?;
     let mother = required(&row, "motherIdNo").map_err(fail)?;
     let mother_id = IdNumber::parse(&mother).map_err(|e| fail(format!("motherIdNo: {e}")))?;
     Ok(BirthCertificate {
@@ -220,7 +238,8 @@ fn parse_death(raw: &str) -> Result<DeathCertificate, RowError> {
     let key = Some(format!("{}#{}", c.cert_no, c.version));
     let fail = |r: String| (key.clone(), r);
     let dd = required(&row, "deathDate").map_err(fail)?;
-    let death_date = parse_dashed_date(&dd).ok_or_else(|| fail(format!("impossible deathDate {dd}")))?;
+    let death_date =
+        parse_dashed_date(&dd).ok_or_else(|| fail(format!("impossible deathDate {dd}")))?;
     let id = match code(&row, "idNo") {
         None => None,
         Some(s) => Some(IdNumber::parse(&s).map_err(|e| fail(format!("idNo: {e}")))?),

@@ -107,7 +107,11 @@ impl StreamPager for PisPager {
 
     fn advance(&mut self, batch: &Batch) {
         self.done = !batch.more;
-        if self.since.as_deref().is_some_and(|s| batch.cursor.as_str() > s) {
+        if self
+            .since
+            .as_deref()
+            .is_some_and(|s| batch.cursor.as_str() > s)
+        {
             self.since = Some(batch.cursor.clone());
             self.page_no = 1;
         } else {
@@ -139,9 +143,11 @@ fn parse_fields(row: &Map<String, Value>, mt: Option<String>) -> Result<PisRecor
         other => return Err(fail(format!("xb {other:?} is not 男 or 女"))),
     };
     let csrq = required(row, "csrq").map_err(fail)?;
-    let birth_date = parse_dashed_date(&csrq).ok_or_else(|| fail(format!("impossible csrq {csrq}")))?;
+    let birth_date =
+        parse_dashed_date(&csrq).ok_or_else(|| fail(format!("impossible csrq {csrq}")))?;
     let cun = required(row, "cunCode").map_err(fail)?;
-    let village = DivisionCode::parse(&cun).ok_or_else(|| fail(format!("cunCode {cun:?} is not a 12-digit code")))?;
+    let village = DivisionCode::parse(&cun)
+        .ok_or_else(|| fail(format!("cunCode {cun:?} is not a 12-digit code")))?;
     let zt = required(row, "zt").map_err(fail)?;
     let state = zt
         .parse::<i64>()
@@ -195,6 +201,12 @@ mod tests {
     fn an_impossible_date_is_malformed_but_keeps_its_time() {
         let (mt, r) = parse_row(&ROW.replace("2006-04-25", "2003-02-30"));
         assert_eq!(mt.as_deref(), Some("2011-08-25 13:10:07"));
-        assert_eq!(r.unwrap_err(), (Some("RK5249774639".into()), "impossible csrq 2003-02-30".into()));
+        assert_eq!(
+            r.unwrap_err(),
+            (
+                Some("RK5249774639".into()),
+                "impossible csrq 2003-02-30".into()
+            )
+        );
     }
 }

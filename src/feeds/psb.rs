@@ -65,8 +65,9 @@ impl StreamPager for PsbPager {
     }
 
     fn decode(&self, body: &[u8], _cursor: Option<&str>) -> Result<Batch, FeedError> {
-        let env: Envelope = serde_json::from_slice(body)
-            .map_err(|e| FeedError::transient(format!("psb envelope unreadable (cut body?): {e}")))?;
+        let env: Envelope = serde_json::from_slice(body).map_err(|e| {
+            FeedError::transient(format!("psb envelope unreadable (cut body?): {e}"))
+        })?;
         let msg = env.msg.unwrap_or_default();
         match env.code {
             0 => {}
@@ -84,7 +85,10 @@ impl StreamPager for PsbPager {
             let raw_text = raw.get();
             match parse_row(raw_text) {
                 Ok(ev) => {
-                    if newest.as_deref().is_none_or(|n| ev.recorded_at.as_str() > n) {
+                    if newest
+                        .as_deref()
+                        .is_none_or(|n| ev.recorded_at.as_str() > n)
+                    {
                         newest = Some(ev.recorded_at.clone());
                     }
                     rows.push(WithRaw {
@@ -125,7 +129,8 @@ fn parse_row(raw: &str) -> Result<PsbEvent, RowError> {
     let fail = |reason: String| (key.clone(), reason);
     let lsh = lsh.ok_or_else(|| fail("missing lsh".into()))?;
     let ywlx = required(&row, "ywlx").map_err(fail)?;
-    let kind = PsbEventKind::from_code(&ywlx).ok_or_else(|| fail(format!("unknown ywlx {ywlx:?}")))?;
+    let kind =
+        PsbEventKind::from_code(&ywlx).ok_or_else(|| fail(format!("unknown ywlx {ywlx:?}")))?;
     let gmsfhm = required(&row, "gmsfhm").map_err(fail)?;
     let id = IdNumber::parse(&gmsfhm).map_err(|e| fail(format!("gmsfhm: {e}")))?;
     let xb = required(&row, "xb").map_err(fail)?;
@@ -135,13 +140,17 @@ fn parse_row(raw: &str) -> Result<PsbEvent, RowError> {
         other => return Err(fail(format!("xb {other:?} is not 1 or 2"))),
     };
     let csrq = required(&row, "csrq").map_err(fail)?;
-    let birth_date = parse_compact_date(&csrq).ok_or_else(|| fail(format!("impossible csrq {csrq}")))?;
+    let birth_date =
+        parse_compact_date(&csrq).ok_or_else(|| fail(format!("impossible csrq {csrq}")))?;
     let xzqh = required(&row, "xzqh").map_err(fail)?;
-    let division = DivisionCode::parse(&xzqh).ok_or_else(|| fail(format!("xzqh {xzqh:?} is not a 12-digit code")))?;
+    let division = DivisionCode::parse(&xzqh)
+        .ok_or_else(|| fail(format!("xzqh {xzqh:?} is not a 12-digit code")))?;
     let ywrq = required(&row, "ywrq").map_err(fail)?;
-    let event_date = parse_compact_date(&ywrq).ok_or_else(|| fail(format!("impossible ywrq {ywrq}")))?;
+    let event_date =
+        parse_compact_date(&ywrq).ok_or_else(|| fail(format!("impossible ywrq {ywrq}")))?;
     let djsj = required(&row, "djsj").map_err(fail)?;
-    parse_local_datetime(&djsj).ok_or_else(|| fail(format!("djsj {djsj:?} is not YYYY-MM-DD HH:MM:SS")))?;
+    parse_local_datetime(&djsj)
+        .ok_or_else(|| fail(format!("djsj {djsj:?} is not YYYY-MM-DD HH:MM:SS")))?;
     let mother_id = match (kind, code(&row, "mqsfhm")) {
         (PsbEventKind::Birth, None) => return Err(fail("missing mqsfhm".into())),
         (_, Some(m)) => match IdNumber::parse(&m) {
@@ -155,7 +164,9 @@ fn parse_row(raw: &str) -> Result<PsbEvent, RowError> {
         (PsbEventKind::Death, None) => return Err(fail("missing swrq".into())),
         (_, Some(d)) => match parse_compact_date(&d) {
             Some(d) => Some(d),
-            None if kind == PsbEventKind::Death => return Err(fail(format!("impossible swrq {d}"))),
+            None if kind == PsbEventKind::Death => {
+                return Err(fail(format!("impossible swrq {d}")))
+            }
             None => None,
         },
         (_, None) => None,
@@ -216,7 +227,13 @@ mod tests {
         let busy = r#"{"code":5001,"msg":"系统繁忙,请稍后再试","data":null}"#;
         assert!(p.decode(busy.as_bytes(), None).unwrap_err().is_transient());
         let auth = r#"{"code":4010,"msg":"令牌无效","data":null}"#;
-        assert!(matches!(p.decode(auth.as_bytes(), None), Err(FeedError::Auth(_))));
-        assert!(p.decode(b"{\"code\":0,\"msg\":", None).unwrap_err().is_transient());
+        assert!(matches!(
+            p.decode(auth.as_bytes(), None),
+            Err(FeedError::Auth(_))
+        ));
+        assert!(p
+            .decode(b"{\"code\":0,\"msg\":", None)
+            .unwrap_err()
+            .is_transient());
     }
 }

@@ -18,15 +18,23 @@ pub struct Birth<'a> {
 
 impl<'a> Birth<'a> {
     pub fn date(&self) -> NaiveDate {
-        self.cert.map(|c| c.birth_date).or(self.cs.map(|r| r.birth_date)).expect("cert or CS")
+        self.cert
+            .map(|c| c.birth_date)
+            .or(self.cs.map(|r| r.birth_date))
+            .expect("cert or CS")
     }
 
     pub fn mother(&self) -> Option<IdNumber> {
-        self.cert.map(|c| c.mother_id).or(self.cs.and_then(|r| r.mother_id))
+        self.cert
+            .map(|c| c.mother_id)
+            .or(self.cs.and_then(|r| r.mother_id))
     }
 
     pub fn sex(&self) -> Sex {
-        self.cert.map(|c| c.child_sex).or(self.cs.map(|r| r.sex)).expect("cert or CS")
+        self.cert
+            .map(|c| c.child_sex)
+            .or(self.cs.map(|r| r.sex))
+            .expect("cert or CS")
     }
 
     /// The child's normalised name where any source knows it.
@@ -34,7 +42,12 @@ impl<'a> Birth<'a> {
         self.cs
             .map(|r| normalise_name(&r.name))
             .filter(|n| !n.is_empty())
-            .or_else(|| self.cert.and_then(|c| c.child_name.as_deref()).map(normalise_name).filter(|n| !n.is_empty()))
+            .or_else(|| {
+                self.cert
+                    .and_then(|c| c.child_name.as_deref())
+                    .map(normalise_name)
+                    .filter(|n| !n.is_empty())
+            })
     }
 
     pub fn child_id(&self) -> Option<IdNumber> {
@@ -56,7 +69,9 @@ impl<'a> Birth<'a> {
 
     pub fn belongs_to(&self, counties: &[String]) -> bool {
         let inside = |code: &str| counties.iter().any(|c| code.starts_with(c.as_str()));
-        self.cert.and_then(|c| c.residence).is_some_and(|d| inside(d.as_str()))
+        self.cert
+            .and_then(|c| c.residence)
+            .is_some_and(|d| inside(d.as_str()))
             || self.cs.is_some_and(|r| inside(r.division.as_str()))
     }
 
@@ -82,7 +97,11 @@ pub fn pair_births<'a>(view: &View<'a>) -> Vec<Birth<'a>> {
         .filter(|r| r.kind == PsbEventKind::Birth)
         .collect();
     cs_rows.sort_by(|a, b| a.lsh.cmp(&b.lsh));
-    let by_no: HashMap<&str, usize> = certs.iter().enumerate().map(|(i, c)| (c.cert_no.as_str(), i)).collect();
+    let by_no: HashMap<&str, usize> = certs
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.cert_no.as_str(), i))
+        .collect();
     let mut cert_used = vec![false; certs.len()];
     let mut births = Vec::new();
     let mut unpaired_cs = Vec::new();
@@ -90,7 +109,10 @@ pub fn pair_births<'a>(view: &View<'a>) -> Vec<Birth<'a>> {
         match r.birth_cert_no.as_deref().and_then(|n| by_no.get(n)) {
             Some(&i) if !cert_used[i] => {
                 cert_used[i] = true;
-                births.push(Birth { cert: Some(certs[i]), cs: Some(r) });
+                births.push(Birth {
+                    cert: Some(certs[i]),
+                    cs: Some(r),
+                });
             }
             _ => unpaired_cs.push(r),
         }
@@ -100,17 +122,30 @@ pub fn pair_births<'a>(view: &View<'a>) -> Vec<Birth<'a>> {
     let mut lone_cs = Vec::new();
     for (i, c) in certs.iter().enumerate() {
         if !cert_used[i] {
-            groups.entry((c.mother_id, c.birth_date, c.child_sex)).or_default().0.push(c);
+            groups
+                .entry((c.mother_id, c.birth_date, c.child_sex))
+                .or_default()
+                .0
+                .push(c);
         }
     }
     for r in unpaired_cs {
         match r.mother_id {
-            Some(m) => groups.entry((m, r.birth_date, r.sex)).or_default().1.push(r),
+            Some(m) => groups
+                .entry((m, r.birth_date, r.sex))
+                .or_default()
+                .1
+                .push(r),
             None => lone_cs.push(r),
         }
     }
     for (_, (cs_certs, rows)) in groups {
-        let name_of_cert = |c: &&BirthCertificate| c.child_name.as_deref().map(normalise_name).filter(|n| !n.is_empty());
+        let name_of_cert = |c: &&BirthCertificate| {
+            c.child_name
+                .as_deref()
+                .map(normalise_name)
+                .filter(|n| !n.is_empty())
+        };
         let name_of_row = |r: &&PsbEvent| Some(normalise_name(&r.name)).filter(|n| !n.is_empty());
         let pairs = pair_twins(&cs_certs, &rows, name_of_cert, name_of_row);
         let mut cert_done = vec![false; cs_certs.len()];
@@ -118,12 +153,35 @@ pub fn pair_births<'a>(view: &View<'a>) -> Vec<Birth<'a>> {
         for (ci, ri) in pairs {
             cert_done[ci] = true;
             row_done[ri] = true;
-            births.push(Birth { cert: Some(cs_certs[ci]), cs: Some(rows[ri]) });
+            births.push(Birth {
+                cert: Some(cs_certs[ci]),
+                cs: Some(rows[ri]),
+            });
         }
-        births.extend(cs_certs.iter().zip(&cert_done).filter(|(_, d)| !**d).map(|(c, _)| Birth { cert: Some(c), cs: None }));
-        births.extend(rows.iter().zip(&row_done).filter(|(_, d)| !**d).map(|(r, _)| Birth { cert: None, cs: Some(r) }));
+        births.extend(
+            cs_certs
+                .iter()
+                .zip(&cert_done)
+                .filter(|(_, d)| !**d)
+                .map(|(c, _)| Birth {
+                    cert: Some(c),
+                    cs: None,
+                }),
+        );
+        births.extend(
+            rows.iter()
+                .zip(&row_done)
+                .filter(|(_, d)| !**d)
+                .map(|(r, _)| Birth {
+                    cert: None,
+                    cs: Some(r),
+                }),
+        );
     }
-    births.extend(lone_cs.into_iter().map(|r| Birth { cert: None, cs: Some(r) }));
+    births.extend(lone_cs.into_iter().map(|r| Birth {
+        cert: None,
+        cs: Some(r),
+    }));
     births.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
     births
 }
@@ -142,7 +200,9 @@ fn pair_twins<A, B>(
     if left.len() > 1 || right.len() > 1 {
         for (li, l) in left.iter().enumerate() {
             let Some(ln) = name_l(l) else { continue };
-            let hits: Vec<usize> = (0..right.len()).filter(|&ri| !r_done[ri] && name_r(&right[ri]).as_deref() == Some(ln.as_str())).collect();
+            let hits: Vec<usize> = (0..right.len())
+                .filter(|&ri| !r_done[ri] && name_r(&right[ri]).as_deref() == Some(ln.as_str()))
+                .collect();
             if hits.len() == 1 {
                 pairs.push((li, hits[0]));
                 l_done[li] = true;
@@ -159,8 +219,16 @@ fn pair_twins<A, B>(
 /// For every PIS record that is not deleted, the birth it denotes (index into `births`).
 pub fn denote_births(births: &[Birth<'_>], pis: &[PisRecord]) -> Vec<Option<usize>> {
     let mut out = vec![None; pis.len()];
-    let by_child: HashMap<IdNumber, usize> = births.iter().enumerate().filter_map(|(i, b)| Some((b.child_id()?, i))).collect();
-    let by_cert: HashMap<&str, usize> = births.iter().enumerate().filter_map(|(i, b)| Some((b.cert_no()?, i))).collect();
+    let by_child: HashMap<IdNumber, usize> = births
+        .iter()
+        .enumerate()
+        .filter_map(|(i, b)| Some((b.child_id()?, i)))
+        .collect();
+    let by_cert: HashMap<&str, usize> = births
+        .iter()
+        .enumerate()
+        .filter_map(|(i, b)| Some((b.cert_no()?, i)))
+        .collect();
     let mut by_triple: HashMap<(IdNumber, NaiveDate, Sex), Vec<usize>> = HashMap::new();
     for (i, b) in births.iter().enumerate() {
         if let Some(t) = b.triple() {
@@ -172,7 +240,10 @@ pub fn denote_births(births: &[Birth<'_>], pis: &[PisRecord]) -> Vec<Option<usiz
         if r.ever_deleted {
             continue;
         }
-        if let Some(&b) = IdNumber::parse(&r.id_norm).ok().and_then(|id| by_child.get(&id)) {
+        if let Some(&b) = IdNumber::parse(&r.id_norm)
+            .ok()
+            .and_then(|id| by_child.get(&id))
+        {
             out[pi] = Some(b);
             continue;
         }
@@ -183,7 +254,9 @@ pub fn denote_births(births: &[Birth<'_>], pis: &[PisRecord]) -> Vec<Option<usiz
         if !r.id_norm.is_empty() {
             continue;
         }
-        let Some(mother) = r.mother_id.as_deref().and_then(|m| IdNumber::parse(m).ok()) else { continue };
+        let Some(mother) = r.mother_id.as_deref().and_then(|m| IdNumber::parse(m).ok()) else {
+            continue;
+        };
         let key = (mother, r.birth_date, r.sex);
         if by_triple.contains_key(&key) {
             third_way.entry(key).or_default().push(pi);
@@ -213,5 +286,8 @@ pub fn denote_births(births: &[Birth<'_>], pis: &[PisRecord]) -> Vec<Option<usiz
 
 /// The normalised `mqSfzh`, when typed.
 pub fn mother_key(r: &PisRecord) -> Option<String> {
-    r.mother_id.as_deref().map(normalise_id).filter(|m| !m.is_empty())
+    r.mother_id
+        .as_deref()
+        .map(normalise_id)
+        .filter(|m| !m.is_empty())
 }

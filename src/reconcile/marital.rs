@@ -44,11 +44,17 @@ impl<'a> MaritalHistory<'a> {
     /// The status the events dated on or before `cutoff` imply, counting a spouse's
     /// death dated on or before `cutoff`; `None` when they imply nothing.
     pub fn status(&self, view: &View<'_>, cutoff: NaiveDate) -> Option<Implied> {
-        let mut events: Vec<Option<(&Marriage, IdNumber)>> =
-            self.events.iter().filter(|(m, _)| m.reg_date <= cutoff).map(|e| Some(*e)).collect();
+        let mut events: Vec<Option<(&Marriage, IdNumber)>> = self
+            .events
+            .iter()
+            .filter(|(m, _)| m.reg_date <= cutoff)
+            .map(|e| Some(*e))
+            .collect();
         // An annulment undoes the latest marriage of that couple before it.
         for i in 0..events.len() {
-            let Some((m, partner)) = events[i] else { continue };
+            let Some((m, partner)) = events[i] else {
+                continue;
+            };
             if m.kind != MarriageKind::Annulment {
                 continue;
             }
@@ -76,7 +82,11 @@ impl<'a> MaritalHistory<'a> {
             }
         }
         if let (Some(Implied::Married), Some((s, since))) = (state, spouse) {
-            if view.deaths.get(&s).is_some_and(|d| d.date >= since && d.date <= cutoff) {
+            if view
+                .deaths
+                .get(&s)
+                .is_some_and(|d| d.date >= since && d.date <= cutoff)
+            {
                 state = Some(Implied::Widowed);
             }
         }

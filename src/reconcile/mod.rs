@@ -39,10 +39,19 @@ pub struct Outcome {
 
 /// Reconciles every department's records as of `params.as_of`.
 pub fn reconcile(snap: &Snapshot, params: &Params) -> Outcome {
-    let dates = view::Dates::new(params.as_of, params.grace_days, params.birth_registration_grace_days);
+    let dates = view::Dates::new(
+        params.as_of,
+        params.grace_days,
+        params.birth_registration_grace_days,
+    );
     let view = view::View::build(snap, dates);
     let rules = rules::Rules::new(&view, &params.counties);
     let (tickets, births, pis_person) = rules.run();
     let (persons, links) = registry::build(snap, &view, &births, &pis_person);
-    Outcome { tickets, persons, links, voided_certificates: view.voided.clone() }
+    Outcome {
+        tickets,
+        persons,
+        links,
+        voided_certificates: view.voided.clone(),
+    }
 }

@@ -39,7 +39,12 @@ impl GoldenRecord {
         let fields: serde_json::Map<String, serde_json::Value> = self
             .fields
             .iter()
-            .map(|f| (f.name.to_string(), json!({"value": f.value, "source": f.source, "record": f.record})))
+            .map(|f| {
+                (
+                    f.name.to_string(),
+                    json!({"value": f.value, "source": f.source, "record": f.record}),
+                )
+            })
             .collect();
         json!({"key": self.key, "state": self.state, "township": self.township.map(|t| t.to_string()), "fields": fields})
     }
@@ -54,8 +59,18 @@ pub struct Link {
     pub reason: Option<&'static str>,
 }
 
-fn field(name: &'static str, value: impl Into<String>, source: &'static str, record: impl Into<String>) -> Field {
-    Field { name, value: value.into(), source, record: record.into() }
+fn field(
+    name: &'static str,
+    value: impl Into<String>,
+    source: &'static str,
+    record: impl Into<String>,
+) -> Field {
+    Field {
+        name,
+        value: value.into(),
+        source,
+        record: record.into(),
+    }
 }
 
 /// Builds the registry from the view and the rules' denotations.
@@ -68,8 +83,16 @@ pub fn build(
     let mut persons: BTreeMap<String, GoldenRecord> = BTreeMap::new();
     let mut histories: HashMap<IdNumber, MaritalHistory> = HashMap::new();
     for m in &view.marriages {
-        histories.entry(m.husband_id).or_insert_with(|| MaritalHistory { events: Vec::new() }).events.push((m, m.wife_id));
-        histories.entry(m.wife_id).or_insert_with(|| MaritalHistory { events: Vec::new() }).events.push((m, m.husband_id));
+        histories
+            .entry(m.husband_id)
+            .or_insert_with(|| MaritalHistory { events: Vec::new() })
+            .events
+            .push((m, m.wife_id));
+        histories
+            .entry(m.wife_id)
+            .or_insert_with(|| MaritalHistory { events: Vec::new() })
+            .events
+            .push((m, m.husband_id));
     }
     for id in &view.psb_ids {
         let p = &view.psb[id];
@@ -82,7 +105,12 @@ pub fn build(
         ];
         let state = if let Some(d) = view.deaths.get(id) {
             let first = &d.evidence[0];
-            fields.push(field("state", format!("死亡 {}", d.date), first.source, &first.record));
+            fields.push(field(
+                "state",
+                format!("死亡 {}", d.date),
+                first.source,
+                &first.record,
+            ));
             "dead"
         } else if last.kind == PsbEventKind::MoveOut {
             fields.push(field("state", "迁出", "psb", &last.lsh));
@@ -93,14 +121,31 @@ pub fn build(
         };
         if let Some(h) = histories.get(id) {
             if let Some(s) = h.status(view, view.dates.as_of) {
-                let last_event = h.events.iter().rev().find(|(m, _)| m.reg_date <= view.dates.as_of).map(|(m, _)| m.reg_no.clone()).unwrap_or_default();
+                let last_event = h
+                    .events
+                    .iter()
+                    .rev()
+                    .find(|(m, _)| m.reg_date <= view.dates.as_of)
+                    .map(|(m, _)| m.reg_no.clone())
+                    .unwrap_or_default();
                 fields.push(field("marital_status", s.zh(), "mca", last_event));
             }
         }
-        persons.insert(id.to_string(), GoldenRecord { key: id.to_string(), id: Some(*id), township: Some(p.township()), state, fields });
+        persons.insert(
+            id.to_string(),
+            GoldenRecord {
+                key: id.to_string(),
+                id: Some(*id),
+                township: Some(p.township()),
+                state,
+                fields,
+            },
+        );
     }
     for b in births {
-        let (Some(cert), None) = (b.cert, b.cs) else { continue };
+        let (Some(cert), None) = (b.cert, b.cs) else {
+            continue;
+        };
         let key = format!("birth:{}", cert.cert_no);
         let rec = format!("{}#{}", cert.cert_no, cert.version);
         let mut fields = vec![
@@ -115,7 +160,16 @@ pub fn build(
         if let Some(r) = cert.residence {
             fields.push(field("township", r.township().to_string(), "nhc", &rec));
         }
-        persons.insert(key.clone(), GoldenRecord { key, id: None, township: cert.residence.map(|r| r.township()), state: "unregistered_birth", fields });
+        persons.insert(
+            key.clone(),
+            GoldenRecord {
+                key,
+                id: None,
+                township: cert.residence.map(|r| r.township()),
+                state: "unregistered_birth",
+                fields,
+            },
+        );
     }
     // Register records of people no other department knows, and the register's
     // marital status where civil affairs says nothing.
@@ -126,16 +180,33 @@ pub fn build(
             key,
             id: Some(id),
             township: Some(r.village.township()),
-            state: if view.deaths.contains_key(&id) { "dead" } else { "pis_only" },
+            state: if view.deaths.contains_key(&id) {
+                "dead"
+            } else {
+                "pis_only"
+            },
             fields: vec![
                 field("name", r.name.trim(), "pis", &r.person_id),
                 field("sex", r.sex.zh(), "pis", &r.person_id),
                 field("birth_date", r.birth_date.to_string(), "pis", &r.person_id),
-                field("township", r.village.township().to_string(), "pis", &r.person_id),
+                field(
+                    "township",
+                    r.village.township().to_string(),
+                    "pis",
+                    &r.person_id,
+                ),
             ],
         });
-        if r.is_active() && !entry.fields.iter().any(|f| f.name == "marital_status") && r.marital.is_some() {
-            entry.fields.push(field("marital_status", hyzk_zh(r.marital.as_deref()), "pis", &r.person_id));
+        if r.is_active()
+            && !entry.fields.iter().any(|f| f.name == "marital_status")
+            && r.marital.is_some()
+        {
+            entry.fields.push(field(
+                "marital_status",
+                hyzk_zh(r.marital.as_deref()),
+                "pis",
+                &r.person_id,
+            ));
         }
     }
     for (id, d) in &view.deaths {
@@ -145,7 +216,12 @@ pub fn build(
             id: Some(*id),
             township: None,
             state: "dead",
-            fields: vec![field("state", format!("死亡 {}", d.date), d.evidence[0].source, &d.evidence[0].record)],
+            fields: vec![field(
+                "state",
+                format!("死亡 {}", d.date),
+                d.evidence[0].source,
+                &d.evidence[0].record,
+            )],
         });
     }
 
@@ -158,24 +234,56 @@ pub fn build(
         }
     };
     for r in &snap.psb {
-        let (person_key, reason) = if r.event_date > view.dates.as_of { (None, Some("dated after the as-of date")) } else { known(Some(r.id)) };
-        links.push(Link { source: "psb", record_key: r.lsh.clone(), person_key, reason });
+        let (person_key, reason) = if r.event_date > view.dates.as_of {
+            (None, Some("dated after the as-of date"))
+        } else {
+            known(Some(r.id))
+        };
+        links.push(Link {
+            source: "psb",
+            record_key: r.lsh.clone(),
+            person_key,
+            reason,
+        });
     }
     for m in &snap.marriages {
         for (side, id) in [("husband", m.husband_id), ("wife", m.wife_id)] {
-            let (person_key, reason) = if m.reg_date > view.dates.as_of { (None, Some("dated after the as-of date")) } else { known(Some(id)) };
-            links.push(Link { source: "mca.marriage", record_key: format!("{}/{side}", m.reg_no), person_key, reason });
+            let (person_key, reason) = if m.reg_date > view.dates.as_of {
+                (None, Some("dated after the as-of date"))
+            } else {
+                known(Some(id))
+            };
+            links.push(Link {
+                source: "mca.marriage",
+                record_key: format!("{}/{side}", m.reg_no),
+                person_key,
+                reason,
+            });
         }
     }
     for c in &snap.cremations {
-        let (person_key, reason) = if c.cremation_date > view.dates.as_of { (None, Some("dated after the as-of date")) } else { known(c.id) };
-        links.push(Link { source: "mca.cremation", record_key: c.cert_no.clone(), person_key, reason });
+        let (person_key, reason) = if c.cremation_date > view.dates.as_of {
+            (None, Some("dated after the as-of date"))
+        } else {
+            known(c.id)
+        };
+        links.push(Link {
+            source: "mca.cremation",
+            record_key: c.cert_no.clone(),
+            person_key,
+            reason,
+        });
     }
     let birth_key: HashMap<&str, String> = births
         .iter()
         .filter_map(|b| {
             let c = b.cert?;
-            Some((c.cert_no.as_str(), b.child_id().map(|i| i.to_string()).unwrap_or_else(|| format!("birth:{}", c.cert_no))))
+            Some((
+                c.cert_no.as_str(),
+                b.child_id()
+                    .map(|i| i.to_string())
+                    .unwrap_or_else(|| format!("birth:{}", c.cert_no)),
+            ))
         })
         .collect();
     for c in &snap.births {
@@ -189,7 +297,12 @@ pub fn build(
                 None => (None, Some("certificate voided")),
             }
         };
-        links.push(Link { source: "nhc.birth", record_key: format!("{}#{}", c.cert_no, c.version), person_key, reason });
+        links.push(Link {
+            source: "nhc.birth",
+            record_key: format!("{}#{}", c.cert_no, c.version),
+            person_key,
+            reason,
+        });
     }
     for d in &snap.deaths {
         let (person_key, reason) = if d.updated_date > view.dates.as_of {
@@ -199,7 +312,12 @@ pub fn build(
         } else {
             known(d.id)
         };
-        links.push(Link { source: "nhc.death", record_key: format!("{}#{}", d.cert_no, d.version), person_key, reason });
+        links.push(Link {
+            source: "nhc.death",
+            record_key: format!("{}#{}", d.cert_no, d.version),
+            person_key,
+            reason,
+        });
     }
     for (i, r) in snap.pis.iter().enumerate() {
         let (person_key, reason) = match pis_person[i] {
@@ -207,7 +325,12 @@ pub fn build(
             None if r.id_norm.is_empty() => (None, Some("no ID and no birth it denotes")),
             None => (None, Some("invalid ID")),
         };
-        links.push(Link { source: "pis", record_key: r.person_id.clone(), person_key, reason });
+        links.push(Link {
+            source: "pis",
+            record_key: r.person_id.clone(),
+            person_key,
+            reason,
+        });
     }
     (persons.into_values().collect(), links)
 }

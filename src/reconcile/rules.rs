@@ -33,7 +33,19 @@ fn pis_evidence(r: &PisRecord) -> Evidence {
     Evidence::new(
         "pis",
         &r.person_id,
-        format!("{} {} {} {} 村居 {} 状态 {}", r.name.trim(), r.sex.zh(), r.birth_date, if r.sfzh.trim().is_empty() { "无身份证号".to_string() } else { format!("身份证号 {}", r.sfzh.trim()) }, r.village, state),
+        format!(
+            "{} {} {} {} 村居 {} 状态 {}",
+            r.name.trim(),
+            r.sex.zh(),
+            r.birth_date,
+            if r.sfzh.trim().is_empty() {
+                "无身份证号".to_string()
+            } else {
+                format!("身份证号 {}", r.sfzh.trim())
+            },
+            r.village,
+            state
+        ),
     )
 }
 
@@ -49,7 +61,15 @@ fn psb_evidence(r: &crate::records::PsbEvent) -> Evidence {
     Evidence::new(
         "psb",
         &r.lsh,
-        format!("{what} {} {} {} {} 住址 {} 业务日期 {}", r.name.trim(), r.sex.zh(), r.birth_date, r.id, r.division, r.event_date),
+        format!(
+            "{what} {} {} {} {} 住址 {} 业务日期 {}",
+            r.name.trim(),
+            r.sex.zh(),
+            r.birth_date,
+            r.id,
+            r.division,
+            r.event_date
+        ),
     )
 }
 
@@ -70,7 +90,15 @@ impl<'a, 'v> Rules<'a, 'v> {
                 active_by_person.entry(p).or_default().push(i);
             }
         }
-        Rules { view, counties, births, pis_birth, pis_person, active_by_person, drafts: Vec::new() }
+        Rules {
+            view,
+            counties,
+            births,
+            pis_birth,
+            pis_person,
+            active_by_person,
+            drafts: Vec::new(),
+        }
     }
 
     fn pis(&self, i: usize) -> &'a PisRecord {
@@ -80,22 +108,51 @@ impl<'a, 'v> Rules<'a, 'v> {
     /// Active records of a person, grouped by township (first record of each kept for evidence).
     fn active_by_township(&self, id: &IdNumber) -> BTreeMap<TownshipCode, Vec<usize>> {
         let mut m: BTreeMap<TownshipCode, Vec<usize>> = BTreeMap::new();
-        for &i in self.active_by_person.get(id).map(Vec::as_slice).unwrap_or(&[]) {
+        for &i in self
+            .active_by_person
+            .get(id)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+        {
             m.entry(self.pis(i).village.township()).or_default().push(i);
         }
         m
     }
 
-    fn push(&mut self, kind: TicketKind, township: TownshipCode, subject: Subject, evidence: Vec<Evidence>, summary_zh: String, records: &[usize]) {
-        let person_key = subject.id_number.or(subject.child_id_number).map(|i| i.to_string());
+    fn push(
+        &mut self,
+        kind: TicketKind,
+        township: TownshipCode,
+        subject: Subject,
+        evidence: Vec<Evidence>,
+        summary_zh: String,
+        records: &[usize],
+    ) {
+        let person_key = subject
+            .id_number
+            .or(subject.child_id_number)
+            .map(|i| i.to_string());
         let village = records.first().map(|&i| self.pis(i).village.to_string());
-        self.drafts.push(TicketDraft { kind, township, subject, evidence, summary_zh, suggestion: None, person_key, village });
+        self.drafts.push(TicketDraft {
+            kind,
+            township,
+            subject,
+            evidence,
+            summary_zh,
+            suggestion: None,
+            person_key,
+            village,
+        });
     }
 
     /// Off the register: death evidence, or a current state of `QC` (overdue or not).
     fn off_register(&self, id: &IdNumber) -> bool {
         self.view.deaths.contains_key(id)
-            || self.view.psb.get(id).is_some_and(|p| p.latest().kind == PsbEventKind::MoveOut)
+            || self
+                .view
+                .psb
+                .get(id)
+                .is_some_and(|p| p.latest().kind == PsbEventKind::MoveOut)
     }
 
     /// Runs every rule; returns the drafts in a stable order.
@@ -113,7 +170,9 @@ impl<'a, 'v> Rules<'a, 'v> {
         self.duplicates();
         self.marital_mismatch();
         let mut drafts = self.drafts;
-        drafts.sort_by(|a, b| (a.kind, a.township, a.subject_key()).cmp(&(b.kind, b.township, b.subject_key())));
+        drafts.sort_by(|a, b| {
+            (a.kind, a.township, a.subject_key()).cmp(&(b.kind, b.township, b.subject_key()))
+        });
         (drafts, self.births, self.pis_person)
     }
 
@@ -123,7 +182,9 @@ impl<'a, 'v> Rules<'a, 'v> {
         let mut ids: Vec<IdNumber> = self.view.deaths.keys().copied().collect();
         ids.sort();
         for id in ids {
-            let Some(death) = self.view.overdue_death(&id) else { continue };
+            let Some(death) = self.view.overdue_death(&id) else {
+                continue;
+            };
             let death = death.clone();
             for (township, recs) in self.active_by_township(&id) {
                 covered.extend(recs.iter().copied());
@@ -135,7 +196,14 @@ impl<'a, 'v> Rules<'a, 'v> {
                     slash(death.date),
                     sources_zh(&death.evidence)
                 );
-                self.push(TicketKind::DeathNotRecorded, township, Subject::id(id), ev, summary, &recs);
+                self.push(
+                    TicketKind::DeathNotRecorded,
+                    township,
+                    Subject::id(id),
+                    ev,
+                    summary,
+                    &recs,
+                );
             }
         }
         covered
@@ -152,8 +220,20 @@ impl<'a, 'v> Rules<'a, 'v> {
                 let mut ev = vec![psb_evidence(last)];
                 ev.extend(recs.iter().map(|&i| pis_evidence(self.pis(i))));
                 let to = last.to_county.as_deref().unwrap_or("外地");
-                let summary = format!("{}已于{}迁出至{}，但人口信息系统中仍为在册，请核实后办理迁出。", last.name.trim(), slash(last.event_date), to);
-                self.push(TicketKind::MoveOutNotRecorded, township, Subject::id(id), ev, summary, &recs);
+                let summary = format!(
+                    "{}已于{}迁出至{}，但人口信息系统中仍为在册，请核实后办理迁出。",
+                    last.name.trim(),
+                    slash(last.event_date),
+                    to
+                );
+                self.push(
+                    TicketKind::MoveOutNotRecorded,
+                    township,
+                    Subject::id(id),
+                    ev,
+                    summary,
+                    &recs,
+                );
             }
         }
     }
@@ -164,7 +244,10 @@ impl<'a, 'v> Rules<'a, 'v> {
         for id in self.view.psb_ids.clone() {
             let p = &self.view.psb[&id];
             let last = p.latest();
-            if last.kind != PsbEventKind::MoveIn || last.event_date > self.view.dates.overdue || self.view.deaths.contains_key(&id) {
+            if last.kind != PsbEventKind::MoveIn
+                || last.event_date > self.view.dates.overdue
+                || self.view.deaths.contains_key(&id)
+            {
                 continue;
             }
             let dest = last.division.township();
@@ -173,9 +256,27 @@ impl<'a, 'v> Rules<'a, 'v> {
             }
             covered.insert(id);
             let mut ev = vec![psb_evidence(last)];
-            ev.extend(self.active_by_person.get(&id).into_iter().flatten().map(|&i| pis_evidence(self.pis(i))));
-            let summary = format!("{}已于{}迁入本乡镇（{}），人口信息系统中没有其在本乡镇的在册记录，请录入。", last.name.trim(), slash(last.event_date), last.division);
-            self.push(TicketKind::MoveInNotRecorded, dest, Subject::id(id), ev, summary, &[]);
+            ev.extend(
+                self.active_by_person
+                    .get(&id)
+                    .into_iter()
+                    .flatten()
+                    .map(|&i| pis_evidence(self.pis(i))),
+            );
+            let summary = format!(
+                "{}已于{}迁入本乡镇（{}），人口信息系统中没有其在本乡镇的在册记录，请录入。",
+                last.name.trim(),
+                slash(last.event_date),
+                last.division
+            );
+            self.push(
+                TicketKind::MoveInNotRecorded,
+                dest,
+                Subject::id(id),
+                ev,
+                summary,
+                &[],
+            );
         }
         covered
     }
@@ -194,8 +295,19 @@ impl<'a, 'v> Rules<'a, 'v> {
                 }
                 let mut ev = vec![psb_evidence(last)];
                 ev.extend(recs.iter().map(|&i| pis_evidence(self.pis(i))));
-                let summary = format!("{}的户籍在{}，但人口信息系统把其登记在本乡镇，请核实后迁出或更正。", last.name.trim(), home);
-                self.push(TicketKind::ResidenceMismatch, township, Subject::id(id), ev, summary, &recs);
+                let summary = format!(
+                    "{}的户籍在{}，但人口信息系统把其登记在本乡镇，请核实后迁出或更正。",
+                    last.name.trim(),
+                    home
+                );
+                self.push(
+                    TicketKind::ResidenceMismatch,
+                    township,
+                    Subject::id(id),
+                    ev,
+                    summary,
+                    &recs,
+                );
             }
         }
     }
@@ -211,23 +323,40 @@ impl<'a, 'v> Rules<'a, 'v> {
             if denoted[bi] || b.date() > self.view.dates.overdue || !b.belongs_to(self.counties) {
                 continue;
             }
-            let township = b
-                .cs
-                .map(|r| r.division.township())
-                .or_else(|| b.mother().and_then(|m| self.view.psb.get(&m)).map(PsbPerson::township))
-                .or_else(|| b.residence_township());
+            let township =
+                b.cs.map(|r| r.division.township())
+                    .or_else(|| {
+                        b.mother()
+                            .and_then(|m| self.view.psb.get(&m))
+                            .map(PsbPerson::township)
+                    })
+                    .or_else(|| b.residence_township());
             let Some(township) = township else { continue };
             if let Some(c) = b.child_id() {
                 covered.insert(c);
             }
-            let subject = Subject { birth_cert_no: b.cert_no().map(str::to_string), child_id_number: b.child_id(), ..Subject::default() };
+            let subject = Subject {
+                birth_cert_no: b.cert_no().map(str::to_string),
+                child_id_number: b.child_id(),
+                ..Subject::default()
+            };
             let summary = format!(
                 "{}于{}出生（母亲{}），人口信息系统中没有该出生人口的记录，请录入。",
                 b.child_name().unwrap_or_else(|| "新生儿".into()),
                 slash(b.date()),
-                b.cert.and_then(|c| c.mother_name.as_deref()).unwrap_or("见证据").trim()
+                b.cert
+                    .and_then(|c| c.mother_name.as_deref())
+                    .unwrap_or("见证据")
+                    .trim()
             );
-            self.push(TicketKind::BirthNotInPis, township, subject, birth_evidence(b), summary, &[]);
+            self.push(
+                TicketKind::BirthNotInPis,
+                township,
+                subject,
+                birth_evidence(b),
+                summary,
+                &[],
+            );
         }
         covered
     }
@@ -235,7 +364,10 @@ impl<'a, 'v> Rules<'a, 'v> {
     fn births_not_registered(&mut self) {
         for b in self.births.clone() {
             let Some(cert) = b.cert else { continue };
-            if b.cs.is_some() || cert.birth_date > self.view.dates.birth_overdue || !b.belongs_to(self.counties) {
+            if b.cs.is_some()
+                || cert.birth_date > self.view.dates.birth_overdue
+                || !b.belongs_to(self.counties)
+            {
                 continue;
             }
             let township = self
@@ -245,14 +377,24 @@ impl<'a, 'v> Rules<'a, 'v> {
                 .map(PsbPerson::township)
                 .or_else(|| b.residence_township());
             let Some(township) = township else { continue };
-            let subject = Subject { birth_cert_no: Some(cert.cert_no.clone()), ..Subject::default() };
+            let subject = Subject {
+                birth_cert_no: Some(cert.cert_no.clone()),
+                ..Subject::default()
+            };
             let summary = format!(
                 "出生医学证明{}记载的新生儿于{}出生，已超过{}天仍未办理户籍登记，请督促落户。",
                 cert.cert_no,
                 slash(cert.birth_date),
                 (self.view.dates.as_of - self.view.dates.birth_overdue).num_days()
             );
-            self.push(TicketKind::BirthNotRegistered, township, subject, birth_evidence(&b), summary, &[]);
+            self.push(
+                TicketKind::BirthNotRegistered,
+                township,
+                subject,
+                birth_evidence(&b),
+                summary,
+                &[],
+            );
         }
     }
 
@@ -267,19 +409,42 @@ impl<'a, 'v> Rules<'a, 'v> {
             let reason = match IdNumber::parse(&r.id_norm) {
                 Err(e) => format!("身份证号“{}”无效（{}）", r.sfzh.trim(), id_error_zh(&e)),
                 Ok(id) if self.view.psb.contains_key(&id) => continue,
-                Ok(id) if id.birth_date() != r.birth_date => format!("身份证号“{}”中的出生日期与登记的出生日期{}不符", r.sfzh.trim(), r.birth_date),
-                Ok(id) if id.sex() != r.sex => format!("身份证号“{}”中的性别与登记的性别{}不符", r.sfzh.trim(), r.sex.zh()),
+                Ok(id) if id.birth_date() != r.birth_date => format!(
+                    "身份证号“{}”中的出生日期与登记的出生日期{}不符",
+                    r.sfzh.trim(),
+                    r.birth_date
+                ),
+                Ok(id) if id.sex() != r.sex => format!(
+                    "身份证号“{}”中的性别与登记的性别{}不符",
+                    r.sfzh.trim(),
+                    r.sex.zh()
+                ),
                 Ok(_) => continue,
             };
-            let subject = Subject { pis_person_id: Some(r.person_id.clone()), ..Subject::default() };
+            let subject = Subject {
+                pis_person_id: Some(r.person_id.clone()),
+                ..Subject::default()
+            };
             let summary = format!("{}的{}，请核对户口簿后更正。", r.name.trim(), reason);
             out.insert(i, self.drafts.len());
-            self.push(TicketKind::InvalidId, r.village.township(), subject, vec![pis_evidence(r)], summary, &[i]);
+            self.push(
+                TicketKind::InvalidId,
+                r.village.township(),
+                subject,
+                vec![pis_evidence(r)],
+                summary,
+                &[i],
+            );
         }
         out
     }
 
-    fn resident_missing(&mut self, birth_children: &HashSet<IdNumber>, move_in: &HashSet<IdNumber>, invalid: &HashMap<usize, usize>) {
+    fn resident_missing(
+        &mut self,
+        birth_children: &HashSet<IdNumber>,
+        move_in: &HashSet<IdNumber>,
+        invalid: &HashMap<usize, usize>,
+    ) {
         let dates = self.view.dates;
         let mut candidates: Vec<IdNumber> = Vec::new();
         for id in &self.view.psb_ids {
@@ -290,7 +455,8 @@ impl<'a, 'v> Rules<'a, 'v> {
                 || self.active_by_person.contains_key(id)
                 || birth_children.contains(id)
                 || move_in.contains(id)
-                || (matches!(last.kind, PsbEventKind::Birth | PsbEventKind::MoveIn) && last.event_date > dates.overdue)
+                || (matches!(last.kind, PsbEventKind::Birth | PsbEventKind::MoveIn)
+                    && last.event_date > dates.overdue)
             {
                 continue;
             }
@@ -300,13 +466,18 @@ impl<'a, 'v> Rules<'a, 'v> {
         // date is most likely them with a mistyped ID.
         let mut invalid_by_township: HashMap<TownshipCode, Vec<usize>> = HashMap::new();
         for &i in invalid.keys() {
-            invalid_by_township.entry(self.pis(i).village.township()).or_default().push(i);
+            invalid_by_township
+                .entry(self.pis(i).village.township())
+                .or_default()
+                .push(i);
         }
         let mut matched_persons: HashMap<usize, Vec<IdNumber>> = HashMap::new();
         let mut suppressed: HashSet<IdNumber> = HashSet::new();
         for id in &candidates {
             let p = &self.view.psb[id];
-            let Some(recs) = invalid_by_township.get(&p.township()) else { continue };
+            let Some(recs) = invalid_by_township.get(&p.township()) else {
+                continue;
+            };
             let mut accepted = p.accepted_identities(&dates);
             let current = p.identity();
             if !accepted.contains(&current) {
@@ -323,7 +494,9 @@ impl<'a, 'v> Rules<'a, 'v> {
             if persons.len() == 1 {
                 let d = invalid[&i];
                 self.drafts[d].suggestion = Some(persons[0]);
-                self.drafts[d].summary_zh.push_str(&format!("可能的正确身份证号：{}。", persons[0]));
+                self.drafts[d]
+                    .summary_zh
+                    .push_str(&format!("可能的正确身份证号：{}。", persons[0]));
             }
         }
         for id in candidates {
@@ -332,8 +505,19 @@ impl<'a, 'v> Rules<'a, 'v> {
             }
             let p = &self.view.psb[&id];
             let last = p.latest();
-            let summary = format!("{}户籍在本乡镇（{}），但人口信息系统中没有其在册记录，请核实后录入。", last.name.trim(), last.division);
-            self.push(TicketKind::ResidentMissing, p.township(), Subject::id(id), vec![psb_evidence(last)], summary, &[]);
+            let summary = format!(
+                "{}户籍在本乡镇（{}），但人口信息系统中没有其在册记录，请核实后录入。",
+                last.name.trim(),
+                last.division
+            );
+            self.push(
+                TicketKind::ResidentMissing,
+                p.township(),
+                Subject::id(id),
+                vec![psb_evidence(last)],
+                summary,
+                &[],
+            );
         }
     }
 
@@ -346,16 +530,42 @@ impl<'a, 'v> Rules<'a, 'v> {
                 if self.pis_birth[i].is_some() || r.birth_date > self.view.dates.overdue {
                     continue;
                 }
-                (Subject { pis_person_id: Some(r.person_id.clone()), ..Subject::default() }, "没有身份证号，也找不到对应的出生记录")
+                (
+                    Subject {
+                        pis_person_id: Some(r.person_id.clone()),
+                        ..Subject::default()
+                    },
+                    "没有身份证号，也找不到对应的出生记录",
+                )
             } else {
-                let Ok(id) = IdNumber::parse(&r.id_norm) else { continue };
+                let Ok(id) = IdNumber::parse(&r.id_norm) else {
+                    continue;
+                };
                 if self.view.psb.contains_key(&id) || self.view.deaths.contains_key(&id) {
                     continue;
                 }
-                (Subject { pis_person_id: Some(r.person_id.clone()), id_number: Some(id), ..Subject::default() }, "的身份证号在公安户籍中查无此人")
+                (
+                    Subject {
+                        pis_person_id: Some(r.person_id.clone()),
+                        id_number: Some(id),
+                        ..Subject::default()
+                    },
+                    "的身份证号在公安户籍中查无此人",
+                )
             };
-            let summary = format!("{}{}，请核实此人是否存在，不存在的请删除。", r.name.trim(), why);
-            self.push(TicketKind::PhantomRecord, r.village.township(), subject, vec![pis_evidence(r)], summary, &[i]);
+            let summary = format!(
+                "{}{}，请核实此人是否存在，不存在的请删除。",
+                r.name.trim(),
+                why
+            );
+            self.push(
+                TicketKind::PhantomRecord,
+                r.village.township(),
+                subject,
+                vec![pis_evidence(r)],
+                summary,
+                &[i],
+            );
         }
     }
 
@@ -364,7 +574,9 @@ impl<'a, 'v> Rules<'a, 'v> {
         let mut ids: Vec<IdNumber> = self.active_by_person.keys().copied().collect();
         ids.sort();
         for id in ids {
-            let Some(p) = self.view.psb.get(&id) else { continue };
+            let Some(p) = self.view.psb.get(&id) else {
+                continue;
+            };
             if !p.on_register() || self.off_register(&id) {
                 continue;
             }
@@ -373,25 +585,44 @@ impl<'a, 'v> Rules<'a, 'v> {
             let mut bad: BTreeMap<TownshipCode, Vec<usize>> = BTreeMap::new();
             for &i in &self.active_by_person[&id] {
                 if !accepted.contains(&Identity::of_pis(self.pis(i))) {
-                    bad.entry(self.pis(i).village.township()).or_default().push(i);
+                    bad.entry(self.pis(i).village.township())
+                        .or_default()
+                        .push(i);
                 }
             }
             for (township, recs) in bad {
                 let r = self.pis(recs[0]);
                 let mut diffs = Vec::new();
                 if normalise_name(&r.name) != current.name {
-                    diffs.push(format!("姓名“{}”应为“{}”", r.name.trim(), p.latest().name.trim()));
+                    diffs.push(format!(
+                        "姓名“{}”应为“{}”",
+                        r.name.trim(),
+                        p.latest().name.trim()
+                    ));
                 }
                 if r.sex != current.sex {
                     diffs.push(format!("性别{}应为{}", r.sex.zh(), current.sex.zh()));
                 }
                 if r.birth_date != current.birth_date {
-                    diffs.push(format!("出生日期{}应为{}", r.birth_date, current.birth_date));
+                    diffs.push(format!(
+                        "出生日期{}应为{}",
+                        r.birth_date, current.birth_date
+                    ));
                 }
                 let mut ev = vec![psb_evidence(p.latest())];
                 ev.extend(recs.iter().map(|&i| pis_evidence(self.pis(i))));
-                let summary = format!("人口信息系统中的身份信息与公安户籍不符：{}。请按户籍更正。", diffs.join("，"));
-                self.push(TicketKind::IdentityMismatch, township, Subject::id(id), ev, summary, &recs);
+                let summary = format!(
+                    "人口信息系统中的身份信息与公安户籍不符：{}。请按户籍更正。",
+                    diffs.join("，")
+                );
+                self.push(
+                    TicketKind::IdentityMismatch,
+                    township,
+                    Subject::id(id),
+                    ev,
+                    summary,
+                    &recs,
+                );
             }
         }
     }
@@ -422,7 +653,11 @@ impl<'a, 'v> Rules<'a, 'v> {
             if let Some(m) = mother_key(r) {
                 let name = normalise_name(&r.name);
                 if !name.is_empty() {
-                    link(format!("mqs:{m}|{}|{}|{name}", r.birth_date, r.sex.code()), i, &mut uf);
+                    link(
+                        format!("mqs:{m}|{}|{}|{name}", r.birth_date, r.sex.code()),
+                        i,
+                        &mut uf,
+                    );
                 }
             }
         }
@@ -436,27 +671,56 @@ impl<'a, 'v> Rules<'a, 'v> {
             }
             let newest = *recs
                 .iter()
-                .max_by(|&&a, &&b| (&pis[a].modified_time, &pis[a].person_id).cmp(&(&pis[b].modified_time, &pis[b].person_id)))
+                .max_by(|&&a, &&b| {
+                    (&pis[a].modified_time, &pis[a].person_id)
+                        .cmp(&(&pis[b].modified_time, &pis[b].person_id))
+                })
                 .expect("two or more");
             let ids: BTreeSet<String> = recs.iter().map(|&i| pis[i].person_id.clone()).collect();
-            let subject = Subject { pis_person_ids: ids.into_iter().collect(), ..Subject::default() };
+            let subject = Subject {
+                pis_person_ids: ids.into_iter().collect(),
+                ..Subject::default()
+            };
             let names: Vec<&str> = recs.iter().map(|&i| pis[i].name.trim()).collect();
-            let summary = format!("人口信息系统中有{}条记录指同一人（{}），请保留一条、删除其余。", recs.len(), names.join("、"));
+            let summary = format!(
+                "人口信息系统中有{}条记录指同一人（{}），请保留一条、删除其余。",
+                recs.len(),
+                names.join("、")
+            );
             let ev = recs.iter().map(|&i| pis_evidence(&pis[i])).collect();
             let mut sorted = recs.clone();
             sorted.sort_by_key(|&i| i != newest);
-            self.push(TicketKind::DuplicateRecord, pis[newest].village.township(), subject, ev, summary, &sorted);
+            self.push(
+                TicketKind::DuplicateRecord,
+                pis[newest].village.township(),
+                subject,
+                ev,
+                summary,
+                &sorted,
+            );
         }
     }
 
     fn marital_mismatch(&mut self) {
         let mut histories: HashMap<IdNumber, MaritalHistory> = HashMap::new();
         for m in &self.view.marriages {
-            histories.entry(m.husband_id).or_insert_with(|| MaritalHistory { events: Vec::new() }).events.push((m, m.wife_id));
-            histories.entry(m.wife_id).or_insert_with(|| MaritalHistory { events: Vec::new() }).events.push((m, m.husband_id));
+            histories
+                .entry(m.husband_id)
+                .or_insert_with(|| MaritalHistory { events: Vec::new() })
+                .events
+                .push((m, m.wife_id));
+            histories
+                .entry(m.wife_id)
+                .or_insert_with(|| MaritalHistory { events: Vec::new() })
+                .events
+                .push((m, m.husband_id));
         }
         let dates = self.view.dates;
-        let mut ids: Vec<IdNumber> = histories.keys().copied().filter(|id| self.active_by_person.contains_key(id)).collect();
+        let mut ids: Vec<IdNumber> = histories
+            .keys()
+            .copied()
+            .filter(|id| self.active_by_person.contains_key(id))
+            .collect();
         ids.sort();
         for id in ids {
             if self.off_register(&id) {
@@ -466,12 +730,19 @@ impl<'a, 'v> Rules<'a, 'v> {
             if !h.events.iter().any(|(m, _)| m.reg_date <= dates.overdue) {
                 continue;
             }
-            let (Some(overdue), Some(now)) = (h.status(self.view, dates.overdue), h.status(self.view, dates.as_of)) else { continue };
+            let (Some(overdue), Some(now)) = (
+                h.status(self.view, dates.overdue),
+                h.status(self.view, dates.as_of),
+            ) else {
+                continue;
+            };
             let mut bad: BTreeMap<TownshipCode, Vec<usize>> = BTreeMap::new();
             for &i in &self.active_by_person[&id] {
                 let hyzk = self.pis(i).marital.as_deref();
                 if !overdue.matches(hyzk) && !now.matches(hyzk) {
-                    bad.entry(self.pis(i).village.township()).or_default().push(i);
+                    bad.entry(self.pis(i).village.township())
+                        .or_default()
+                        .push(i);
                 }
             }
             for (township, recs) in bad {
@@ -480,7 +751,13 @@ impl<'a, 'v> Rules<'a, 'v> {
                     .events
                     .iter()
                     .filter(|(m, _)| m.reg_date <= dates.as_of)
-                    .map(|(m, _)| Evidence::new("mca", &m.reg_no, format!("{} 登记日期 {}", m.kind.zh(), slash(m.reg_date))))
+                    .map(|(m, _)| {
+                        Evidence::new(
+                            "mca",
+                            &m.reg_no,
+                            format!("{} 登记日期 {}", m.kind.zh(), slash(m.reg_date)),
+                        )
+                    })
                     .collect();
                 ev.extend(recs.iter().map(|&i| pis_evidence(self.pis(i))));
                 let summary = format!(
@@ -489,7 +766,14 @@ impl<'a, 'v> Rules<'a, 'v> {
                     hyzk_zh(r.marital.as_deref()),
                     overdue.zh()
                 );
-                self.push(TicketKind::MaritalStatusMismatch, township, Subject::id(id), ev, summary, &recs);
+                self.push(
+                    TicketKind::MaritalStatusMismatch,
+                    township,
+                    Subject::id(id),
+                    ev,
+                    summary,
+                    &recs,
+                );
             }
         }
     }
@@ -501,7 +785,14 @@ fn birth_evidence(b: &Birth<'_>) -> Vec<Evidence> {
         ev.push(Evidence::new(
             "nhc",
             format!("{}#{}", c.cert_no, c.version),
-            format!("出生医学证明 {} {} 出生日期 {} 母亲 {} {}", c.child_name.as_deref().unwrap_or("（未取名）"), c.child_sex.zh(), c.birth_date, c.mother_name.as_deref().unwrap_or(""), c.mother_id),
+            format!(
+                "出生医学证明 {} {} 出生日期 {} 母亲 {} {}",
+                c.child_name.as_deref().unwrap_or("（未取名）"),
+                c.child_sex.zh(),
+                c.birth_date,
+                c.mother_name.as_deref().unwrap_or(""),
+                c.mother_id
+            ),
         ));
     }
     if let Some(r) = b.cs {

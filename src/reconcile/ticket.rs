@@ -130,16 +130,21 @@ impl Subject {
     /// wins, so a `CS` row arriving later refreshes the ticket instead of replacing it.
     pub fn identity_key(&self, kind: TicketKind) -> String {
         match kind {
-            TicketKind::BirthNotInPis | TicketKind::BirthNotRegistered => match (&self.birth_cert_no, self.child_id_number) {
-                (Some(c), _) => format!("cert:{c}"),
-                (None, Some(id)) => format!("child:{id}"),
-                (None, None) => "birth:?".into(),
-            },
+            TicketKind::BirthNotInPis | TicketKind::BirthNotRegistered => {
+                match (&self.birth_cert_no, self.child_id_number) {
+                    (Some(c), _) => format!("cert:{c}"),
+                    (None, Some(id)) => format!("child:{id}"),
+                    (None, None) => "birth:?".into(),
+                }
+            }
             TicketKind::PhantomRecord | TicketKind::InvalidId => {
                 format!("pis:{}", self.pis_person_id.as_deref().unwrap_or("?"))
             }
             TicketKind::DuplicateRecord => format!("pis:{}", self.pis_person_ids.join(",")),
-            _ => format!("id:{}", self.id_number.map(|i| i.to_string()).unwrap_or_default()),
+            _ => format!(
+                "id:{}",
+                self.id_number.map(|i| i.to_string()).unwrap_or_default()
+            ),
         }
     }
 }
@@ -156,7 +161,11 @@ pub struct Evidence {
 }
 
 impl Evidence {
-    pub fn new(source: &'static str, record: impl Into<String>, detail: impl Into<String>) -> Evidence {
+    pub fn new(
+        source: &'static str,
+        record: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> Evidence {
         Evidence {
             source,
             record: record.into(),
@@ -200,7 +209,9 @@ impl TicketDraft {
 }
 
 /// Groups tickets per kind for summaries, in the spec's order.
-pub fn count_by_kind<'a>(kinds: impl Iterator<Item = TicketKind> + 'a) -> BTreeMap<TicketKind, u64> {
+pub fn count_by_kind<'a>(
+    kinds: impl Iterator<Item = TicketKind> + 'a,
+) -> BTreeMap<TicketKind, u64> {
     let mut m = BTreeMap::new();
     for k in kinds {
         *m.entry(k).or_insert(0) += 1;

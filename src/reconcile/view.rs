@@ -136,26 +136,44 @@ impl<'a> View<'a> {
                 .push(r);
         }
         for p in psb.values_mut() {
-            p.rows
-                .sort_by(|a, b| (a.event_date, &a.recorded_at, &a.lsh).cmp(&(b.event_date, &b.recorded_at, &b.lsh)));
+            p.rows.sort_by(|a, b| {
+                (a.event_date, &a.recorded_at, &a.lsh).cmp(&(b.event_date, &b.recorded_at, &b.lsh))
+            });
         }
         let mut psb_ids: Vec<IdNumber> = psb.keys().copied().collect();
         psb_ids.sort();
 
-        let (birth_current, mut voided) = current_versions(snap.births.iter().map(|b| (b.cert_no.as_str(), b.version, b.updated_date, b.status, b)), dates.as_of);
-        let (death_current, voided_deaths) = current_versions(snap.deaths.iter().map(|d| (d.cert_no.as_str(), d.version, d.updated_date, d.status, d)), dates.as_of);
+        let (birth_current, mut voided) = current_versions(
+            snap.births
+                .iter()
+                .map(|b| (b.cert_no.as_str(), b.version, b.updated_date, b.status, b)),
+            dates.as_of,
+        );
+        let (death_current, voided_deaths) = current_versions(
+            snap.deaths
+                .iter()
+                .map(|d| (d.cert_no.as_str(), d.version, d.updated_date, d.status, d)),
+            dates.as_of,
+        );
         voided.extend(voided_deaths);
         let mut birth_certs: Vec<&BirthCertificate> = birth_current;
         birth_certs.sort_by(|a, b| a.cert_no.cmp(&b.cert_no));
         let mut death_certs = death_current;
         death_certs.sort_by(|a, b| a.cert_no.cmp(&b.cert_no));
 
-        let mut cremations: Vec<&Cremation> = snap.cremations.iter().filter(|c| c.cremation_date <= dates.as_of).collect();
+        let mut cremations: Vec<&Cremation> = snap
+            .cremations
+            .iter()
+            .filter(|c| c.cremation_date <= dates.as_of)
+            .collect();
         cremations.sort_by(|a, b| a.cert_no.cmp(&b.cert_no));
 
         let mut deaths: HashMap<IdNumber, DeathEvidence> = HashMap::new();
         let mut add = |id: IdNumber, date: NaiveDate, ev: Evidence| {
-            let e = deaths.entry(id).or_insert_with(|| DeathEvidence { date, evidence: Vec::new() });
+            let e = deaths.entry(id).or_insert_with(|| DeathEvidence {
+                date,
+                evidence: Vec::new(),
+            });
             e.date = e.date.min(date);
             e.evidence.push(ev);
         };
@@ -163,21 +181,49 @@ impl<'a> View<'a> {
             for r in &psb[id].rows {
                 if r.kind == PsbEventKind::Death {
                     let d = r.death_date.unwrap_or(r.event_date);
-                    add(r.id, d, Evidence::new("psb", &r.lsh, format!("死亡注销 死亡日期 {}", d)));
+                    add(
+                        r.id,
+                        d,
+                        Evidence::new("psb", &r.lsh, format!("死亡注销 死亡日期 {}", d)),
+                    );
                 }
             }
         }
         for c in &cremations {
             if let Some(id) = c.id {
-                add(id, c.death_date, Evidence::new("mca", &c.cert_no, format!("火化 {} 死亡日期 {}", slash(c.cremation_date), slash(c.death_date))));
+                add(
+                    id,
+                    c.death_date,
+                    Evidence::new(
+                        "mca",
+                        &c.cert_no,
+                        format!(
+                            "火化 {} 死亡日期 {}",
+                            slash(c.cremation_date),
+                            slash(c.death_date)
+                        ),
+                    ),
+                );
             }
         }
         for d in &death_certs {
             if let Some(id) = d.id {
-                add(id, d.death_date, Evidence::new("nhc", format!("{}#{}", d.cert_no, d.version), format!("死亡医学证明 死亡日期 {}", d.death_date)));
+                add(
+                    id,
+                    d.death_date,
+                    Evidence::new(
+                        "nhc",
+                        format!("{}#{}", d.cert_no, d.version),
+                        format!("死亡医学证明 死亡日期 {}", d.death_date),
+                    ),
+                );
             }
         }
-        let mut marriages: Vec<&Marriage> = snap.marriages.iter().filter(|m| m.reg_date <= dates.as_of).collect();
+        let mut marriages: Vec<&Marriage> = snap
+            .marriages
+            .iter()
+            .filter(|m| m.reg_date <= dates.as_of)
+            .collect();
         marriages.sort_by(|a, b| (a.reg_date, &a.reg_no).cmp(&(b.reg_date, &b.reg_no)));
         View {
             dates,

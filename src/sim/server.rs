@@ -101,12 +101,27 @@ impl SimState {
         })
     }
 
-    /// Adds a new VOID version of birth or death certificate `certificate_no`.
+    /// Adds a new VOID version of birth or death certificate `certificate_no`. Like a
+    /// real department it is stamped after every item already served (and no earlier
+    /// than the edit clock), so a reader polling `updatedSince` sees it.
     pub fn nhc_void(&self, certificate_no: &str) -> anyhow::Result<()> {
         let mut live = self.live();
         live.clock += 1;
-        let t = self.clock_base + Duration::seconds(live.clock);
-        let at = t.and_utc().timestamp();
+        let newest = live
+            .world
+            .nhc_birth
+            .iter()
+            .chain(&live.world.nhc_death)
+            .map(|x| x.at)
+            .max()
+            .unwrap_or(0);
+        let at = (self.clock_base + Duration::seconds(live.clock))
+            .and_utc()
+            .timestamp()
+            .max(newest + 1);
+        let t = chrono::DateTime::<chrono::Utc>::from_timestamp(at, 0)
+            .unwrap_or_default()
+            .naive_utc();
         let find = |items: &[NhcItem]| {
             items
                 .iter()

@@ -39,11 +39,22 @@ pub struct AuditRow {
 
 /// The stored form of a token: its SHA-256.
 pub fn hash_token(token: &str) -> String {
-    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 impl Store {
-    pub async fn create_token(&self, token_id: &str, token: &str, township: Option<&str>, is_admin: bool, name: &str, now: &str) -> Result<(), StoreError> {
+    pub async fn create_token(
+        &self,
+        token_id: &str,
+        token: &str,
+        township: Option<&str>,
+        is_admin: bool,
+        name: &str,
+        now: &str,
+    ) -> Result<(), StoreError> {
         sqlx::query("INSERT INTO api_tokens (token_id, token_hash, township, is_admin, name, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(token_id.to_string())
             .bind(hash_token(token))
@@ -96,13 +107,15 @@ impl Store {
 
     /// Revokes a token; false when no live token has that ID.
     pub async fn revoke_token(&self, token_id: &str, now: &str) -> Result<bool, StoreError> {
-        let n = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE token_id = $2 AND revoked_at IS NULL")
-            .bind(now.to_string())
-            .bind(token_id.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(doing("revoking a token"))?
-            .rows_affected();
+        let n = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $1 WHERE token_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now.to_string())
+        .bind(token_id.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(doing("revoking a token"))?
+        .rows_affected();
         Ok(n > 0)
     }
 
@@ -122,7 +135,11 @@ impl Store {
     }
 
     /// The audit trail, newest first.
-    pub async fn audit_entries(&self, township: Option<&str>, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
+    pub async fn audit_entries(
+        &self,
+        township: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<AuditRow>, StoreError> {
         let rows = sqlx::query("SELECT at, actor, township, action, target, result FROM audit_log WHERE ($1 IS NULL OR township = $1) ORDER BY audit_id DESC LIMIT $2")
             .bind(township.map(str::to_string))
             .bind(limit)

@@ -47,7 +47,11 @@ fn date(d: chrono::NaiveDate) -> String {
 impl Store {
     /// Stores a batch and moves the stream's cursor, atomically.
     pub async fn commit_batch(&self, batch: &Batch) -> Result<CommitStats, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(doing("beginning a batch"))?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(doing("beginning a batch"))?;
         let mut stats = CommitStats::default();
         let total = batch.records.len() as u64;
         let new = insert_records(&mut tx, &batch.records).await?;
@@ -67,13 +71,18 @@ impl Store {
             if !rows.is_empty() {
                 let sql = format!(
                     "DELETE FROM quarantine WHERE feed = 'pis' AND record_key IN ({})",
-                    (1..=rows.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(",")
+                    (1..=rows.len())
+                        .map(|i| format!("${i}"))
+                        .collect::<Vec<_>>()
+                        .join(",")
                 );
                 let mut q = sqlx::query(&sql);
                 for r in rows {
                     q = q.bind(r.record.person_id.clone());
                 }
-                q.execute(&mut *tx).await.map_err(doing("clearing fixed pis records from quarantine"))?;
+                q.execute(&mut *tx)
+                    .await
+                    .map_err(doing("clearing fixed pis records from quarantine"))?;
             }
         }
         sqlx::query(
@@ -129,7 +138,9 @@ impl Store {
                 .bind(now.clone())
                 .bind(e.to_string()),
             };
-            q.execute(&self.pool).await.map_err(doing("recording a pull outcome"))?;
+            q.execute(&self.pool)
+                .await
+                .map_err(doing("recording a pull outcome"))?;
         }
         Ok(())
     }
@@ -190,7 +201,10 @@ impl Store {
     }
 
     /// The quarantine, newest first, for operators.
-    pub async fn quarantine(&self, feed: Option<&str>) -> Result<Vec<(String, String, String, String)>, StoreError> {
+    pub async fn quarantine(
+        &self,
+        feed: Option<&str>,
+    ) -> Result<Vec<(String, String, String, String)>, StoreError> {
         let rows = sqlx::query(
             "SELECT feed, record_key, reason, last_seen_at FROM quarantine WHERE ($1 IS NULL OR feed = $1) ORDER BY last_seen_at DESC, record_key",
         )
@@ -262,7 +276,10 @@ async fn run_chunks<T>(
 ) -> Result<u64, StoreError> {
     let mut affected = 0;
     for chunk in rows.chunks(CHUNK) {
-        let sql = format!("{head} VALUES {} {tail}", values_placeholders(chunk.len(), cols));
+        let sql = format!(
+            "{head} VALUES {} {tail}",
+            values_placeholders(chunk.len(), cols)
+        );
         let mut q = sqlx::query(&sql);
         for row in chunk {
             q = bind(q, row);
@@ -276,7 +293,10 @@ async fn run_chunks<T>(
     Ok(affected)
 }
 
-async fn insert_records(tx: &mut Transaction<'_, Any>, records: &Records) -> Result<u64, StoreError> {
+async fn insert_records(
+    tx: &mut Transaction<'_, Any>,
+    records: &Records,
+) -> Result<u64, StoreError> {
     match records {
         Records::Psb(rows) => {
             run_chunks(

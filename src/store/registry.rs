@@ -37,23 +37,42 @@ pub struct RegistryWrite {
 }
 
 fn digest(s: &str) -> String {
-    Sha256::digest(s.as_bytes()).iter().take(12).map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(s.as_bytes())
+        .iter()
+        .take(12)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 const CHUNK: usize = 400;
 
 impl Store {
     /// Brings the registry tables to the given content, writing only what differs.
-    pub async fn write_registry(&self, persons: &[GoldenRecord], links: &[Link]) -> Result<RegistryWrite, StoreError> {
+    pub async fn write_registry(
+        &self,
+        persons: &[GoldenRecord],
+        links: &[Link],
+    ) -> Result<RegistryWrite, StoreError> {
         let mut stored: HashMap<String, String> = HashMap::new();
         {
             let mut rows = sqlx::query("SELECT person_key, digest FROM persons").fetch(&self.pool);
-            while let Some(r) = rows.try_next().await.map_err(doing("reading person digests"))? {
-                stored.insert(r.try_get(0).map_err(doing("reading person digests"))?, r.try_get(1).map_err(doing("reading person digests"))?);
+            while let Some(r) = rows
+                .try_next()
+                .await
+                .map_err(doing("reading person digests"))?
+            {
+                stored.insert(
+                    r.try_get(0).map_err(doing("reading person digests"))?,
+                    r.try_get(1).map_err(doing("reading person digests"))?,
+                );
             }
         }
         let mut write = RegistryWrite::default();
-        let mut tx = self.pool.begin().await.map_err(doing("beginning a registry write"))?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(doing("beginning a registry write"))?;
         let mut changed: Vec<(&GoldenRecord, String, String)> = Vec::new();
         for p in persons {
             let json = p.to_json().to_string();
@@ -79,19 +98,37 @@ impl Store {
                     .bind(json.clone())
                     .bind(d.clone());
             }
-            write.persons_written += q.execute(&mut *tx).await.map_err(doing("writing golden records"))?.rows_affected();
+            write.persons_written += q
+                .execute(&mut *tx)
+                .await
+                .map_err(doing("writing golden records"))?
+                .rows_affected();
         }
         for key in stored.keys() {
-            sqlx::query("DELETE FROM persons WHERE person_key = $1").bind(key.clone()).execute(&mut *tx).await.map_err(doing("removing golden records"))?;
+            sqlx::query("DELETE FROM persons WHERE person_key = $1")
+                .bind(key.clone())
+                .execute(&mut *tx)
+                .await
+                .map_err(doing("removing golden records"))?;
             write.persons_removed += 1;
         }
 
-        let mut stored: HashMap<(String, String), (Option<String>, Option<String>)> = HashMap::new();
+        let mut stored: HashMap<(String, String), (Option<String>, Option<String>)> =
+            HashMap::new();
         {
-            let mut rows = sqlx::query("SELECT source, record_key, person_key, reason FROM record_links").fetch(&mut *tx);
-            while let Some(r) = rows.try_next().await.map_err(doing("reading record links"))? {
+            let mut rows =
+                sqlx::query("SELECT source, record_key, person_key, reason FROM record_links")
+                    .fetch(&mut *tx);
+            while let Some(r) = rows
+                .try_next()
+                .await
+                .map_err(doing("reading record links"))?
+            {
                 let d = || doing("reading record links");
-                stored.insert((r.try_get(0).map_err(d())?, r.try_get(1).map_err(d())?), (r.try_get(2).map_err(d())?, r.try_get(3).map_err(d())?));
+                stored.insert(
+                    (r.try_get(0).map_err(d())?, r.try_get(1).map_err(d())?),
+                    (r.try_get(2).map_err(d())?, r.try_get(3).map_err(d())?),
+                );
             }
         }
         let mut changed: Vec<&Link> = Vec::new();
@@ -109,9 +146,17 @@ impl Store {
             );
             let mut q = sqlx::query(&sql);
             for l in chunk {
-                q = q.bind(l.source).bind(l.record_key.clone()).bind(l.person_key.clone()).bind(l.reason.map(str::to_string));
+                q = q
+                    .bind(l.source)
+                    .bind(l.record_key.clone())
+                    .bind(l.person_key.clone())
+                    .bind(l.reason.map(str::to_string));
             }
-            write.links_written += q.execute(&mut *tx).await.map_err(doing("writing record links"))?.rows_affected();
+            write.links_written += q
+                .execute(&mut *tx)
+                .await
+                .map_err(doing("writing record links"))?
+                .rows_affected();
         }
         for (source, key) in stored.keys() {
             sqlx::query("DELETE FROM record_links WHERE source = $1 AND record_key = $2")
@@ -122,12 +167,18 @@ impl Store {
                 .map_err(doing("removing record links"))?;
             write.links_removed += 1;
         }
-        tx.commit().await.map_err(doing("committing a registry write"))?;
+        tx.commit()
+            .await
+            .map_err(doing("committing a registry write"))?;
         Ok(write)
     }
 
     /// One golden record, scoped to a township when one is given.
-    pub async fn person(&self, key: &str, township: Option<&str>) -> Result<Option<PersonRow>, StoreError> {
+    pub async fn person(
+        &self,
+        key: &str,
+        township: Option<&str>,
+    ) -> Result<Option<PersonRow>, StoreError> {
         let row = sqlx::query("SELECT person_key, township, state, record FROM persons WHERE person_key = $1 AND ($2 IS NULL OR township = $2)")
             .bind(key.to_string())
             .bind(township.map(str::to_string))
@@ -141,7 +192,10 @@ impl Store {
             person_key: r.try_get(0).map_err(d())?,
             township: r.try_get(1).map_err(d())?,
             state: r.try_get(2).map_err(d())?,
-            record: serde_json::from_str(&record).map_err(|e| StoreError::Corrupt { what: "golden record", detail: e.to_string() })?,
+            record: serde_json::from_str(&record).map_err(|e| StoreError::Corrupt {
+                what: "golden record",
+                detail: e.to_string(),
+            })?,
         }))
     }
 
@@ -155,7 +209,11 @@ impl Store {
         rows.iter()
             .map(|r| {
                 let d = || doing("decoding a link");
-                Ok(LinkRow { source: r.try_get(0).map_err(d())?, record_key: r.try_get(1).map_err(d())?, reason: r.try_get(2).map_err(d())? })
+                Ok(LinkRow {
+                    source: r.try_get(0).map_err(d())?,
+                    record_key: r.try_get(1).map_err(d())?,
+                    reason: r.try_get(2).map_err(d())?,
+                })
             })
             .collect()
     }

@@ -38,7 +38,10 @@ fn day(r: &AnyRow, i: usize, what: &'static str) -> Result<NaiveDate, StoreError
 
 fn opt_day(r: &AnyRow, i: usize, what: &'static str) -> Result<Option<NaiveDate>, StoreError> {
     opt_text(r, i)?
-        .map(|s| NaiveDate::parse_from_str(&s, "%Y-%m-%d").map_err(|_| corrupt(what, format!("date {s:?}"))))
+        .map(|s| {
+            NaiveDate::parse_from_str(&s, "%Y-%m-%d")
+                .map_err(|_| corrupt(what, format!("date {s:?}")))
+        })
         .transpose()
 }
 
@@ -136,12 +139,17 @@ impl Store {
              father_id, facility, residence_code, updated_at, updated_date FROM nhc_births",
         )
         .fetch(&self.pool);
-        while let Some(r) = rows.try_next().await.map_err(doing("reading birth certificates"))? {
+        while let Some(r) = rows
+            .try_next()
+            .await
+            .map_err(doing("reading birth certificates"))?
+        {
             let status = text(&r, 2)?;
             snap.births.push(BirthCertificate {
                 cert_no: text(&r, 0)?,
                 version: int(&r, 1)?,
-                status: CertStatus::from_code(&status).ok_or_else(|| corrupt("birth certificate", status))?,
+                status: CertStatus::from_code(&status)
+                    .ok_or_else(|| corrupt("birth certificate", status))?,
                 child_name: opt_text(&r, 3)?,
                 child_sex: Sex::from_code(int(&r, 4)?),
                 birth_date: day(&r, 5, "birth certificate")?,
@@ -161,12 +169,17 @@ impl Store {
              FROM nhc_deaths",
         )
         .fetch(&self.pool);
-        while let Some(r) = rows.try_next().await.map_err(doing("reading death certificates"))? {
+        while let Some(r) = rows
+            .try_next()
+            .await
+            .map_err(doing("reading death certificates"))?
+        {
             let status = text(&r, 2)?;
             snap.deaths.push(DeathCertificate {
                 cert_no: text(&r, 0)?,
                 version: int(&r, 1)?,
-                status: CertStatus::from_code(&status).ok_or_else(|| corrupt("death certificate", status))?,
+                status: CertStatus::from_code(&status)
+                    .ok_or_else(|| corrupt("death certificate", status))?,
                 name: opt_text(&r, 3)?,
                 id: opt_id(&r, 4, "death certificate")?,
                 sex: Sex::from_code(int(&r, 5)?),
@@ -182,7 +195,11 @@ impl Store {
              state, deleted, ever_deleted, modified_time FROM pis_rows",
         )
         .fetch(&self.pool);
-        while let Some(r) = rows.try_next().await.map_err(doing("reading pis records"))? {
+        while let Some(r) = rows
+            .try_next()
+            .await
+            .map_err(doing("reading pis records"))?
+        {
             let state = int(&r, 10)?;
             snap.pis.push(PisRecord {
                 person_id: text(&r, 0)?,
@@ -195,7 +212,8 @@ impl Store {
                 marital: opt_text(&r, 7)?,
                 mother_id: opt_text(&r, 8)?,
                 birth_cert_no: opt_text(&r, 9)?,
-                state: PisState::from_code(state).ok_or_else(|| corrupt("pis record", state.to_string()))?,
+                state: PisState::from_code(state)
+                    .ok_or_else(|| corrupt("pis record", state.to_string()))?,
                 deleted: int(&r, 11)? != 0,
                 ever_deleted: int(&r, 12)? != 0,
                 modified_time: text(&r, 13)?,
@@ -211,8 +229,12 @@ impl Store {
             "mca.marriage" => "SELECT raw FROM mca_marriages WHERE reg_no = $1",
             "mca.cremation" => "SELECT raw FROM mca_cremations WHERE cert_no = $1",
             "pis" => "SELECT raw FROM pis_rows WHERE person_id = $1",
-            "nhc.birth" => "SELECT raw FROM nhc_births WHERE cert_no || '#' || CAST(version AS TEXT) = $1",
-            "nhc.death" => "SELECT raw FROM nhc_deaths WHERE cert_no || '#' || CAST(version AS TEXT) = $1",
+            "nhc.birth" => {
+                "SELECT raw FROM nhc_births WHERE cert_no || '#' || CAST(version AS TEXT) = $1"
+            }
+            "nhc.death" => {
+                "SELECT raw FROM nhc_deaths WHERE cert_no || '#' || CAST(version AS TEXT) = $1"
+            }
             _ => return Ok(None),
         };
         let row = sqlx::query(sql)

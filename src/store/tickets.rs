@@ -51,12 +51,17 @@ pub struct TicketFilter {
 const COLUMNS: &str = "ticket_id, kind, township, status, subject, opened_at, updated_at, evidence, summary_zh, suggestion, person_key, village";
 
 fn json(text: String) -> Result<serde_json::Value, StoreError> {
-    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt { what: "ticket JSON", detail: e.to_string() })
+    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
+        what: "ticket JSON",
+        detail: e.to_string(),
+    })
 }
 
 fn ticket_of(r: &AnyRow) -> Result<StoredTicket, StoreError> {
     let d = doing("decoding a ticket");
-    let get = |i: usize| -> Result<String, StoreError> { r.try_get(i).map_err(doing("decoding a ticket")) };
+    let get = |i: usize| -> Result<String, StoreError> {
+        r.try_get(i).map_err(doing("decoding a ticket"))
+    };
     Ok(StoredTicket {
         ticket_id: get(0)?,
         kind: get(1)?,
@@ -67,7 +72,11 @@ fn ticket_of(r: &AnyRow) -> Result<StoredTicket, StoreError> {
         updated_at: get(6)?,
         evidence: json(get(7)?)?,
         summary_zh: get(8)?,
-        suggestion: r.try_get::<Option<String>, _>(9).map_err(d)?.map(json).transpose()?,
+        suggestion: r
+            .try_get::<Option<String>, _>(9)
+            .map_err(d)?
+            .map(json)
+            .transpose()?,
         person_key: r.try_get(10).map_err(doing("decoding a ticket"))?,
         village: r.try_get(11).map_err(doing("decoding a ticket"))?,
     })
@@ -79,7 +88,14 @@ pub struct Actor<'a> {
     pub now: &'a str,
 }
 
-async fn event(tx: &mut Transaction<'_, Any>, id: &str, from: Option<&str>, to: &str, actor: &Actor<'_>, reason: &str) -> Result<(), StoreError> {
+async fn event(
+    tx: &mut Transaction<'_, Any>,
+    id: &str,
+    from: Option<&str>,
+    to: &str,
+    actor: &Actor<'_>,
+    reason: &str,
+) -> Result<(), StoreError> {
     sqlx::query("INSERT INTO ticket_events (ticket_id, at, from_status, to_status, actor, reason) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(id.to_string())
         .bind(actor.now.to_string())
@@ -102,7 +118,9 @@ impl Store {
             .map_err(doing("reading ticket states"))?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
-            let g = |i: usize| -> Result<String, StoreError> { r.try_get(i).map_err(doing("decoding a ticket state")) };
+            let g = |i: usize| -> Result<String, StoreError> {
+                r.try_get(i).map_err(doing("decoding a ticket state"))
+            };
             let kind = g(1)?;
             let status = g(4)?;
             let evidence: serde_json::Value = json(g(7)?)?;
@@ -116,10 +134,16 @@ impl Store {
                 .collect();
             out.push(ExistingTicket {
                 ticket_id: g(0)?,
-                kind: TicketKind::parse(&kind).ok_or(StoreError::Corrupt { what: "ticket kind", detail: kind.clone() })?,
+                kind: TicketKind::parse(&kind).ok_or(StoreError::Corrupt {
+                    what: "ticket kind",
+                    detail: kind.clone(),
+                })?,
                 township: g(2)?,
                 subject_key: g(3)?,
-                status: Status::parse(&status).ok_or(StoreError::Corrupt { what: "ticket status", detail: status.clone() })?,
+                status: Status::parse(&status).ok_or(StoreError::Corrupt {
+                    what: "ticket status",
+                    detail: status.clone(),
+                })?,
                 evidence_digest: g(5)?,
                 dismissed_digest: r.try_get(6).map_err(doing("decoding a ticket state"))?,
                 certificates,
@@ -129,11 +153,26 @@ impl Store {
     }
 
     /// Applies a reconciliation's ticket changes and records the run, in one transaction.
-    pub async fn apply_ticket_changes(&self, changes: &[Change], actor: &Actor<'_>, as_of: &str, started_at: &str, summary: &serde_json::Value) -> Result<i64, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(doing("beginning ticket changes"))?;
+    pub async fn apply_ticket_changes(
+        &self,
+        changes: &[Change],
+        actor: &Actor<'_>,
+        as_of: &str,
+        started_at: &str,
+        summary: &serde_json::Value,
+    ) -> Result<i64, StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(doing("beginning ticket changes"))?;
         for c in changes {
             match c {
-                Change::Open { ticket_id, draft, digest } => {
+                Change::Open {
+                    ticket_id,
+                    draft,
+                    digest,
+                } => {
                     sqlx::query(
                         "INSERT INTO tickets (ticket_id, kind, township, subject_key, subject, status, opened_at, updated_at, evidence,
                          evidence_digest, summary_zh, suggestion, person_key, village) VALUES ($1,$2,$3,$4,$5,'open',$6,$6,$7,$8,$9,$10,$11,$12)",
@@ -155,17 +194,48 @@ impl Store {
                     .map_err(doing("opening a ticket"))?;
                     event(&mut tx, ticket_id, None, "open", actor, "raised").await?;
                 }
-                Change::Refresh { ticket_id, draft, digest, changed } => {
+                Change::Refresh {
+                    ticket_id,
+                    draft,
+                    digest,
+                    changed,
+                } => {
                     if *changed {
                         update_content(&mut tx, ticket_id, draft, digest, None, actor.now).await?;
                     }
                 }
-                Change::Reopen { ticket_id, from, draft, digest, reason } => {
-                    update_content(&mut tx, ticket_id, draft, digest, Some("open"), actor.now).await?;
-                    event(&mut tx, ticket_id, Some(from.as_str()), "open", actor, reason).await?;
+                Change::Reopen {
+                    ticket_id,
+                    from,
+                    draft,
+                    digest,
+                    reason,
+                } => {
+                    update_content(&mut tx, ticket_id, draft, digest, Some("open"), actor.now)
+                        .await?;
+                    event(
+                        &mut tx,
+                        ticket_id,
+                        Some(from.as_str()),
+                        "open",
+                        actor,
+                        reason,
+                    )
+                    .await?;
                 }
-                Change::Resolve { ticket_id } => set_status(&mut tx, ticket_id, "resolved", actor, "no longer found").await?,
-                Change::Withdraw { ticket_id } => set_status(&mut tx, ticket_id, "withdrawn", actor, "the certificate it rested on was voided").await?,
+                Change::Resolve { ticket_id } => {
+                    set_status(&mut tx, ticket_id, "resolved", actor, "no longer found").await?
+                }
+                Change::Withdraw { ticket_id } => {
+                    set_status(
+                        &mut tx,
+                        ticket_id,
+                        "withdrawn",
+                        actor,
+                        "the certificate it rested on was voided",
+                    )
+                    .await?
+                }
             }
         }
         let run_id: i64 = sqlx::query("INSERT INTO reconcile_runs (as_of, started_at, finished_at, summary) VALUES ($1, $2, $3, $4) RETURNING run_id")
@@ -178,7 +248,9 @@ impl Store {
             .map_err(doing("recording a reconciliation run"))?
             .try_get(0)
             .map_err(doing("recording a reconciliation run"))?;
-        tx.commit().await.map_err(doing("committing ticket changes"))?;
+        tx.commit()
+            .await
+            .map_err(doing("committing ticket changes"))?;
         Ok(run_id)
     }
 
@@ -203,20 +275,35 @@ impl Store {
     }
 
     /// Counts per (kind, status) within a township (or the city).
-    pub async fn ticket_counts(&self, township: Option<&str>) -> Result<Vec<(String, String, i64)>, StoreError> {
+    pub async fn ticket_counts(
+        &self,
+        township: Option<&str>,
+    ) -> Result<Vec<(String, String, i64)>, StoreError> {
         let rows = sqlx::query("SELECT kind, status, COUNT(*) FROM tickets WHERE ($1 IS NULL OR township = $1) GROUP BY kind, status ORDER BY kind, status")
             .bind(township.map(str::to_string))
             .fetch_all(&self.pool)
             .await
             .map_err(doing("counting tickets"))?;
         rows.iter()
-            .map(|r| Ok((r.try_get(0).map_err(doing("counting tickets"))?, r.try_get(1).map_err(doing("counting tickets"))?, r.try_get(2).map_err(doing("counting tickets"))?)))
+            .map(|r| {
+                Ok((
+                    r.try_get(0).map_err(doing("counting tickets"))?,
+                    r.try_get(1).map_err(doing("counting tickets"))?,
+                    r.try_get(2).map_err(doing("counting tickets"))?,
+                ))
+            })
             .collect()
     }
 
     /// One ticket, scoped to a township when one is given (a township never sees another's).
-    pub async fn ticket(&self, ticket_id: &str, township: Option<&str>) -> Result<Option<StoredTicket>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM tickets WHERE ticket_id = $1 AND ($2 IS NULL OR township = $2)");
+    pub async fn ticket(
+        &self,
+        ticket_id: &str,
+        township: Option<&str>,
+    ) -> Result<Option<StoredTicket>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM tickets WHERE ticket_id = $1 AND ($2 IS NULL OR township = $2)"
+        );
         let row = sqlx::query(&sql)
             .bind(ticket_id.to_string())
             .bind(township.map(str::to_string))
@@ -249,8 +336,19 @@ impl Store {
 
     /// Dismisses (or reopens) a ticket by hand; `township` scopes the change in the
     /// query itself. Returns false when no such ticket is visible or the move is not allowed.
-    pub async fn set_ticket_status_by_hand(&self, ticket_id: &str, township: Option<&str>, to: Status, actor: &Actor<'_>, reason: &str) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(doing("beginning a ticket change"))?;
+    pub async fn set_ticket_status_by_hand(
+        &self,
+        ticket_id: &str,
+        township: Option<&str>,
+        to: Status,
+        actor: &Actor<'_>,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(doing("beginning a ticket change"))?;
         let (from_allowed, set_digest) = match to {
             Status::Dismissed => ("open", true),
             Status::Open => ("dismissed", false),
@@ -274,13 +372,26 @@ impl Store {
         if updated == 0 {
             return Ok(false);
         }
-        event(&mut tx, ticket_id, Some(from_allowed), to.as_str(), actor, reason).await?;
-        tx.commit().await.map_err(doing("committing a ticket change"))?;
+        event(
+            &mut tx,
+            ticket_id,
+            Some(from_allowed),
+            to.as_str(),
+            actor,
+            reason,
+        )
+        .await?;
+        tx.commit()
+            .await
+            .map_err(doing("committing a ticket change"))?;
         Ok(true)
     }
 
     /// Recent runs, newest first: (run_id, as_of, finished_at, summary).
-    pub async fn recent_runs(&self, limit: i64) -> Result<Vec<(i64, String, String, serde_json::Value)>, StoreError> {
+    pub async fn recent_runs(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<(i64, String, String, serde_json::Value)>, StoreError> {
         let rows = sqlx::query("SELECT run_id, as_of, finished_at, summary FROM reconcile_runs ORDER BY run_id DESC LIMIT $1")
             .bind(limit)
             .fetch_all(&self.pool)
@@ -289,7 +400,12 @@ impl Store {
         rows.iter()
             .map(|r| {
                 let d = || doing("decoding a run");
-                Ok((r.try_get(0).map_err(d())?, r.try_get(1).map_err(d())?, r.try_get(2).map_err(d())?, json(r.try_get(3).map_err(d())?)?))
+                Ok((
+                    r.try_get(0).map_err(d())?,
+                    r.try_get(1).map_err(d())?,
+                    r.try_get(2).map_err(d())?,
+                    json(r.try_get(3).map_err(d())?)?,
+                ))
             })
             .collect()
     }
@@ -300,10 +416,18 @@ fn evidence_json(d: &crate::reconcile::TicketDraft) -> String {
 }
 
 fn suggestion_json(d: &crate::reconcile::TicketDraft) -> Option<String> {
-    d.suggestion.map(|s| serde_json::json!({"id_number": s.as_str()}).to_string())
+    d.suggestion
+        .map(|s| serde_json::json!({"id_number": s.as_str()}).to_string())
 }
 
-async fn update_content(tx: &mut Transaction<'_, Any>, id: &str, draft: &crate::reconcile::TicketDraft, digest: &str, status: Option<&str>, now: &str) -> Result<(), StoreError> {
+async fn update_content(
+    tx: &mut Transaction<'_, Any>,
+    id: &str,
+    draft: &crate::reconcile::TicketDraft,
+    digest: &str,
+    status: Option<&str>,
+    now: &str,
+) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE tickets SET subject = $1, evidence = $2, evidence_digest = $3, summary_zh = $4, suggestion = $5,
          person_key = $6, village = $7, updated_at = $8, status = COALESCE($9, status),
@@ -325,7 +449,13 @@ async fn update_content(tx: &mut Transaction<'_, Any>, id: &str, draft: &crate::
     Ok(())
 }
 
-async fn set_status(tx: &mut Transaction<'_, Any>, id: &str, to: &str, actor: &Actor<'_>, reason: &str) -> Result<(), StoreError> {
+async fn set_status(
+    tx: &mut Transaction<'_, Any>,
+    id: &str,
+    to: &str,
+    actor: &Actor<'_>,
+    reason: &str,
+) -> Result<(), StoreError> {
     let from: String = sqlx::query("SELECT status FROM tickets WHERE ticket_id = $1")
         .bind(id.to_string())
         .fetch_one(&mut **tx)

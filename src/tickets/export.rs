@@ -33,9 +33,15 @@ impl ExportFormat {
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
     #[error("cannot write {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot write spreadsheet {path}: {source}")]
-    Xlsx { path: String, source: rust_xlsxwriter::XlsxError },
+    Xlsx {
+        path: String,
+        source: rust_xlsxwriter::XlsxError,
+    },
 }
 
 /// The JSON Lines object of one ticket (tickets.md "The export").
@@ -44,17 +50,36 @@ pub fn ticket_json(t: &StoredTicket) -> serde_json::Value {
 }
 
 const HEADERS: [&str; 13] = [
-    "工单编号", "问题类型", "问题类型代码", "乡镇(街道)", "乡镇代码", "村(居)代码", "状态", "身份证号", "人口库编号",
-    "出生医学证明编号", "问题说明", "证据", "建议身份证号",
+    "工单编号",
+    "问题类型",
+    "问题类型代码",
+    "乡镇(街道)",
+    "乡镇代码",
+    "村(居)代码",
+    "状态",
+    "身份证号",
+    "人口库编号",
+    "出生医学证明编号",
+    "问题说明",
+    "证据",
+    "建议身份证号",
 ];
 const TAIL_HEADERS: [&str; 2] = ["发现时间", "更新时间"];
 
 fn row(t: &StoredTicket, city: &CityConfig) -> Vec<String> {
     let s = &t.subject;
     let text = |k: &str| s.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
-    let id = if s.get("id_number").is_some() { text("id_number") } else { text("child_id_number") };
+    let id = if s.get("id_number").is_some() {
+        text("id_number")
+    } else {
+        text("child_id_number")
+    };
     let pis = match s.get("pis_person_ids").and_then(|v| v.as_array()) {
-        Some(ids) => ids.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join("、"),
+        Some(ids) => ids
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect::<Vec<_>>()
+            .join("、"),
         None => text("pis_person_id"),
     };
     let evidence = t
@@ -70,13 +95,26 @@ fn row(t: &StoredTicket, city: &CityConfig) -> Vec<String> {
                 "pis" => "人口库",
                 other => other,
             };
-            format!("[{source} {}] {}", e["record"].as_str().unwrap_or(""), e["detail"].as_str().unwrap_or(""))
+            format!(
+                "[{source} {}] {}",
+                e["record"].as_str().unwrap_or(""),
+                e["detail"].as_str().unwrap_or("")
+            )
         })
         .collect::<Vec<_>>()
         .join("\n");
-    let kind = TicketKind::parse(&t.kind).map(TicketKind::zh).unwrap_or(&t.kind);
-    let status = Status::parse(&t.status).map(Status::zh).unwrap_or(&t.status);
-    let suggestion = t.suggestion.as_ref().and_then(|v| v.get("id_number")).and_then(|v| v.as_str()).unwrap_or("");
+    let kind = TicketKind::parse(&t.kind)
+        .map(TicketKind::zh)
+        .unwrap_or(&t.kind);
+    let status = Status::parse(&t.status)
+        .map(Status::zh)
+        .unwrap_or(&t.status);
+    let suggestion = t
+        .suggestion
+        .as_ref()
+        .and_then(|v| v.get("id_number"))
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
     vec![
         t.ticket_id.clone(),
         kind.to_string(),
@@ -97,8 +135,16 @@ fn row(t: &StoredTicket, city: &CityConfig) -> Vec<String> {
 }
 
 /// Writes tickets to `path` in `format`.
-pub fn write(path: &Path, format: ExportFormat, tickets: &[StoredTicket], city: &CityConfig) -> Result<(), ExportError> {
-    let io = |source| ExportError::Io { path: path.display().to_string(), source };
+pub fn write(
+    path: &Path,
+    format: ExportFormat,
+    tickets: &[StoredTicket],
+    city: &CityConfig,
+) -> Result<(), ExportError> {
+    let io = |source| ExportError::Io {
+        path: path.display().to_string(),
+        source,
+    };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
@@ -114,7 +160,9 @@ pub fn write(path: &Path, format: ExportFormat, tickets: &[StoredTicket], city: 
         ExportFormat::Csv => {
             let mut file = std::fs::File::create(path).map_err(io)?;
             file.write_all("\u{feff}".as_bytes()).map_err(io)?;
-            let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(file);
+            let mut w = csv::WriterBuilder::new()
+                .terminator(csv::Terminator::CRLF)
+                .from_writer(file);
             let headers: Vec<&str> = HEADERS.iter().chain(TAIL_HEADERS.iter()).copied().collect();
             w.write_record(&headers).map_err(|e| io(e.into()))?;
             for t in tickets {
@@ -122,36 +170,61 @@ pub fn write(path: &Path, format: ExportFormat, tickets: &[StoredTicket], city: 
                 let r: Vec<String> = row(t, city)
                     .into_iter()
                     .enumerate()
-                    .map(|(i, v)| if matches!(i, 4 | 5 | 7 | 12) && !v.is_empty() { format!("\t{v}") } else { v })
+                    .map(|(i, v)| {
+                        if matches!(i, 4 | 5 | 7 | 12) && !v.is_empty() {
+                            format!("\t{v}")
+                        } else {
+                            v
+                        }
+                    })
                     .collect();
                 w.write_record(&r).map_err(|e| io(e.into()))?;
             }
             w.flush().map_err(io)
         }
         ExportFormat::Xlsx => {
-            let xerr = |source| ExportError::Xlsx { path: path.display().to_string(), source };
+            let xerr = |source| ExportError::Xlsx {
+                path: path.display().to_string(),
+                source,
+            };
             let mut book = Workbook::new();
             let sheet = book.add_worksheet().set_name("问题清单").map_err(xerr)?;
             let bold = CellFormat::new().set_bold();
             let wrap = CellFormat::new().set_text_wrap();
             let headers: Vec<&str> = HEADERS.iter().chain(TAIL_HEADERS.iter()).copied().collect();
             for (c, h) in headers.iter().enumerate() {
-                sheet.write_string_with_format(0, c as u16, *h, &bold).map_err(xerr)?;
+                sheet
+                    .write_string_with_format(0, c as u16, *h, &bold)
+                    .map_err(xerr)?;
             }
             for (r, t) in tickets.iter().enumerate() {
                 for (c, v) in row(t, city).iter().enumerate() {
                     if c == 10 || c == 11 {
-                        sheet.write_string_with_format(r as u32 + 1, c as u16, v, &wrap).map_err(xerr)?;
+                        sheet
+                            .write_string_with_format(r as u32 + 1, c as u16, v, &wrap)
+                            .map_err(xerr)?;
                     } else {
-                        sheet.write_string(r as u32 + 1, c as u16, v).map_err(xerr)?;
+                        sheet
+                            .write_string(r as u32 + 1, c as u16, v)
+                            .map_err(xerr)?;
                     }
                 }
             }
-            for (c, width) in [(0, 18.0), (1, 14.0), (3, 12.0), (7, 21.0), (8, 16.0), (10, 60.0), (11, 70.0)] {
+            for (c, width) in [
+                (0, 18.0),
+                (1, 14.0),
+                (3, 12.0),
+                (7, 21.0),
+                (8, 16.0),
+                (10, 60.0),
+                (11, 70.0),
+            ] {
                 sheet.set_column_width(c, width).map_err(xerr)?;
             }
             sheet.set_freeze_panes(1, 0).map_err(xerr)?;
-            sheet.autofilter(0, 0, tickets.len() as u32, headers.len() as u16 - 1).map_err(xerr)?;
+            sheet
+                .autofilter(0, 0, tickets.len() as u32, headers.len() as u16 - 1)
+                .map_err(xerr)?;
             book.save(path).map_err(xerr)
         }
     }

@@ -66,13 +66,32 @@ pub struct ExistingTicket {
 #[derive(Clone, Debug)]
 pub enum Change {
     /// A problem seen for the first time.
-    Open { ticket_id: String, draft: TicketDraft, digest: String },
+    Open {
+        ticket_id: String,
+        draft: TicketDraft,
+        digest: String,
+    },
     /// Still there; the evidence is refreshed when it changed.
-    Refresh { ticket_id: String, draft: TicketDraft, digest: String, changed: bool },
+    Refresh {
+        ticket_id: String,
+        draft: TicketDraft,
+        digest: String,
+        changed: bool,
+    },
     /// Back after it was resolved or withdrawn, or its evidence changed after a dismissal.
-    Reopen { ticket_id: String, from: Status, draft: TicketDraft, digest: String, reason: &'static str },
-    Resolve { ticket_id: String },
-    Withdraw { ticket_id: String },
+    Reopen {
+        ticket_id: String,
+        from: Status,
+        draft: TicketDraft,
+        digest: String,
+        reason: &'static str,
+    },
+    Resolve {
+        ticket_id: String,
+    },
+    Withdraw {
+        ticket_id: String,
+    },
 }
 
 /// The stable ID of the ticket for one (kind, township, subject).
@@ -93,11 +112,19 @@ pub fn evidence_digest(draft: &TicketDraft) -> String {
         h.update(e.detail.as_bytes());
         h.update([1]);
     }
-    h.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect()
+    h.finalize()
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Decides what happens to every stored ticket and every draft.
-pub fn plan(existing: &[ExistingTicket], drafts: Vec<TicketDraft>, voided: &HashSet<String>) -> Vec<Change> {
+pub fn plan(
+    existing: &[ExistingTicket],
+    drafts: Vec<TicketDraft>,
+    voided: &HashSet<String>,
+) -> Vec<Change> {
     let by_key: HashMap<(TicketKind, &str, &str), &ExistingTicket> = existing
         .iter()
         .map(|t| ((t.kind, t.township.as_str(), t.subject_key.as_str()), t))
@@ -109,32 +136,58 @@ pub fn plan(existing: &[ExistingTicket], drafts: Vec<TicketDraft>, voided: &Hash
         let key = draft.subject_key();
         let digest = evidence_digest(&draft);
         match by_key.get(&(draft.kind, township.as_str(), key.as_str())) {
-            None => changes.push(Change::Open { ticket_id: ticket_id(draft.kind, &township, &key), draft, digest }),
+            None => changes.push(Change::Open {
+                ticket_id: ticket_id(draft.kind, &township, &key),
+                draft,
+                digest,
+            }),
             Some(t) => {
                 found.insert(t.ticket_id.as_str());
                 let ticket_id = t.ticket_id.clone();
                 match t.status {
                     Status::Open => {
                         let changed = t.evidence_digest != digest;
-                        changes.push(Change::Refresh { ticket_id, draft, digest, changed });
+                        changes.push(Change::Refresh {
+                            ticket_id,
+                            draft,
+                            digest,
+                            changed,
+                        });
                     }
-                    Status::Dismissed if t.dismissed_digest.as_deref() == Some(digest.as_str()) => {}
-                    Status::Dismissed => changes.push(Change::Reopen { ticket_id, from: t.status, draft, digest, reason: "evidence changed after dismissal" }),
-                    Status::Resolved | Status::Withdrawn => {
-                        changes.push(Change::Reopen { ticket_id, from: t.status, draft, digest, reason: "found again" })
+                    Status::Dismissed if t.dismissed_digest.as_deref() == Some(digest.as_str()) => {
                     }
+                    Status::Dismissed => changes.push(Change::Reopen {
+                        ticket_id,
+                        from: t.status,
+                        draft,
+                        digest,
+                        reason: "evidence changed after dismissal",
+                    }),
+                    Status::Resolved | Status::Withdrawn => changes.push(Change::Reopen {
+                        ticket_id,
+                        from: t.status,
+                        draft,
+                        digest,
+                        reason: "found again",
+                    }),
                 }
             }
         }
     }
     for t in existing {
-        if found.contains(t.ticket_id.as_str()) || !matches!(t.status, Status::Open | Status::Dismissed) {
+        if found.contains(t.ticket_id.as_str())
+            || !matches!(t.status, Status::Open | Status::Dismissed)
+        {
             continue;
         }
         if t.certificates.iter().any(|c| voided.contains(c)) {
-            changes.push(Change::Withdraw { ticket_id: t.ticket_id.clone() });
+            changes.push(Change::Withdraw {
+                ticket_id: t.ticket_id.clone(),
+            });
         } else if t.status == Status::Open {
-            changes.push(Change::Resolve { ticket_id: t.ticket_id.clone() });
+            changes.push(Change::Resolve {
+                ticket_id: t.ticket_id.clone(),
+            });
         }
     }
     changes

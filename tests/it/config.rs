@@ -15,7 +15,10 @@ fn minimal(dir: &Path, extra_feed: &str) -> String {
 }
 
 fn load(text: &str) -> Result<Config, String> {
-    Config::from_toml(text, Path::new("popsync.toml"), &|name| (name == "SET").then(|| "secret".to_string())).map_err(|e| e.to_string())
+    Config::from_toml(text, Path::new("popsync.toml"), &|name| {
+        (name == "SET").then(|| "secret".to_string())
+    })
+    .map_err(|e| e.to_string())
 }
 
 #[test]
@@ -32,8 +35,12 @@ fn every_shipped_config_file_loads() {
             if path.extension().and_then(|e| e.to_str()) != Some("toml") {
                 continue;
             }
-            let text = std::fs::read_to_string(&path).unwrap().replace("/run/credentials/popsync.service", &dir.path().display().to_string());
-            let cfg = Config::from_toml(&text, &path, &|_| Some("token".into())).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let text = std::fs::read_to_string(&path).unwrap().replace(
+                "/run/credentials/popsync.service",
+                &dir.path().display().to_string(),
+            );
+            let cfg = Config::from_toml(&text, &path, &|_| Some("token".into()))
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             assert_eq!(cfg.feeds.len(), 4, "{}", path.display());
             seen += 1;
         }
@@ -48,16 +55,49 @@ fn bad_files_are_refused_naming_the_key() {
     assert!(load(&ok).is_ok(), "{:?}", load(&ok).err());
     let cases: Vec<(String, &str)> = vec![
         (ok.replace("[\"349901\"]", "[\"34990\"]"), "city.counties"),
-        (ok.replace("http://127.0.0.1:1", "not a url"), "feeds.psb.base_url"),
+        (
+            ok.replace("http://127.0.0.1:1", "not a url"),
+            "feeds.psb.base_url",
+        ),
         (ok.replace("token_file", "token_fiel"), "token_fiel"),
         (ok.replace("sqlite://x.db", "mysql://x"), "database.url"),
-        (minimal(dir.path(), "schedule = \"0 0 0 30 2 *\"\n"), "feeds.psb.schedule"),
-        (minimal(dir.path(), "schedule = \"every minute\"\n"), "feeds.psb.schedule"),
-        (minimal(dir.path(), "page_size = 5000\n"), "feeds.psb.page_size"),
-        (ok.replace(&format!("token_file = \"{}\"", dir.path().join("psb").display()), "token_env = \"UNSET\""), "feeds.psb.token_env"),
-        (ok.replace(&format!("token_file = \"{}\"", dir.path().join("psb").display()), "token_file = \"/nonexistent/psb\""), "feeds.psb.token_file"),
-        (ok.replace(&format!("token_file = \"{}\"", dir.path().join("psb").display()), ""), "feeds.psb.token_file"),
-        (format!("{ok}[feeds.mca]\nbase_url = \"http://x\"\ntoken_env = \"SET\"\n"), "feeds.mca.api_key_file"),
+        (
+            minimal(dir.path(), "schedule = \"0 0 0 30 2 *\"\n"),
+            "feeds.psb.schedule",
+        ),
+        (
+            minimal(dir.path(), "schedule = \"every minute\"\n"),
+            "feeds.psb.schedule",
+        ),
+        (
+            minimal(dir.path(), "page_size = 5000\n"),
+            "feeds.psb.page_size",
+        ),
+        (
+            ok.replace(
+                &format!("token_file = \"{}\"", dir.path().join("psb").display()),
+                "token_env = \"UNSET\"",
+            ),
+            "feeds.psb.token_env",
+        ),
+        (
+            ok.replace(
+                &format!("token_file = \"{}\"", dir.path().join("psb").display()),
+                "token_file = \"/nonexistent/psb\"",
+            ),
+            "feeds.psb.token_file",
+        ),
+        (
+            ok.replace(
+                &format!("token_file = \"{}\"", dir.path().join("psb").display()),
+                "",
+            ),
+            "feeds.psb.token_file",
+        ),
+        (
+            format!("{ok}[feeds.mca]\nbase_url = \"http://x\"\ntoken_env = \"SET\"\n"),
+            "feeds.mca.api_key_file",
+        ),
         (format!("{ok}[reconcile]\ngrace_dayz = 3\n"), "grace_dayz"),
     ];
     for (text, key) in cases {

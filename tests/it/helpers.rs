@@ -16,7 +16,6 @@ pub enum Backend {
 /// PostgreSQL database of its own).
 pub struct TestDb {
     pub url: String,
-    pub backend: Backend,
     _dir: tempfile::TempDir,
     pg_name: Option<(String, String)>,
 }
@@ -26,7 +25,11 @@ impl Drop for TestDb {
         if let Some((admin, name)) = self.pg_name.take() {
             // Best effort: the server drops it when no session holds it.
             let _ = std::process::Command::new("psql")
-                .args([&admin, "-qc", &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")])
+                .args([
+                    &admin,
+                    "-qc",
+                    &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                ])
                 .output();
         }
     }
@@ -56,7 +59,6 @@ pub async fn fresh_db(backend: Backend) -> TestDb {
     match backend {
         Backend::Sqlite => TestDb {
             url: format!("sqlite://{}", dir.path().join("popsync.db").display()),
-            backend,
             _dir: dir,
             pg_name: None,
         },
@@ -66,28 +68,39 @@ pub async fn fresh_db(backend: Backend) -> TestDb {
             sqlx::any::install_default_drivers();
             let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)
                 .await
-                .unwrap_or_else(|e| panic!("POPSYNC_TEST_DATABASE_URL is set but PostgreSQL does not answer: {e}"));
+                .unwrap_or_else(|e| {
+                    panic!("POPSYNC_TEST_DATABASE_URL is set but PostgreSQL does not answer: {e}")
+                });
             sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
                 .await
                 .expect("create a test database");
             let mut url = reqwest::Url::parse(&admin).expect("a URL");
             url.set_path(&format!("/{name}"));
             mark_postgres_suite_ran();
-            TestDb { url: url.to_string(), backend, _dir: dir, pg_name: Some((admin, name)) }
+            TestDb {
+                url: url.to_string(),
+                _dir: dir,
+                pg_name: Some((admin, name)),
+            }
         }
     }
 }
 
 /// `.ci/run` checks this marker so that a skipped PostgreSQL suite fails CI.
 fn mark_postgres_suite_ran() {
-    let marker = Path::new(env!("CARGO_MANIFEST_DIR")).join("target").join("postgres-suite-ran");
+    let marker = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target")
+        .join("postgres-suite-ran");
     let _ = std::fs::write(marker, "yes\n");
 }
 
 fn rand_suffix() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
     format!("{}_{}", N.fetch_add(1, Ordering::Relaxed), t)
 }
 
@@ -101,4 +114,78 @@ pub fn secret_file(dir: &Path, name: &str, value: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, format!("{value}\n")).unwrap();
     p
+}
+
+/// A simulated city served on 127.0.0.1:0, and a config pointing popsync at it.
+pub struct City {
+    pub server: popsync::sim::SimServer,
+    pub world_served: popsync::sim::ServedCounts,
+    pub expected: Vec<popsync::sim::ExpectedTicket>,
+    pub as_of: chrono::NaiveDate,
+    pub townships: Vec<(String, String)>,
+    pub dir: tempfile::TempDir,
+}
+
+impl City {
+    /// Generates and serves a city of `persons` people with these faults.
+    pub async fn start(seed: u64, persons: usize, faults: popsync::sim::Faults) -> City {
+        let opts = popsync::sim::WorldOptions {
+            seed,
+            persons,
+            ..Default::default()
+        };
+        let world = popsync::sim::World::generate(&opts);
+        let world_served = world.served();
+        let expected = world.expected_tickets().to_vec();
+        let townships = world.townships();
+        let state =
+            popsync::sim::SimState::new(world, faults, popsync::sim::Credentials::default());
+        let server = popsync::sim::spawn(state).await.expect("simulator starts");
+        let dir = tempfile::tempdir().unwrap();
+        popsync::demo::write_secrets(&dir.path().join("secrets")).unwrap();
+        City {
+            server,
+            world_served,
+            expected,
+            as_of: opts.as_of,
+            townships,
+            dir,
+        }
+    }
+
+    /// Writes a config for `db` (with `edit` applied to its text) and loads it.
+    pub fn config(
+        &self,
+        db: &TestDb,
+        edit: impl Fn(String) -> String,
+    ) -> (PathBuf, popsync::config::Config) {
+        let text = popsync::demo::config_text(
+            &db.url,
+            &self.server.base_url(),
+            &self.dir.path().join("secrets"),
+            &self.townships,
+        );
+        let path = self
+            .dir
+            .path()
+            .join(format!("popsync-{}.toml", rand_suffix()));
+        std::fs::write(&path, edit(text)).unwrap();
+        let config = popsync::config::Config::load(&path).expect("config loads");
+        (path, config)
+    }
+}
+
+/// Fast retries for tests: the first backoff step is 5 ms.
+pub fn fast() -> popsync::sync::SyncOptions {
+    popsync::sync::SyncOptions {
+        min_retry_delay: std::time::Duration::from_millis(5),
+        ..Default::default()
+    }
+}
+
+/// Faults of every kind at `rate`, with short slow responses so tests stay quick.
+pub fn all_faults(rate: f64) -> popsync::sim::Faults {
+    let mut f = popsync::sim::Faults::all(rate);
+    f.slow_ms = 30;
+    f
 }

@@ -3,3 +3,5 @@
 
 mod config;
 mod helpers;
+mod reconcile;
+mod sync;
