@@ -1,0 +1,538 @@
+//! Table-driven tests of the twelve ticket rules of tickets.md: for every kind, a case
+//! that raises it (exact township and subject) and its benign twins that must not.
+//! Every case asserts the exact set of tickets, so an extra ticket fails as surely as a
+//! missing one.
+
+use chrono::{Duration, NaiveDate};
+
+use popsync::domain::{DivisionCode, IdNumber, Sex};
+use popsync::reconcile::{reconcile, Params, TicketDraft, TicketKind};
+use popsync::records::{
+    BirthCertificate, CertStatus, Cremation, DeathCertificate, Marriage, MarriageKind, PisRecord, PisState, PsbEvent,
+    PsbEventKind, Snapshot,
+};
+
+// ---------------------------------------------------------------------------------------
+// The world builder
+// ---------------------------------------------------------------------------------------
+
+/// The as-of date `D` of every case.
+const AS_OF: &str = "2014-09-01";
+const COUNTY: &str = "349901";
+
+/// Townships (9 digits) and villages (12 digits) of the city's one county.
+const T1: &str = "349901001";
+const T2: &str = "349901002";
+const T3: &str = "349901003";
+const V1: &str = "349901001001";
+const V1B: &str = "349901001002";
+const V2: &str = "349901002001";
+const V3: &str = "349901003001";
+/// A village of another city.
+const ELSEWHERE: &str = "350101001001";
+
+const M: Sex = Sex::Male;
+const F: Sex = Sex::Female;
+
+fn date(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap_or_else(|_| panic!("bad test date {s}"))
+}
+
+/// `D - days` as `YYYY-MM-DD` (negative: after `D`).
+fn ago(days: i64) -> String {
+    (date(AS_OF) - Duration::days(days)).format("%Y-%m-%d").to_string()
+}
+
+/// An 18-character ID with the right ISO 7064 MOD 11-2 check character.
+fn make_id(county: &str, birth: &str, seq: u32) -> String {
+    let first17 = format!("{county}{}{seq:03}", birth.replace('-', ""));
+    assert_eq!(first17.len(), 17, "{first17}");
+    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = first17.bytes().zip(W).map(|(b, w)| u32::from(b - b'0') * w).sum();
+    let check = b"10X98765432"[(sum % 11) as usize] as char;
+    format!("{first17}{check}")
+}
+
+/// Same 17 digits, a check character that is wrong.
+fn wrong_check(id: &str) -> String {
+    let (head, last) = id.split_at(17);
+    let bad = if last == "0" { '1' } else { '0' };
+    format!("{head}{bad}")
+}
+
+/// The legacy 15-digit form of an ID of someone born in 19xx.
+fn legacy15(id: &str) -> String {
+    assert_eq!(&id[6..8], "19");
+    format!("{}{}", &id[..6], &id[8..17])
+}
+
+/// Full-width digits (and `Ｘ`).
+fn full_width(id: &str) -> String {
+    id.chars()
+        .map(|c| match c {
+            '0'..='9' => char::from_u32('０' as u32 + (c as u32 - '0' as u32)).unwrap(),
+            'X' => 'Ｘ',
+            c => c,
+        })
+        .collect()
+}
+
+/// A person as public security knows them.
+#[derive(Clone, Debug)]
+struct P {
+    id: String,
+    name: String,
+    sex: Sex,
+    birth: String,
+}
+
+impl P {
+    fn new(name: &str, sex: Sex, birth: &str, n: u32) -> P {
+        let seq = match sex {
+            Sex::Male => 2 * n + 1,
+            _ => 2 * n + 2,
+        };
+        P { id: make_id(COUNTY, birth, seq), name: name.into(), sex, birth: birth.into() }
+    }
+
+    /// The first person of that sex and birth date (from sequence `n` on) whose ID ends in `X`.
+    fn with_x(name: &str, sex: Sex, birth: &str, mut n: u32) -> P {
+        loop {
+            let p = P::new(name, sex, birth, n);
+            if p.id.ends_with('X') {
+                return p;
+            }
+            n += 1;
+        }
+    }
+
+    fn named(&self, name: &str) -> P {
+        P { name: name.into(), ..self.clone() }
+    }
+
+    fn born(&self, birth: &str) -> P {
+        P { birth: birth.into(), ..self.clone() }
+    }
+
+    fn sexed(&self, sex: Sex) -> P {
+        P { sex, ..self.clone() }
+    }
+}
+
+fn man(name: &str, birth: &str, n: u32) -> P {
+    P::new(name, M, birth, n)
+}
+
+fn woman(name: &str, birth: &str, n: u32) -> P {
+    P::new(name, F, birth, n)
+}
+
+fn id(s: &str) -> IdNumber {
+    IdNumber::parse(s).unwrap_or_else(|e| panic!("test ID {s}: {e}"))
+}
+
+fn div(s: &str) -> DivisionCode {
+    DivisionCode::parse(s).unwrap_or_else(|| panic!("test division {s}"))
+}
+
+/// Which record the modifier methods act on.
+#[derive(Clone, Copy)]
+enum Last {
+    None,
+    Psb,
+    Pis,
+    Birth,
+    Death,
+}
+
+/// The records of one case.
+struct World {
+    snap: Snapshot,
+    as_of: NaiveDate,
+    lsh: u32,
+    last: Last,
+}
+
+impl World {
+    fn new(as_of: &str) -> World {
+        World { snap: Snapshot::default(), as_of: date(as_of), lsh: 0, last: Last::None }
+    }
+
+    fn params(&self) -> Params {
+        Params { as_of: self.as_of, grace_days: 30, birth_registration_grace_days: 60, counties: vec![COUNTY.into()] }
+    }
+
+    // --- psb --------------------------------------------------------------------------
+
+    /// One `psb` row: `kind` is the wire code (`CSH`, `CS`, `SW`, `QR`, `QC`, `BG`); the
+    /// row carries `p`'s name, sex and birth date; `lsh` counts up, `djsj` is 10:00 on `ywrq`.
+    fn psb(&mut self, kind: &str, p: &P, division: &str, ywrq: &str) -> &mut World {
+        self.lsh += 1;
+        self.snap.psb.push(PsbEvent {
+            lsh: format!("L{:06}", self.lsh),
+            kind: PsbEventKind::from_code(kind).unwrap_or_else(|| panic!("ywlx {kind}")),
+            id: id(&p.id),
+            name: p.name.clone(),
+            sex: p.sex,
+            birth_date: date(&p.birth),
+            ethnicity: Some("01".into()),
+            household: None,
+            relation: None,
+            division: div(division),
+            from_county: None,
+            to_county: None,
+            father_id: None,
+            mother_id: None,
+            birth_cert_no: None,
+            death_date: None,
+            event_date: date(ywrq),
+            recorded_at: format!("{ywrq} 10:00:00"),
+        });
+        self.last = Last::Psb;
+        self
+    }
+
+    /// A `CS` row for `child` born to `mother`, registered on `ywrq`.
+    fn cs(&mut self, child: &P, mother: &P, division: &str, ywrq: &str) -> &mut World {
+        self.psb("CS", child, division, ywrq);
+        self.last_psb().mother_id = Some(id(&mother.id));
+        self
+    }
+
+    /// An `SW` row: died on `swrq`, registered on `ywrq`.
+    fn sw(&mut self, p: &P, division: &str, swrq: &str, ywrq: &str) -> &mut World {
+        self.psb("SW", p, division, ywrq);
+        self.last_psb().death_date = Some(date(swrq));
+        self
+    }
+
+    fn last_psb(&mut self) -> &mut PsbEvent {
+        assert!(matches!(self.last, Last::Psb), "no psb row to modify");
+        self.snap.psb.last_mut().unwrap()
+    }
+
+    /// The last `psb` row's `csyxzmbh`.
+    fn csyxzmbh_cs(&mut self, cert_no: &str) -> &mut World {
+        self.last_psb().birth_cert_no = Some(cert_no.into());
+        self
+    }
+
+    fn lsh(&mut self, lsh: &str) -> &mut World {
+        self.last_psb().lsh = lsh.into();
+        self
+    }
+
+    fn djsj(&mut self, djsj: &str) -> &mut World {
+        self.last_psb().recorded_at = djsj.into();
+        self
+    }
+
+    // --- pis --------------------------------------------------------------------------
+
+    /// A PIS record as typed: `zt` 1, not deleted, no `hyzk`, modified 2014-01-01.
+    fn pis(&mut self, person_id: &str, sfzh: &str, name: &str, sex: Sex, csrq: &str, village: &str) -> &mut World {
+        self.snap.pis.push(PisRecord {
+            person_id: person_id.into(),
+            sfzh: sfzh.into(),
+            id_norm: popsync::domain::normalise_id(sfzh),
+            name: name.into(),
+            sex,
+            birth_date: date(csrq),
+            village: div(village),
+            marital: None,
+            mother_id: None,
+            birth_cert_no: None,
+            state: PisState::OnRegister,
+            deleted: false,
+            ever_deleted: false,
+            modified_time: "2014-01-01 08:00:00".into(),
+        });
+        self.last = Last::Pis;
+        self
+    }
+
+    /// A PIS record that agrees with `p` in every field.
+    fn pis_of(&mut self, person_id: &str, p: &P, village: &str) -> &mut World {
+        self.pis(person_id, &p.id, &p.name, p.sex, &p.birth, village)
+    }
+
+    /// A person on the household register since 2010 with an agreeing PIS record there.
+    fn resident(&mut self, person_id: &str, p: &P, village: &str) -> &mut World {
+        self.psb("CSH", p, village, "2010-01-01").pis_of(person_id, p, village)
+    }
+
+    fn last_pis(&mut self) -> &mut PisRecord {
+        assert!(matches!(self.last, Last::Pis), "no pis record to modify");
+        self.snap.pis.last_mut().unwrap()
+    }
+
+    fn zt(&mut self, zt: i64) -> &mut World {
+        self.last_pis().state = PisState::from_code(zt).unwrap();
+        self
+    }
+
+    fn deleted(&mut self) -> &mut World {
+        let r = self.last_pis();
+        r.deleted = true;
+        r.ever_deleted = true;
+        self
+    }
+
+    fn hyzk(&mut self, code: &str) -> &mut World {
+        self.last_pis().marital = Some(code.into());
+        self
+    }
+
+    fn mq(&mut self, mother_sfzh: &str) -> &mut World {
+        self.last_pis().mother_id = Some(mother_sfzh.into());
+        self
+    }
+
+    fn csyxzmbh(&mut self, cert_no: &str) -> &mut World {
+        self.last_pis().birth_cert_no = Some(cert_no.into());
+        self
+    }
+
+    fn modified(&mut self, t: &str) -> &mut World {
+        self.last_pis().modified_time = t.into();
+        self
+    }
+
+    // --- nhc --------------------------------------------------------------------------
+
+    /// Version 1, `VALID`, of a birth certificate, updated on the birth date.
+    fn birth_cert(&mut self, no: &str, child_name: Option<&str>, sex: Sex, birth: &str, mother: &P, residence: &str) -> &mut World {
+        self.snap.births.push(BirthCertificate {
+            cert_no: no.into(),
+            version: 1,
+            status: CertStatus::Valid,
+            child_name: child_name.map(str::to_string),
+            child_sex: sex,
+            birth_date: date(birth),
+            mother_name: Some(mother.name.clone()),
+            mother_id: id(&mother.id),
+            father_name: None,
+            father_id: None,
+            facility: Some("市妇幼保健院".into()),
+            residence: Some(div(residence)),
+            updated_at: format!("{birth}T12:00:00+08:00"),
+            updated_date: date(birth),
+        });
+        self.last = Last::Birth;
+        self
+    }
+
+    /// Another version of the last certificate (birth or death) added, with `status`,
+    /// updated on `updated`.
+    fn version(&mut self, version: i64, status: &str, updated: &str) -> &mut World {
+        let status = CertStatus::from_code(status).unwrap();
+        match self.last {
+            Last::Birth => {
+                let mut c = self.snap.births.last().unwrap().clone();
+                c.version = version;
+                c.status = status;
+                c.updated_at = format!("{updated}T12:00:00+08:00");
+                c.updated_date = date(updated);
+                self.snap.births.push(c);
+            }
+            Last::Death => {
+                let mut c = self.snap.deaths.last().unwrap().clone();
+                c.version = version;
+                c.status = status;
+                c.updated_at = format!("{updated}T12:00:00+08:00");
+                c.updated_date = date(updated);
+                self.snap.deaths.push(c);
+            }
+            _ => panic!("no certificate to re-issue"),
+        }
+        self
+    }
+
+    /// Version 1, `VALID`, of a death certificate for `p`, updated on the death date.
+    fn death_cert(&mut self, no: &str, p: &P, death: &str) -> &mut World {
+        self.snap.deaths.push(DeathCertificate {
+            cert_no: no.into(),
+            version: 1,
+            status: CertStatus::Valid,
+            name: Some(p.name.clone()),
+            id: Some(id(&p.id)),
+            sex: p.sex,
+            death_date: date(death),
+            residence: None,
+            updated_at: format!("{death}T12:00:00+08:00"),
+            updated_date: date(death),
+        });
+        self.last = Last::Death;
+        self
+    }
+
+    // --- mca --------------------------------------------------------------------------
+
+    fn cremation(&mut self, no: &str, p: &P, death: &str, cremated: &str) -> &mut World {
+        self.snap.cremations.push(Cremation {
+            cert_no: no.into(),
+            name: p.name.clone(),
+            sex: p.sex,
+            id: Some(id(&p.id)),
+            death_date: date(death),
+            cremation_date: date(cremated),
+            address: "本市".into(),
+            funeral_home: "市殡仪馆".into(),
+        });
+        self.last = Last::None;
+        self
+    }
+
+    /// One marriage-register row: `kind` is `结婚`, `离婚`, `补领结婚证` or `撤销婚姻`.
+    fn marriage(&mut self, no: &str, kind: &str, husband: &P, wife: &P, registered: &str) -> &mut World {
+        self.snap.marriages.push(Marriage {
+            reg_no: no.into(),
+            kind: MarriageKind::from_zh(kind).unwrap_or_else(|| panic!("业务类别 {kind}")),
+            husband_name: husband.name.clone(),
+            husband_id: id(&husband.id),
+            wife_name: wife.name.clone(),
+            wife_id: id(&wife.id),
+            reg_date: date(registered),
+            office: "市民政局婚姻登记处".into(),
+        });
+        self.last = Last::None;
+        self
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Expected tickets and the check
+// ---------------------------------------------------------------------------------------
+
+/// One expected ticket: kind, township, subject (rendered by [`render`]).
+type Want = (&'static str, &'static str, String);
+
+/// The subject's keys in a fixed order, then the `suggestion` if any.
+fn render(t: &TicketDraft) -> String {
+    let s = &t.subject;
+    let mut parts = Vec::new();
+    if let Some(i) = s.id_number {
+        parts.push(format!("id_number={i}"));
+    }
+    if let Some(p) = &s.pis_person_id {
+        parts.push(format!("pis_person_id={p}"));
+    }
+    if !s.pis_person_ids.is_empty() {
+        parts.push(format!("pis_person_ids={}", s.pis_person_ids.join(",")));
+    }
+    if let Some(c) = &s.birth_cert_no {
+        parts.push(format!("birth_cert_no={c}"));
+    }
+    if let Some(c) = s.child_id_number {
+        parts.push(format!("child_id_number={c}"));
+    }
+    if let Some(g) = t.suggestion {
+        parts.push(format!("suggestion={g}"));
+    }
+    parts.join(" ")
+}
+
+/// Subject `id_number` of a person (the normalised ID).
+fn sid(p: &P) -> String {
+    format!("id_number={}", p.id)
+}
+
+fn spid(person_id: &str) -> String {
+    format!("pis_person_id={person_id}")
+}
+
+/// `INVALID_ID` with a suggested correction.
+fn spid_suggest(person_id: &str, p: &P) -> String {
+    format!("pis_person_id={person_id} suggestion={}", p.id)
+}
+
+/// `PHANTOM_RECORD` of a record with an ID.
+fn sphantom(person_id: &str, id_number: &str) -> String {
+    format!("id_number={id_number} pis_person_id={person_id}")
+}
+
+fn spids(ids: &[&str]) -> String {
+    format!("pis_person_ids={}", ids.join(","))
+}
+
+fn scert(no: &str) -> String {
+    format!("birth_cert_no={no}")
+}
+
+fn schild(child: &P) -> String {
+    format!("child_id_number={}", child.id)
+}
+
+fn scert_child(no: &str, child: &P) -> String {
+    format!("birth_cert_no={no} child_id_number={}", child.id)
+}
+
+/// Collects every case of a table; `finish` fails with all the cases that disagreed.
+#[derive(Default)]
+struct Table {
+    failures: Vec<String>,
+    cases: usize,
+}
+
+impl Table {
+    fn check(&mut self, case: &str, w: &World, want: &[Want]) {
+        self.cases += 1;
+        let out = reconcile(&w.snap, &w.params());
+        let mut got: Vec<(String, String, String)> =
+            out.tickets.iter().map(|t| (t.kind.as_str().to_string(), t.township.to_string(), render(t))).collect();
+        got.sort();
+        let mut want: Vec<(String, String, String)> = want
+            .iter()
+            .map(|(k, t, s)| {
+                assert!(TicketKind::parse(k).is_some(), "case {case}: unknown kind {k}");
+                (k.to_string(), t.to_string(), s.clone())
+            })
+            .collect();
+        want.sort();
+        if got != want {
+            let show = |v: &[(String, String, String)]| {
+                if v.is_empty() {
+                    "    (none)\n".to_string()
+                } else {
+                    v.iter().map(|(k, t, s)| format!("    {k} {t} {s}\n")).collect()
+                }
+            };
+            self.failures.push(format!("case `{case}`\n  want:\n{}  got:\n{}", show(&want), show(&got)));
+        }
+    }
+
+    fn finish(self) {
+        assert!(self.failures.is_empty(), "{} of {} cases failed:\n{}", self.failures.len(), self.cases, self.failures.join("\n"));
+    }
+}
+
+fn world() -> World {
+    World::new(AS_OF)
+}
+
+// ---------------------------------------------------------------------------------------
+// The harness itself
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn rules_harness_ids_and_quiet_baseline() {
+    // The generator agrees with the IDs popsync's own unit tests use.
+    assert_eq!(make_id("349901", "19720818", 892), "349901197208188924");
+    assert_eq!(make_id("349901", "20101223", 537), "34990120101223537X");
+    let x = P::with_x("王五", M, "1972-08-18", 0);
+    assert!(x.id.ends_with('X') && IdNumber::parse(&x.id).is_ok());
+    assert_eq!(popsync::domain::normalise_id(&legacy15(&x.id)), x.id);
+    assert_eq!(popsync::domain::normalise_id(&full_width(&x.id)), x.id);
+    assert!(IdNumber::parse(&wrong_check(&x.id)).is_err());
+
+    let mut t = Table::default();
+    let a = man("张三", "1980-03-04", 1);
+    let b = woman("李梅", "1982-05-06", 1);
+    t.check("nothing at all", &world(), &[]);
+    t.check("two residents whose records agree", world().resident("RK1", &a, V1).resident("RK2", &b, V2), &[]);
+    // The check must be able to fail: an extra ticket is reported.
+    let mut strict = Table::default();
+    strict.check("missing resident but nothing expected", world().psb("CSH", &a, V1, "2010-01-01"), &[]);
+    assert_eq!(strict.failures.len(), 1);
+    t.finish();
+}
