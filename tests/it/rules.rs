@@ -684,3 +684,161 @@ fn rules_birth_not_registered() {
         &[("BIRTH_NOT_REGISTERED", T3, scert(B1))]);
     t.finish();
 }
+
+// ---------------------------------------------------------------------------------------
+// DEATH_NOT_RECORDED, MOVE_OUT_NOT_RECORDED, MOVE_IN_NOT_RECORDED
+// ---------------------------------------------------------------------------------------
+
+fn elder() -> P {
+    man("赵六", "1950-01-01", 1)
+}
+
+fn with_elder() -> World {
+    let mut w = world();
+    w.resident("RK1", &elder(), V1);
+    w
+}
+
+#[test]
+fn rules_death_not_recorded() {
+    let mut t = Table::default();
+    let p = elder();
+    let dnr = |town: &'static str, who: &P| ("DEATH_NOT_RECORDED", town, sid(who));
+
+    t.check("raised: cremation, died on D-30 (cremated later)",
+        with_elder().cremation("HH1", &p, &ago(30), &ago(27)), &[dnr(T1, &p)]);
+    t.check("benign: died on D-29", with_elder().cremation("HH1", &p, &ago(29), &ago(27)), &[]);
+    t.check("raised: VALID death certificate, D-30", with_elder().death_cert("D1", &p, &ago(30)), &[dnr(T1, &p)]);
+    t.check("raised: psb SW dated by swrq (D-35), registered within grace",
+        with_elder().sw(&p, V1, &ago(35), &ago(5)), &[dnr(T1, &p)]);
+    t.check("benign: psb SW with swrq on D-29", with_elder().sw(&p, V1, &ago(29), &ago(5)), &[]);
+    t.check("raised: sources disagree: the earliest date counts",
+        with_elder().cremation("HH1", &p, &ago(29), &ago(27)).death_cert("D1", &p, &ago(31)), &[dnr(T1, &p)]);
+    t.check("benign: cremation dated after D is ignored",
+        with_elder().cremation("HH1", &p, &ago(40), &ago(-1)), &[]);
+    t.check("benign: SW row dated (ywrq) after D is ignored",
+        with_elder().sw(&p, V1, &ago(40), &ago(-1)), &[]);
+    t.check("benign: voided death certificate",
+        with_elder().death_cert("D1", &p, &ago(40)).version("D1", 2, "VOID", &ago(10)), &[]);
+    t.check("raised: void version dated after D does not count yet",
+        with_elder().death_cert("D1", &p, &ago(40)).version("D1", 2, "VOID", &ago(-1)), &[dnr(T1, &p)]);
+    t.check("benign: voided, re-issued after D",
+        with_elder().death_cert("D1", &p, &ago(40)).version("D1", 2, "VOID", &ago(35)).version("D1", 3, "VALID", &ago(-1)),
+        &[]);
+    t.check("raised: voided, re-issued on D",
+        with_elder().death_cert("D1", &p, &ago(40)).version("D1", 2, "VOID", &ago(35)).version("D1", 3, "VALID", &ago(0)),
+        &[dnr(T1, &p)]);
+    t.check("benign: PIS record already dead (zt 3)",
+        world().psb("CSH", &p, V1, "2010-01-01").pis_of("RK1", &p, V1).zt(3).cremation("HH1", &p, &ago(40), &ago(38)), &[]);
+    t.check("benign: PIS record deleted",
+        world().psb("CSH", &p, V1, "2010-01-01").pis_of("RK1", &p, V1).deleted().cremation("HH1", &p, &ago(40), &ago(38)), &[]);
+
+    // The record denotes the person whatever way its ID was typed.
+    let px = P::with_x("钱七", M, "1951-07-08", 0);
+    for (how, sfzh) in [
+        ("legacy 15-digit", legacy15(&px.id)),
+        ("lower-case x", px.id.to_lowercase()),
+        ("full-width digits", full_width(&px.id)),
+        ("surrounding and full-width spaces", format!("\u{3000} {} ", px.id)),
+    ] {
+        t.check(&format!("raised: sfzh typed as {how}"),
+            world()
+                .psb("CSH", &px, V1, "2010-01-01")
+                .pis("RK1", &sfzh, &px.name, M, &px.birth, V1)
+                .cremation("HH1", &px, &ago(60), &ago(58)),
+            &[dnr(T1, &px)]);
+    }
+    t.check("raised: active records in two townships: one ticket in each (no RESIDENCE_MISMATCH)",
+        with_elder().pis_of("RK2", &p, V2).cremation("HH1", &p, &ago(60), &ago(58)),
+        &[dnr(T1, &p), dnr(T2, &p), ("DUPLICATE_RECORD", T2, spids(&["RK1", "RK2"]))]);
+    t.check("precedence: dead: no IDENTITY, RESIDENCE or MARITAL ticket beside it",
+        world()
+            .psb("CSH", &p, V1, "2010-01-01")
+            .pis("RK1", &p.id, "赵九", M, &p.birth, V2)
+            .hyzk("10")
+            .marriage("JH1", "结婚", &p, &woman("某", "1952-01-01", 1), &ago(400))
+            .cremation("HH1", &p, &ago(40), &ago(38)),
+        &[dnr(T2, &p)]);
+    t.check("precedence: dead within grace: nothing at all yet",
+        world()
+            .psb("CSH", &p, V1, "2010-01-01")
+            .pis("RK1", &p.id, "赵九", M, &p.birth, V2)
+            .cremation("HH1", &p, &ago(10), &ago(8)),
+        &[]);
+    let outsider = man("外地人", "1949-02-02", 3);
+    t.check("raised: dead person unknown to psb: DEATH_NOT_RECORDED, never PHANTOM_RECORD",
+        world().pis_of("RK5", &outsider, V3).cremation("HH1", &outsider, &ago(40), &ago(38)), &[dnr(T3, &outsider)]);
+    t.check("benign: unknown to psb, died within grace: no PHANTOM_RECORD either",
+        world().pis_of("RK5", &outsider, V3).cremation("HH1", &outsider, &ago(10), &ago(8)), &[]);
+    let m = mum();
+    let kid = man("陈小明", &ago(120), 1);
+    t.check("raised: a dead child whose record (no sfzh) denotes the birth",
+        with_mum()
+            .birth_cert("B000000001", None, M, &kid.birth, &m, V1)
+            .cs(&kid, &m, V1, &ago(100))
+            .pis("RK9", "", &kid.name, M, &kid.birth, V2)
+            .csyxzmbh("B000000001")
+            .death_cert("D1", &kid, &ago(40)),
+        &[dnr(T2, &kid)]);
+    t.finish();
+}
+
+#[test]
+fn rules_move_out_not_recorded() {
+    let mut t = Table::default();
+    let p = elder();
+    let out = |town: &'static str| ("MOVE_OUT_NOT_RECORDED", town, sid(&elder()));
+
+    t.check("raised: QC on D-30", with_elder().psb("QC", &p, V1, &ago(30)), &[out(T1)]);
+    t.check("benign: QC on D-29", with_elder().psb("QC", &p, V1, &ago(29)), &[]);
+    t.check("benign: QC dated after D is ignored", with_elder().psb("QC", &p, V1, &ago(-3)), &[]);
+    t.check("benign: the record is already moved out (zt 2)",
+        world().psb("CSH", &p, V1, "2010-01-01").pis_of("RK1", &p, V1).zt(2).psb("QC", &p, V1, &ago(60)), &[]);
+    t.check("benign: moved out and back in (QR later)",
+        with_elder().psb("QC", &p, V1, &ago(200)).psb("QR", &p, V1, &ago(100)), &[]);
+    t.check("raised: same ywrq, QC recorded later (djsj) is the current state",
+        with_elder().psb("QR", &p, V1, &ago(40)).djsj(&format!("{} 09:00:00", ago(40))).psb("QC", &p, V1, &ago(40)).djsj(&format!("{} 15:00:00", ago(40))),
+        &[out(T1)]);
+    t.check("benign: same ywrq, QR recorded later (djsj) is the current state",
+        with_elder().psb("QC", &p, V1, &ago(40)).djsj(&format!("{} 09:00:00", ago(40))).psb("QR", &p, V1, &ago(40)).djsj(&format!("{} 15:00:00", ago(40))),
+        &[]);
+    t.check("raised: records in two townships: one ticket each, no RESIDENCE or IDENTITY beside",
+        with_elder().pis("RK2", &p.id, "赵九", M, &p.birth, V2).psb("QC", &p, V1, &ago(30)),
+        &[out(T1), out(T2), ("DUPLICATE_RECORD", T2, spids(&["RK1", "RK2"]))]);
+    t.check("precedence: QC within grace: off the register, no IDENTITY/RESIDENCE/MARITAL",
+        world()
+            .psb("CSH", &p, V1, "2010-01-01")
+            .pis("RK1", &p.id, "赵九", F, &p.birth, V2)
+            .hyzk("10")
+            .marriage("JH1", "结婚", &p, &woman("某", "1952-01-01", 1), &ago(400))
+            .psb("QC", &p, V1, &ago(10)),
+        &[]);
+    t.finish();
+}
+
+#[test]
+fn rules_move_in_not_recorded() {
+    let mut t = Table::default();
+    let p = elder();
+    let min = |town: &'static str| ("MOVE_IN_NOT_RECORDED", town, sid(&elder()));
+
+    t.check("raised: QR into T2 on D-30, record still in T1 (no RESIDENCE_MISMATCH)",
+        with_elder().psb("QR", &p, V2, &ago(30)), &[min(T2)]);
+    t.check("benign: QR on D-29", with_elder().psb("QR", &p, V2, &ago(29)), &[]);
+    t.check("benign: an active record in the destination township (another village)",
+        world().psb("CSH", &p, V1, "2010-01-01").psb("QR", &p, "349901002007", &ago(60)).pis_of("RK2", &p, V2), &[]);
+    t.check("benign: destination record present, stale record left in T1",
+        with_elder().psb("QR", &p, V2, &ago(60)).pis_of("RK2", &p, V2),
+        // Equal modifiedTime: the larger personId (RK2, in T2) decides.
+        &[("DUPLICATE_RECORD", T2, spids(&["RK1", "RK2"]))]);
+    t.check("raised: the destination record is moved out (zt 2)",
+        with_elder().psb("QR", &p, V2, &ago(60)).pis_of("RK2", &p, V2).zt(2), &[min(T2)]);
+    t.check("benign: death evidence (even within grace)",
+        with_elder().psb("QR", &p, V2, &ago(60)).cremation("HH1", &p, &ago(5), &ago(3)), &[]);
+    t.check("raised: newcomer from another county with no record anywhere: not RESIDENT_MISSING",
+        world().psb("QR", &p, V3, &ago(30)), &[min(T3)]);
+    t.check("benign: newcomer within grace: not RESIDENT_MISSING either", world().psb("QR", &p, V3, &ago(29)), &[]);
+    t.check("benign: move between villages of one township",
+        with_elder().psb("QR", &p, V1B, &ago(60)), &[]);
+    t.finish();
+}
