@@ -842,3 +842,112 @@ fn rules_move_in_not_recorded() {
         with_elder().psb("QR", &p, V1B, &ago(60)), &[]);
     t.finish();
 }
+
+// ---------------------------------------------------------------------------------------
+// RESIDENCE_MISMATCH, RESIDENT_MISSING
+// ---------------------------------------------------------------------------------------
+
+fn zhang() -> P {
+    man("张三", "1980-03-04", 1)
+}
+
+#[test]
+fn rules_residence_mismatch() {
+    let mut t = Table::default();
+    let p = zhang();
+    let on_register = || {
+        let mut w = world();
+        w.psb("CSH", &zhang(), V1, "2010-01-01");
+        w
+    };
+    let res = |town: &'static str| ("RESIDENCE_MISMATCH", town, sid(&zhang()));
+
+    t.check("raised: hukou in T1, record in T2", on_register().pis_of("RK1", &p, V2), &[res(T2)]);
+    t.check("benign: another village of the same township", on_register().pis_of("RK1", &p, V1B), &[]);
+    t.check("benign: the T2 record is moved out (zt 2): the person is RESIDENT_MISSING instead",
+        on_register().pis_of("RK1", &p, V2).zt(2), &[("RESIDENT_MISSING", T1, sid(&p))]);
+    t.check("raised: records in T1 and T2: only the T2 one",
+        on_register().pis_of("RK1", &p, V1).pis_of("RK2", &p, V2),
+        &[res(T2), ("DUPLICATE_RECORD", T2, spids(&["RK1", "RK2"]))]);
+    t.check("raised: records in T2 and T3: one ticket in each",
+        on_register().pis_of("RK1", &p, V2).pis_of("RK2", &p, V3),
+        &[res(T2), res(T3), ("DUPLICATE_RECORD", T3, spids(&["RK1", "RK2"]))]);
+    t.check("precedence: death evidence within grace: no RESIDENCE_MISMATCH",
+        on_register().pis_of("RK1", &p, V2).cremation("HH1", &p, &ago(10), &ago(8)), &[]);
+    t.check("precedence: QC within grace: no RESIDENCE_MISMATCH",
+        on_register().pis_of("RK1", &p, V2).psb("QC", &p, V1, &ago(10)), &[]);
+    t.check("benign: latest event a QR within grace (into T1, record in T2)",
+        world().psb("CSH", &p, V3, "2010-01-01").psb("QR", &p, V1, &ago(29)).pis_of("RK1", &p, V2), &[]);
+    t.check("raised: latest event an overdue QR: MOVE_IN_NOT_RECORDED, not RESIDENCE_MISMATCH",
+        world().psb("CSH", &p, V3, "2010-01-01").psb("QR", &p, V1, &ago(30)).pis_of("RK1", &p, V2),
+        &[("MOVE_IN_NOT_RECORDED", T1, sid(&p))]);
+    t.check("benign: a BG after the QR keeps the QR's township (record in T2)",
+        world().psb("CSH", &p, V1, "2010-01-01").psb("QR", &p, V2, &ago(100)).psb("BG", &p, V2, &ago(50)).pis_of("RK1", &p, V2),
+        &[]);
+    t.check("raised: after QR and BG, a record left in the old township",
+        world().psb("CSH", &p, V1, "2010-01-01").psb("QR", &p, V2, &ago(100)).psb("BG", &p, V2, &ago(50)).pis_of("RK1", &p, V1),
+        &[res(T1)]);
+    t.check("raised: stands beside IDENTITY_MISMATCH on the same record",
+        on_register().pis("RK1", &p.id, "张四", M, &p.birth, V2),
+        &[res(T2), ("IDENTITY_MISMATCH", T2, sid(&p))]);
+    t.finish();
+}
+
+#[test]
+fn rules_resident_missing() {
+    let mut t = Table::default();
+    let p = zhang();
+    let on_register = || {
+        let mut w = world();
+        w.psb("CSH", &zhang(), V1, "2010-01-01");
+        w
+    };
+    let rm = |who: &P, town: &'static str| ("RESIDENT_MISSING", town, sid(who));
+
+    t.check("raised: on the register, no record at all", &on_register(), &[rm(&p, T1)]);
+    t.check("raised: the only record is moved out (zt 2)", on_register().pis_of("RK1", &p, V1).zt(2), &[rm(&p, T1)]);
+    t.check("raised: the only record is dead (zt 3)", on_register().pis_of("RK1", &p, V1).zt(3), &[rm(&p, T1)]);
+    t.check("raised: the only record is deleted", on_register().pis_of("RK1", &p, V1).deleted(), &[rm(&p, T1)]);
+    t.check("benign: a record with the ID full-width and padded",
+        on_register().pis("RK1", &format!(" {}\u{3000}", full_width(&p.id)), &p.name, M, &p.birth, V1), &[]);
+    t.check("benign: death evidence within grace", on_register().death_cert("D1", &p, &ago(3)), &[]);
+    t.check("benign: QC within grace", on_register().psb("QC", &p, V1, &ago(3)), &[]);
+    t.check("raised: after a BG (not CS/QR) within grace", on_register().psb("BG", &p, V2, &ago(3)), &[rm(&p, T2)]);
+    let m = mum();
+    let kid = man("陈小明", &ago(100), 1);
+    // The birth is denoted (a zt-3 record), so BIRTH_NOT_IN_PIS does not cover the child.
+    let born = |ywrq: &str| {
+        let mut w = with_mum();
+        w.cs(&kid, &m, V2, ywrq).pis_of("RK9", &kid, V2).zt(3);
+        w
+    };
+    t.check("benign: latest event a CS within grace", &born(&ago(29)), &[]);
+    t.check("raised: latest event a CS on D-30", &born(&ago(30)), &[rm(&kid, T2)]);
+
+    // Suppression by an INVALID_ID record, and its suggestion.
+    let typo = wrong_check(&p.id);
+    t.check("suppressed: INVALID_ID record in the PSB township with the same name/csrq/xb carries the suggestion",
+        on_register().pis("RK1", &typo, " 张　三 ", M, &p.birth, V1B), &[("INVALID_ID", T1, spid_suggest("RK1", &p))]);
+    t.check("not suppressed: the INVALID_ID record is in another township",
+        on_register().pis("RK1", &typo, "张三", M, &p.birth, V2), &[rm(&p, T1), ("INVALID_ID", T2, spid("RK1"))]);
+    t.check("not suppressed: the INVALID_ID record's name differs",
+        on_register().pis("RK1", &typo, "张山", M, &p.birth, V1), &[rm(&p, T1), ("INVALID_ID", T1, spid("RK1"))]);
+    t.check("not suppressed: the INVALID_ID record's csrq differs",
+        on_register().pis("RK1", &typo, "张三", M, "1980-03-05", V1), &[rm(&p, T1), ("INVALID_ID", T1, spid("RK1"))]);
+    t.check("not suppressed: the matching record is deleted (no INVALID_ID for it)",
+        on_register().pis("RK1", &typo, "张三", M, &p.birth, V1).deleted(), &[rm(&p, T1)]);
+    let twin_name = man("张三", "1980-03-04", 9);
+    t.check("suppressed, no suggestion: two people with the same name and birth date match the record",
+        on_register().psb("CSH", &twin_name, V1B, "2010-01-01").pis("RK1", &typo, "张三", M, &p.birth, V1),
+        &[("INVALID_ID", T1, spid("RK1"))]);
+    let other_valid = make_id(COUNTY, "19790101", 11);
+    t.check("suppressed: a valid ID of nobody that contradicts the record's csrq, with suggestion",
+        on_register().pis("RK1", &other_valid, "张三", M, &p.birth, V1), &[("INVALID_ID", T1, spid_suggest("RK1", &p))]);
+    t.check("suppressed: record shows the identity before a BG still within grace",
+        on_register().psb("BG", &p.named("张叁"), V1, &ago(29)).pis("RK1", &typo, "张三", M, &p.birth, V1),
+        &[("INVALID_ID", T1, spid_suggest("RK1", &p))]);
+    t.check("not suppressed: the BG is overdue, the record shows the old identity",
+        on_register().psb("BG", &p.named("张叁"), V1, &ago(30)).pis("RK1", &typo, "张三", M, &p.birth, V1),
+        &[rm(&p, T1), ("INVALID_ID", T1, spid("RK1"))]);
+    t.finish();
+}
