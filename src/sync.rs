@@ -196,7 +196,7 @@ pub async fn sync_feed(
             metrics::gauge!("popsync_feed_last_success_timestamp_seconds", "feed" => name)
                 .set(now_local().timestamp() as f64);
         }
-        Err(e) if matches!(e, SyncError::Interrupted { .. }) => {}
+        Err(SyncError::Interrupted { .. }) => {}
         Err(e) => {
             metrics::gauge!("popsync_feed_up", "feed" => name).set(0.0);
             metrics::counter!("popsync_feed_failures_total", "feed" => name).increment(1);

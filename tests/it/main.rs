@@ -4,4 +4,5 @@
 mod config;
 mod helpers;
 mod reconcile;
+mod rules;
 mod sync;
