@@ -63,6 +63,8 @@ pub enum Command {
     Sim(crate::sim::SimArgs),
     /// Simulator, sync, reconcile and township lists in a fresh folder: popsync at work.
     Demo(crate::demo::DemoArgs),
+    /// Measure sync and reconcile on a large simulated city; writes docs/benchmarks.md.
+    Bench(crate::bench::BenchArgs),
     /// List malformed records kept aside.
     Quarantine {
         #[arg(long, value_parser = parse_feed)]
@@ -163,6 +165,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Demo(args) => {
             crate::demo::run(args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(args) => {
+            crate::bench::run(args).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Sync { feeds } => {

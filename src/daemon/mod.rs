@@ -180,10 +180,7 @@ async fn feed_loop(
 }
 
 async fn reconcile_loop(shared: Shared, hb: Heartbeat, mut shutdown: Shutdown) -> String {
-    loop {
-        let Some(next) = next_fire(&shared.config.reconcile_schedule) else {
-            break;
-        };
+    while let Some(next) = next_fire(&shared.config.reconcile_schedule) {
         tracing::info!(next_run = %next.to_rfc3339(), "next reconciliation scheduled");
         let scheduled = sleep_until(next, &hb, &mut shutdown);
         tokio::select! {

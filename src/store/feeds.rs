@@ -5,7 +5,7 @@ use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, Row, Transaction};
 
-use super::{doing, values_placeholders, Store, StoreError};
+use super::{doing, values_placeholders, Backend, Store, StoreError};
 use crate::domain::{format_timestamp, now_local};
 use crate::records::{Batch, Malformed, Records};
 
@@ -54,7 +54,7 @@ impl Store {
             .map_err(doing("beginning a batch"))?;
         let mut stats = CommitStats::default();
         let total = batch.records.len() as u64;
-        let new = insert_records(&mut tx, &batch.records).await?;
+        let new = insert_records(&mut tx, self.backend, &batch.records).await?;
         stats.new = new;
         stats.seen = total - new.min(total);
         let feed = batch.stream.split('.').next().unwrap_or(batch.stream);
@@ -268,6 +268,7 @@ const CHUNK: usize = 500;
 
 async fn run_chunks<T>(
     tx: &mut Transaction<'_, Any>,
+    backend: Backend,
     rows: &[T],
     head: &str,
     tail: &str,
@@ -278,7 +279,7 @@ async fn run_chunks<T>(
     for chunk in rows.chunks(CHUNK) {
         let sql = format!(
             "{head} VALUES {} {tail}",
-            values_placeholders(chunk.len(), cols)
+            values_placeholders(backend, chunk.len(), cols)
         );
         let mut q = sqlx::query(&sql);
         for row in chunk {
@@ -295,12 +296,14 @@ async fn run_chunks<T>(
 
 async fn insert_records(
     tx: &mut Transaction<'_, Any>,
+    backend: Backend,
     records: &Records,
 ) -> Result<u64, StoreError> {
     match records {
         Records::Psb(rows) => {
             run_chunks(
                 tx,
+                backend,
                 rows,
                 "INSERT INTO psb_rows (lsh, ywlx, id_number, name, sex, birth_date, ethnicity, household, relation,
                  division, from_county, to_county, father_id, mother_id, birth_cert_no, death_date, event_date,
@@ -335,6 +338,7 @@ async fn insert_records(
         Records::Marriages(rows) => {
             run_chunks(
                 tx,
+                backend,
                 rows,
                 "INSERT INTO mca_marriages (reg_no, kind, husband_name, husband_id, wife_name, wife_id, reg_date, office, raw)",
                 "ON CONFLICT (reg_no) DO NOTHING",
@@ -357,6 +361,7 @@ async fn insert_records(
         Records::Cremations(rows) => {
             run_chunks(
                 tx,
+                backend,
                 rows,
                 "INSERT INTO mca_cremations (cert_no, name, sex, id_number, death_date, cremation_date, address, funeral_home, raw)",
                 "ON CONFLICT (cert_no) DO NOTHING",
@@ -379,6 +384,7 @@ async fn insert_records(
         Records::Births(rows) => {
             run_chunks(
                 tx,
+                backend,
                 rows,
                 "INSERT INTO nhc_births (cert_no, version, status, child_name, child_sex, birth_date, mother_name,
                  mother_id, father_name, father_id, facility, residence_code, updated_at, updated_date, raw)",
@@ -408,6 +414,7 @@ async fn insert_records(
         Records::Deaths(rows) => {
             run_chunks(
                 tx,
+                backend,
                 rows,
                 "INSERT INTO nhc_deaths (cert_no, version, status, name, id_number, sex, death_date, residence_code,
                  updated_at, updated_date, raw)",
@@ -433,6 +440,7 @@ async fn insert_records(
         Records::Pis(rows) => {
             run_chunks(
                 tx,
+                backend,
                 rows,
                 "INSERT INTO pis_rows (person_id, sfzh, id_norm, name, sex, birth_date, village, marital, mother_id,
                  birth_cert_no, state, deleted, ever_deleted, modified_time, raw)",

@@ -162,9 +162,11 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// `($1, $2, …), (…)` for a multi-row insert of `rows` rows of `cols` columns.
-pub(crate) fn values_placeholders(rows: usize, cols: usize) -> String {
-    let mut s = String::with_capacity(rows * cols * 5);
+/// `($1, $2, …), (…)` for a multi-row insert of `rows` rows of `cols` columns. SQLite
+/// gets anonymous `?`: sqlx asks SQLite for every parameter's name, a linear search
+/// for `$NNN` and `?NNN`, which made thousand-row inserts quadratic (thirty times slower).
+pub(crate) fn values_placeholders(backend: Backend, rows: usize, cols: usize) -> String {
+    let mut s = String::with_capacity(rows * cols * 6);
     let mut n = 1;
     for r in 0..rows {
         if r > 0 {
@@ -175,8 +177,13 @@ pub(crate) fn values_placeholders(rows: usize, cols: usize) -> String {
             if c > 0 {
                 s.push(',');
             }
-            s.push('$');
-            s.push_str(&n.to_string());
+            match backend {
+                Backend::Sqlite => s.push('?'),
+                Backend::Postgres => {
+                    s.push('$');
+                    s.push_str(&n.to_string());
+                }
+            }
             n += 1;
         }
         s.push(')');

@@ -86,7 +86,7 @@ impl Store {
                 "INSERT INTO persons (person_key, id_number, township, state, record, digest) VALUES {}
                  ON CONFLICT (person_key) DO UPDATE SET id_number = excluded.id_number, township = excluded.township,
                  state = excluded.state, record = excluded.record, digest = excluded.digest",
-                values_placeholders(chunk.len(), 6)
+                values_placeholders(self.backend, chunk.len(), 6)
             );
             let mut q = sqlx::query(&sql);
             for (p, json, d) in chunk {
@@ -142,7 +142,7 @@ impl Store {
             let sql = format!(
                 "INSERT INTO record_links (source, record_key, person_key, reason) VALUES {}
                  ON CONFLICT (source, record_key) DO UPDATE SET person_key = excluded.person_key, reason = excluded.reason",
-                values_placeholders(chunk.len(), 4)
+                values_placeholders(self.backend, chunk.len(), 4)
             );
             let mut q = sqlx::query(&sql);
             for l in chunk {
