@@ -386,7 +386,13 @@ fn check_database_url(url: &str) -> Result<(), ConfigError> {
 pub fn parse_schedule(key: &str, text: &str) -> Result<cron::Schedule, ConfigError> {
     let schedule: cron::Schedule = text
         .parse()
-        .map_err(|e| invalid(key, format!("{text:?} is not a cron schedule (sec min hour day month weekday): {e}")))?;
+        .map_err(|e: cron::error::Error| {
+            // The cron crate's message spans lines (the text, a caret, the cause): one
+            // line reads better in the journal.
+            let cause = e.to_string();
+            let cause = cause.lines().map(str::trim).filter(|l| !l.is_empty() && *l != "^" && *l != text.trim()).collect::<Vec<_>>().join(" ");
+            invalid(key, format!("{text:?} is not a cron schedule (sec min hour day month weekday): {cause}"))
+        })?;
     if schedule.upcoming(chrono::Utc).next().is_none() {
         return Err(invalid(key, format!("{text:?} never fires")));
     }

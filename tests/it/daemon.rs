@@ -13,6 +13,8 @@ use popsync::store::Store;
 use serde_json::Value;
 use sqlx::Row;
 
+use crate::helpers::{backends, fresh_db, open_store, Backend, TestDb};
+
 const BIN: &str = env!("CARGO_BIN_EXE_popsync");
 const FEEDS: [&str; 4] = ["psb", "mca", "nhc", "pis"];
 
@@ -34,17 +36,18 @@ fn free_listen() -> SocketAddr {
     l.local_addr().expect("its address")
 }
 
-/// One test's folder: config, secrets, database, log.
+/// One test's folder (config, secrets, log) and its fresh database.
 struct Setup {
     dir: tempfile::TempDir,
+    db: TestDb,
     listen: SocketAddr,
 }
 
 impl Setup {
-    fn new() -> Setup {
+    async fn new(backend: Backend) -> Setup {
         let dir = tempfile::tempdir().expect("tempdir");
         popsync::demo::write_secrets(&dir.path().join("secrets")).expect("secrets");
-        Setup { dir, listen: free_listen() }
+        Setup { dir, db: fresh_db(backend).await, listen: free_listen() }
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -52,12 +55,13 @@ impl Setup {
     }
 
     fn db_url(&self) -> String {
-        format!("sqlite://{}", self.path("popsync.db").display())
+        self.db.url.clone()
     }
 
     /// The demo's config with every feed on `*/2 * * * * *`, plus `extra` appended.
     fn write_config(&self, base_url: &str, townships: &[(String, String)], extra: &str) -> PathBuf {
         let text = popsync::demo::config_text(&self.path("popsync.db"), base_url, &self.path("secrets"), townships)
+            .replace(&format!("url = \"sqlite://{}\"", self.path("popsync.db").display()), &format!("url = \"{}\"", self.db.url))
             .replace("schedule = \"0 */15 * * * *\"", "schedule = \"*/2 * * * * *\"")
             .replace("schedule = \"0 0 * * * *\"", "schedule = \"*/2 * * * * *\"");
         let text = format!(
@@ -183,6 +187,18 @@ fn complete(counts: &BTreeMap<&'static str, (u64, u64)>, served: &ServedCounts, 
     r + q == served_of(served, feed).0
 }
 
+/// Whether each of `feeds` holds everything served and its last pull of every stream
+/// succeeded.
+async fn synced(store: &Store, served: &ServedCounts, feeds: &[&str]) -> bool {
+    let counts = stored(store).await;
+    let states = store.feed_states().await.expect("feed states");
+    feeds.iter().all(|f| {
+        let streams = popsync::feeds::streams_of(popsync::config::FeedName::parse(f).expect("a feed"));
+        complete(&counts, served, f)
+            && streams.iter().all(|s| states.iter().any(|r| r.stream == *s && r.last_success_at.is_some() && r.last_error.is_none()))
+    })
+}
+
 async fn wait_for<F, Fut>(what: &str, daemon: &Daemon, secs: u64, mut check: F)
 where
     F: FnMut() -> Fut,
@@ -247,18 +263,21 @@ async fn assert_no_personal_data(log: &str, url: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_syncs_reconciles_and_its_metrics_and_status_agree_with_the_store() {
+    for backend in backends() {
+        run_and_agree(backend).await;
+    }
+}
+
+async fn run_and_agree(backend: Backend) {
     let (sim, served, townships) = simulator(Faults::none()).await;
-    let setup = Setup::new();
+    let setup = Setup::new(backend).await;
     let config = setup.write_config(&sim.base_url(), &townships, "");
     let mut daemon = Daemon::start(&config, setup.listen, setup.path("daemon.log"), "text");
     daemon.wait_healthy().await;
-    let store = Store::open(&setup.db_url()).await.expect("store opens");
+    let store = open_store(&setup.db).await;
 
-    wait_for("every feed to be synced", &daemon, 40, || async {
-        let c = stored(&store).await;
-        FEEDS.iter().all(|f| complete(&c, &served, f))
-    })
-    .await;
+    let what = format!("every feed to be synced ({:?})", setup.db.backend);
+    wait_for(&what, &daemon, 40, || synced(&store, &served, &FEEDS)).await;
     // A reconciliation that started after the last record landed.
     let before = max_run_id(&store).await;
     wait_for("a reconciliation after the sync", &daemon, 15, || async { max_run_id(&store).await > before }).await;
@@ -328,7 +347,7 @@ async fn sigterm_mid_sync_exits_zero_in_time_and_the_next_start_resumes_exactly(
     // surely in flight when SIGTERM comes.
     let slow = Faults { rate: 0.5, kinds: vec![FaultKind::Slow], slow_ms: 300, ..Faults::none() };
     let (slow_sim, served, townships) = simulator(slow).await;
-    let setup = Setup::new();
+    let setup = Setup::new(Backend::Sqlite).await;
     let config = setup.write_config(&slow_sim.base_url(), &townships, "");
     let text = std::fs::read_to_string(&config).unwrap().replace("schedule = \"*/2", "page_size = 20\nschedule = \"*/2");
     // mca reads date windows and takes no page size.
@@ -358,11 +377,7 @@ async fn sigterm_mid_sync_exits_zero_in_time_and_the_next_start_resumes_exactly(
     std::fs::write(&config, text).unwrap();
     let mut daemon = Daemon::start(&config, setup.listen, setup.path("second.log"), "json");
     daemon.wait_healthy().await;
-    wait_for("the resumed sync to finish", &daemon, 40, || async {
-        let c = stored(&store).await;
-        FEEDS.iter().all(|f| complete(&c, &served, f))
-    })
-    .await;
+    wait_for("the resumed sync to finish", &daemon, 40, || synced(&store, &served, &FEEDS)).await;
     let last = stored(&store).await;
     let (_, page) = get(setup.listen, "/metrics").await.expect("/metrics answers");
     for feed in FEEDS {
@@ -411,16 +426,15 @@ fn slow_base(config: &Path) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_feed_refused_authentication_is_down_while_the_others_keep_syncing() {
     let (sim, served, townships) = simulator(Faults::none()).await;
-    let setup = Setup::new();
+    let setup = Setup::new(Backend::Sqlite).await;
     std::fs::write(setup.path("secrets").join("nhc"), "a-revoked-token\n").unwrap();
     let config = setup.write_config(&sim.base_url(), &townships, "");
     let mut daemon = Daemon::start(&config, setup.listen, setup.path("daemon.log"), "json");
     daemon.wait_healthy().await;
     let store = Store::open(&setup.db_url()).await.expect("store opens");
     wait_for("the other feeds to sync and nhc to fail", &daemon, 40, || async {
-        let c = stored(&store).await;
         let nhc_failed = store.feed_states().await.unwrap().iter().any(|s| s.stream.starts_with("nhc") && s.last_error.is_some());
-        nhc_failed && ["psb", "mca", "pis"].iter().all(|f| complete(&c, &served, f))
+        nhc_failed && synced(&store, &served, &["psb", "mca", "pis"]).await
     })
     .await;
 
@@ -460,9 +474,9 @@ async fn a_feed_refused_authentication_is_down_while_the_others_keep_syncing() {
     sim.stop().await;
 }
 
-#[test]
-fn bad_schedules_and_bad_config_are_refused_at_start_naming_the_key() {
-    let setup = Setup::new();
+#[tokio::test]
+async fn bad_schedules_and_bad_config_are_refused_at_start_naming_the_key() {
+    let setup = Setup::new(Backend::Sqlite).await;
     let base = setup.write_config("http://127.0.0.1:9", &[], "");
     let good = std::fs::read_to_string(&base).unwrap();
     let cases: Vec<(String, &str)> = vec![
