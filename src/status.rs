@@ -80,14 +80,17 @@ pub async fn report(store: &Store, config: &Config) -> Result<StatusReport, Stor
             newest_record_at: None,
             state: "never_run",
             cursors: BTreeMap::new(),
-            next_run_at: cfg.and_then(|c| crate::daemon::next_fire(&c.schedule)).map(crate::domain::format_timestamp),
+            next_run_at: cfg
+                .and_then(|c| crate::daemon::next_fire(&c.schedule))
+                .map(crate::domain::format_timestamp),
             lag_secs: None,
             newest_record_age_secs: None,
         };
         let mut all_succeeded = true;
         for stream in streams_of(feed) {
             let row = states.iter().find(|s| s.stream == *stream);
-            st.cursors.insert(stream.to_string(), row.and_then(|r| r.cursor.clone()));
+            st.cursors
+                .insert(stream.to_string(), row.and_then(|r| r.cursor.clone()));
             let Some(row) = row else {
                 all_succeeded = false;
                 continue;
@@ -107,9 +110,14 @@ pub async fn report(store: &Store, config: &Config) -> Result<StatusReport, Stor
             }
         }
         if let Some(cfg) = cfg {
-            let rows: Vec<&FeedStatusRow> = states.iter().filter(|r| streams_of(feed).contains(&r.stream.as_str())).collect();
-            st.lag_secs = crate::daemon::seconds_since_success(&rows, cfg).map(|s| s.max(0.0) as u64);
-            st.newest_record_age_secs = crate::daemon::seconds_since_newest_record(&rows).map(|s| s.max(0.0) as u64);
+            let rows: Vec<&FeedStatusRow> = states
+                .iter()
+                .filter(|r| streams_of(feed).contains(&r.stream.as_str()))
+                .collect();
+            st.lag_secs =
+                crate::daemon::seconds_since_success(&rows, cfg).map(|s| s.max(0.0) as u64);
+            st.newest_record_age_secs =
+                crate::daemon::seconds_since_newest_record(&rows).map(|s| s.max(0.0) as u64);
         }
         st.state = if cfg.is_none() {
             "not_configured"
@@ -141,7 +149,12 @@ pub async fn report(store: &Store, config: &Config) -> Result<StatusReport, Stor
             }
         }
     }
-    Ok(StatusReport { feeds, tickets, last_reconcile, daemon })
+    Ok(StatusReport {
+        feeds,
+        tickets,
+        last_reconcile,
+        daemon,
+    })
 }
 
 /// Asks a daemon listening on `[http] listen` for its view; a quick `running: false`
@@ -150,24 +163,47 @@ async fn daemon_status(config: &Config) -> DaemonStatus {
     let listen = config.http.listen.clone();
     let mut addr: std::net::SocketAddr = match listen.parse() {
         Ok(a) => a,
-        Err(_) => return DaemonStatus { running: false, listen, view: None },
+        Err(_) => {
+            return DaemonStatus {
+                running: false,
+                listen,
+                view: None,
+            }
+        }
     };
     if addr.ip().is_unspecified() {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
     let view = async {
-        let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(2)).build().ok()?;
-        let resp = client.get(format!("http://{addr}/daemon")).send().await.ok()?;
-        resp.error_for_status().ok()?.json::<crate::daemon::DaemonView>().await.ok()
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(2))
+            .build()
+            .ok()?;
+        let resp = client
+            .get(format!("http://{addr}/daemon"))
+            .send()
+            .await
+            .ok()?;
+        resp.error_for_status()
+            .ok()?
+            .json::<crate::daemon::DaemonView>()
+            .await
+            .ok()
     }
     .await;
-    DaemonStatus { running: view.is_some(), listen, view }
+    DaemonStatus {
+        running: view.is_some(),
+        listen,
+        view,
+    }
 }
 
 /// The human form.
 pub fn render_text(r: &StatusReport) -> String {
     let mut out = String::new();
-    out.push_str("feed  state           records  quarantined  last success               newest record\n");
+    out.push_str(
+        "feed  state           records  quarantined  last success               newest record\n",
+    );
     for (name, f) in &r.feeds {
         out.push_str(&format!(
             "{name:<5} {:<15} {:>7}  {:>11}  {:<25}  {}\n",
@@ -178,7 +214,10 @@ pub fn render_text(r: &StatusReport) -> String {
             f.newest_record_at.as_deref().unwrap_or("-")
         ));
         for (stream, cursor) in &f.cursors {
-            out.push_str(&format!("      cursor {stream}: {}\n", cursor.as_deref().unwrap_or("-")));
+            out.push_str(&format!(
+                "      cursor {stream}: {}\n",
+                cursor.as_deref().unwrap_or("-")
+            ));
         }
         if let Some(e) = &f.last_error {
             out.push_str(&format!("      last error: {e}\n"));
@@ -187,13 +226,20 @@ pub fn render_text(r: &StatusReport) -> String {
             out.push_str(&format!("      next scheduled pull: {n}\n"));
         }
         if let Some(lag) = f.lag_secs {
-            let newest = f.newest_record_age_secs.map_or("-".to_string(), |s| format!("{s} s"));
-            out.push_str(&format!("      lag: last full success {lag} s ago; newest record {newest} old\n"));
+            let newest = f
+                .newest_record_age_secs
+                .map_or("-".to_string(), |s| format!("{s} s"));
+            out.push_str(&format!(
+                "      lag: last full success {lag} s ago; newest record {newest} old\n"
+            ));
         }
     }
     match &r.daemon.view {
         Some(view) => {
-            out.push_str(&format!("daemon: running on {} since {}\n", r.daemon.listen, view.started_at));
+            out.push_str(&format!(
+                "daemon: running on {} since {}\n",
+                r.daemon.listen, view.started_at
+            ));
             for (name, v) in &view.feeds {
                 out.push_str(&format!(
                     "  {name:<5} {}last poll {} ({} new, {} ms), failures in a row {}\n",
@@ -205,10 +251,16 @@ pub fn render_text(r: &StatusReport) -> String {
                 ));
             }
         }
-        None => out.push_str(&format!("daemon: not answering on {} (next runs shown are the schedules')\n", r.daemon.listen)),
+        None => out.push_str(&format!(
+            "daemon: not answering on {} (next runs shown are the schedules')\n",
+            r.daemon.listen
+        )),
     }
     if let Some(run) = &r.last_reconcile {
-        out.push_str(&format!("last reconciliation: run {} as of {} finished {}\n", run["run_id"], run["as_of"], run["finished_at"]));
+        out.push_str(&format!(
+            "last reconciliation: run {} as of {} finished {}\n",
+            run["run_id"], run["as_of"], run["finished_at"]
+        ));
     }
     if let Some(open) = r.tickets.get("open") {
         let total: i64 = open.values().sum();

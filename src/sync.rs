@@ -47,7 +47,13 @@ impl SyncError {
     }
 
     pub fn is_auth(&self) -> bool {
-        matches!(self, SyncError::Feed { source: FeedError::Auth(_), .. })
+        matches!(
+            self,
+            SyncError::Feed {
+                source: FeedError::Auth(_),
+                ..
+            }
+        )
     }
 
     /// Whether an operator must act before the feed can work again. A transient fault
@@ -56,7 +62,11 @@ impl SyncError {
     pub fn needs_operator(&self) -> bool {
         !matches!(
             self,
-            SyncError::Interrupted { .. } | SyncError::Feed { source: FeedError::Transient { .. }, .. }
+            SyncError::Interrupted { .. }
+                | SyncError::Feed {
+                    source: FeedError::Transient { .. },
+                    ..
+                }
         )
     }
 }
@@ -167,7 +177,15 @@ pub async fn sync_feed(
             ..StreamReport::default()
         };
         let retries_before = client.retries().get();
-        let outcome = pull_stream(store, &client, pager.as_mut(), &mut report, &options, shutdown.clone()).await;
+        let outcome = pull_stream(
+            store,
+            &client,
+            pager.as_mut(),
+            &mut report,
+            &options,
+            shutdown.clone(),
+        )
+        .await;
         report.retries = client.retries().get() - retries_before;
         reports.push(report);
         if let Err(e) = outcome {
@@ -193,7 +211,8 @@ pub async fn sync_feed(
         Err(SyncError::Interrupted { .. }) => "interrupted",
         Err(_) => "failed",
     };
-    metrics::counter!("popsync_feed_polls_total", "feed" => name, "outcome" => outcome).increment(1);
+    metrics::counter!("popsync_feed_polls_total", "feed" => name, "outcome" => outcome)
+        .increment(1);
     match &result {
         Ok(()) => {
             metrics::gauge!("popsync_feed_up", "feed" => name).set(1.0);
@@ -244,7 +263,8 @@ async fn pull_stream(
             h.beat();
         }
         let feed = stream.split('.').next().unwrap_or(stream);
-        metrics::counter!("popsync_records_ingested_total", "feed" => feed.to_string()).increment(stats.new);
+        metrics::counter!("popsync_records_ingested_total", "feed" => feed.to_string())
+            .increment(stats.new);
         metrics::counter!("popsync_records_quarantined_total", "feed" => feed.to_string())
             .increment(stats.quarantined_new);
         if let Some(t) = &batch.newest_record_at {
@@ -283,7 +303,12 @@ fn mask_key(key: &str) -> &str {
 /// The one line per feed poll: what it brought, where its cursors moved, how long it
 /// took and how it ended. A poll that failed says so at WARN when the next pull may
 /// succeed, at ERROR with what to do when an operator must act.
-fn log_poll(feed: FeedName, streams: &[StreamReport], result: &Result<(), SyncError>, elapsed: Duration) {
+fn log_poll(
+    feed: FeedName,
+    streams: &[StreamReport],
+    result: &Result<(), SyncError>,
+    elapsed: Duration,
+) {
     let sum = |f: fn(&StreamReport) -> u64| streams.iter().map(f).sum::<u64>();
     let new = sum(|s| s.stats.new);
     let already_seen = sum(|s| s.stats.seen);
@@ -317,12 +342,18 @@ fn log_poll(feed: FeedName, streams: &[StreamReport], result: &Result<(), SyncEr
     match result {
         Ok(()) => poll!(info, "ok", "feed poll"),
         Err(SyncError::Interrupted { .. }) => {
-            poll!(info, "interrupted", "feed poll stopped by shutdown; the next start resumes from the stored cursor")
+            poll!(
+                info,
+                "interrupted",
+                "feed poll stopped by shutdown; the next start resumes from the stored cursor"
+            )
         }
         Err(e) if !e.needs_operator() => poll!(
             warn, "failed", error = %mask_ids_in(&e.to_string()), next = "the next scheduled pull resumes from the stored cursor",
             "feed poll failed after every retry"
         ),
-        Err(e) => poll!(error, "failed", error = %mask_ids_in(&e.to_string()), action = e.hint(), "feed poll failed"),
+        Err(e) => {
+            poll!(error, "failed", error = %mask_ids_in(&e.to_string()), action = e.hint(), "feed poll failed")
+        }
     }
 }

@@ -37,8 +37,18 @@ pub struct HealthState {
 }
 
 impl HealthState {
-    pub fn new(store: Store, config: Arc<Config>, prometheus: PrometheusHandle, view: SharedView) -> HealthState {
-        HealthState { store, config, prometheus, view }
+    pub fn new(
+        store: Store,
+        config: Arc<Config>,
+        prometheus: PrometheusHandle,
+        view: SharedView,
+    ) -> HealthState {
+        HealthState {
+            store,
+            config,
+            prometheus,
+            view,
+        }
     }
 }
 
@@ -59,25 +69,80 @@ pub fn install_metrics() -> PrometheusHandle {
 /// brought anything shows `0` rather than nothing.
 pub fn describe_metrics(config: &Config) {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
-    describe_counter!("popsync_records_ingested_total", "Records stored for the first time (pis: a newer version), per feed, since start");
-    describe_counter!("popsync_records_quarantined_total", "Malformed records kept aside for the first time, per feed, since start");
-    describe_counter!("popsync_feed_retries_total", "Feed requests retried after a transient fault");
-    describe_counter!("popsync_feed_polls_total", "Feed polls by outcome (ok, failed, interrupted)");
+    describe_counter!(
+        "popsync_records_ingested_total",
+        "Records stored for the first time (pis: a newer version), per feed, since start"
+    );
+    describe_counter!(
+        "popsync_records_quarantined_total",
+        "Malformed records kept aside for the first time, per feed, since start"
+    );
+    describe_counter!(
+        "popsync_feed_retries_total",
+        "Feed requests retried after a transient fault"
+    );
+    describe_counter!(
+        "popsync_feed_polls_total",
+        "Feed polls by outcome (ok, failed, interrupted)"
+    );
     describe_counter!("popsync_feed_failures_total", "Feed polls that failed");
-    describe_gauge!("popsync_feed_up", "1 when the feed's last poll succeeded, 0 when it failed");
-    describe_gauge!("popsync_records_stored", "Distinct records in the store, per feed");
-    describe_gauge!("popsync_records_in_quarantine", "Malformed records in the quarantine, per feed");
-    describe_gauge!("popsync_feed_seconds_since_success", Unit::Seconds, "Seconds since every stream of the feed last pulled successfully");
-    describe_gauge!("popsync_feed_seconds_since_newest_record", Unit::Seconds, "Seconds since the newest record the feed delivered was written by the department");
-    describe_gauge!("popsync_feed_next_run_timestamp_seconds", Unit::Seconds, "When the feed is pulled next (Unix time)");
-    describe_gauge!("popsync_feed_consecutive_failures", "Polls in a row that failed");
-    describe_gauge!("popsync_feed_last_success_timestamp_seconds", Unit::Seconds, "When this process last pulled the feed successfully (Unix time)");
-    describe_gauge!("popsync_reconcile_next_run_timestamp_seconds", Unit::Seconds, "When the next scheduled reconciliation starts (Unix time)");
+    describe_gauge!(
+        "popsync_feed_up",
+        "1 when the feed's last poll succeeded, 0 when it failed"
+    );
+    describe_gauge!(
+        "popsync_records_stored",
+        "Distinct records in the store, per feed"
+    );
+    describe_gauge!(
+        "popsync_records_in_quarantine",
+        "Malformed records in the quarantine, per feed"
+    );
+    describe_gauge!(
+        "popsync_feed_seconds_since_success",
+        Unit::Seconds,
+        "Seconds since every stream of the feed last pulled successfully"
+    );
+    describe_gauge!(
+        "popsync_feed_seconds_since_newest_record",
+        Unit::Seconds,
+        "Seconds since the newest record the feed delivered was written by the department"
+    );
+    describe_gauge!(
+        "popsync_feed_next_run_timestamp_seconds",
+        Unit::Seconds,
+        "When the feed is pulled next (Unix time)"
+    );
+    describe_gauge!(
+        "popsync_feed_consecutive_failures",
+        "Polls in a row that failed"
+    );
+    describe_gauge!(
+        "popsync_feed_last_success_timestamp_seconds",
+        Unit::Seconds,
+        "When this process last pulled the feed successfully (Unix time)"
+    );
+    describe_gauge!(
+        "popsync_reconcile_next_run_timestamp_seconds",
+        Unit::Seconds,
+        "When the next scheduled reconciliation starts (Unix time)"
+    );
     describe_gauge!("popsync_tickets_open", "Open tickets per kind");
-    describe_gauge!("popsync_tickets_open_by_township", "Open tickets per kind and township");
+    describe_gauge!(
+        "popsync_tickets_open_by_township",
+        "Open tickets per kind and township"
+    );
     describe_gauge!("popsync_ready", "1 when /readyz answers 200");
-    describe_histogram!("popsync_feed_pull_seconds", Unit::Seconds, "Duration of one feed poll");
-    describe_histogram!("popsync_reconcile_seconds", Unit::Seconds, "Duration of one reconciliation run");
+    describe_histogram!(
+        "popsync_feed_pull_seconds",
+        Unit::Seconds,
+        "Duration of one feed poll"
+    );
+    describe_histogram!(
+        "popsync_reconcile_seconds",
+        Unit::Seconds,
+        "Duration of one reconciliation run"
+    );
     for feed in &config.feeds {
         let name = feed.name.as_str();
         metrics::counter!("popsync_records_ingested_total", "feed" => name).increment(0);
@@ -129,7 +194,10 @@ fn seconds_since_record(ts: Option<&str>) -> Option<f64> {
 
 /// The feed's rows of `feed_state`.
 fn rows_of<'a>(states: &'a [FeedStatusRow], feed: &FeedConfig) -> Vec<&'a FeedStatusRow> {
-    states.iter().filter(|s| streams_of(feed.name).contains(&s.stream.as_str())).collect()
+    states
+        .iter()
+        .filter(|s| streams_of(feed.name).contains(&s.stream.as_str()))
+        .collect()
 }
 
 /// Seconds since every stream of the feed succeeded (the oldest stream's success);
@@ -153,11 +221,16 @@ pub fn seconds_since_newest_record(rows: &[&FeedStatusRow]) -> Option<f64> {
 async fn refresh_store_gauges(state: &HealthState) {
     if let Ok(counts) = state.store.record_counts().await {
         for (feed, records, quarantined) in counts {
-            if state.config.feed(crate::config::FeedName::parse(feed).expect("known feed")).is_none() {
+            if state
+                .config
+                .feed(crate::config::FeedName::parse(feed).expect("known feed"))
+                .is_none()
+            {
                 continue;
             }
             metrics::gauge!("popsync_records_stored", "feed" => feed).set(records as f64);
-            metrics::gauge!("popsync_records_in_quarantine", "feed" => feed).set(quarantined as f64);
+            metrics::gauge!("popsync_records_in_quarantine", "feed" => feed)
+                .set(quarantined as f64);
         }
     }
     let view = state.view.snapshot();
@@ -173,10 +246,15 @@ async fn refresh_store_gauges(state: &HealthState) {
             }
             if !rows.is_empty() {
                 let failing = rows.iter().any(|r| r.last_error.is_some());
-                metrics::gauge!("popsync_feed_up", "feed" => name).set(if failing { 0.0 } else { 1.0 });
+                metrics::gauge!("popsync_feed_up", "feed" => name).set(if failing {
+                    0.0
+                } else {
+                    1.0
+                });
             }
             if let Some(v) = view.feeds.get(name) {
-                metrics::gauge!("popsync_feed_consecutive_failures", "feed" => name).set(v.consecutive_failures as f64);
+                metrics::gauge!("popsync_feed_consecutive_failures", "feed" => name)
+                    .set(v.consecutive_failures as f64);
             }
         }
     }
@@ -188,9 +266,14 @@ async fn refresh_store_gauges(state: &HealthState) {
 /// value.
 pub async fn refresh_ticket_gauges(store: &Store) {
     static PUBLISHED: Mutex<BTreeSet<(String, String)>> = Mutex::new(BTreeSet::new());
-    let Ok(counts) = store.open_ticket_counts().await else { return };
+    let Ok(counts) = store.open_ticket_counts().await else {
+        return;
+    };
     let mut published = PUBLISHED.lock().unwrap_or_else(|e| e.into_inner());
-    let now: BTreeSet<(String, String)> = counts.iter().map(|(k, t, _)| (k.clone(), t.clone())).collect();
+    let now: BTreeSet<(String, String)> = counts
+        .iter()
+        .map(|(k, t, _)| (k.clone(), t.clone()))
+        .collect();
     let mut per_kind: std::collections::BTreeMap<String, i64> = Default::default();
     for (kind, township) in published.difference(&now) {
         metrics::gauge!("popsync_tickets_open_by_township", "kind" => kind.clone(), "township" => township.clone()).set(0.0);
@@ -198,7 +281,8 @@ pub async fn refresh_ticket_gauges(store: &Store) {
     }
     for (kind, township, n) in counts {
         *per_kind.entry(kind.clone()).or_default() += n;
-        metrics::gauge!("popsync_tickets_open_by_township", "kind" => kind, "township" => township).set(n as f64);
+        metrics::gauge!("popsync_tickets_open_by_township", "kind" => kind, "township" => township)
+            .set(n as f64);
     }
     for (kind, n) in per_kind {
         metrics::gauge!("popsync_tickets_open", "kind" => kind).set(n as f64);
@@ -210,7 +294,13 @@ async fn metrics(State(state): State<HealthState>) -> impl IntoResponse {
     refresh_store_gauges(&state).await;
     let (code, _) = readiness(&state).await;
     metrics::gauge!("popsync_ready").set(if code == StatusCode::OK { 1.0 } else { 0.0 });
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.prometheus.render())
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        state.prometheus.render(),
+    )
 }
 
 /// Ready: the store answers, no feed's last poll failed in a way only an operator can
@@ -237,13 +327,18 @@ async fn readiness(state: &HealthState) -> (StatusCode, serde_json::Value) {
                         if v.needs_operator {
                             problems.push(format!("{name}: last poll failed: {err}"));
                         } else {
-                            warnings.push(format!("{name}: last poll failed, retried at the next run: {err}"));
+                            warnings.push(format!(
+                                "{name}: last poll failed, retried at the next run: {err}"
+                            ));
                         }
                     }
                 }
                 let silent = seconds_since_success(&rows, feed).unwrap_or(since_start);
                 if silent > feed.stale_after_secs as f64 {
-                    problems.push(format!("{name}: no successful poll for {silent:.0} s (stale_after_secs = {})", feed.stale_after_secs));
+                    problems.push(format!(
+                        "{name}: no successful poll for {silent:.0} s (stale_after_secs = {})",
+                        feed.stale_after_secs
+                    ));
                 }
             }
         }
@@ -252,7 +347,10 @@ async fn readiness(state: &HealthState) -> (StatusCode, serde_json::Value) {
     if problems.is_empty() {
         (StatusCode::OK, json!({"ready": true, "warnings": warnings}))
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, json!({"ready": false, "problems": problems, "warnings": warnings}))
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"ready": false, "problems": problems, "warnings": warnings}),
+        )
     }
 }
 

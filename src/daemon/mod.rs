@@ -15,7 +15,10 @@ mod schedule;
 mod view;
 mod watchdog;
 
-pub use health::{install_metrics, router as health_router, seconds_since_newest_record, seconds_since_success, HealthState};
+pub use health::{
+    install_metrics, router as health_router, seconds_since_newest_record, seconds_since_success,
+    HealthState,
+};
 pub use schedule::next_fire;
 pub use view::{DaemonView, FeedView, SharedView};
 
@@ -51,7 +54,9 @@ pub async fn run(config: Config, store: Store, extra_routes: axum::Router) -> an
     let signal_trigger = trigger.clone();
     tokio::spawn(async move {
         shutdown::signal().await;
-        tracing::info!("shutdown requested; no new work is started, work in flight finishes or is abandoned");
+        tracing::info!(
+            "shutdown requested; no new work is started, work in flight finishes or is abandoned"
+        );
         signal_trigger.trigger();
     });
     serve(config, store, extra_routes, trigger, shutdown).await
@@ -77,7 +82,12 @@ pub async fn serve(
     health::describe_metrics(&config);
     let listener = tokio::net::TcpListener::bind(&config.http.listen)
         .await
-        .with_context(|| format!("config key `http.listen`: cannot listen on {}", config.http.listen))?;
+        .with_context(|| {
+            format!(
+                "config key `http.listen`: cannot listen on {}",
+                config.http.listen
+            )
+        })?;
     let addr = listener.local_addr()?;
     let state = HealthState::new(store.clone(), config.clone(), prometheus, view.clone());
     let app = health::router(state).merge(extra_routes);
@@ -96,7 +106,12 @@ pub async fn serve(
     for feed in &config.feeds {
         let hb = Heartbeat::default();
         beats.push((format!("feed {}", feed.name), hb.clone()));
-        tasks.spawn(feed_loop(shared.clone(), feed.clone(), hb, shutdown.clone()));
+        tasks.spawn(feed_loop(
+            shared.clone(),
+            feed.clone(),
+            hb,
+            shutdown.clone(),
+        ));
     }
     let hb = Heartbeat::default();
     beats.push(("reconcile".into(), hb.clone()));
@@ -136,16 +151,27 @@ pub async fn serve(
         tasks.abort_all();
         while tasks.join_next().await.is_some() {}
     }
-    let left = budget.saturating_sub(stop_started.elapsed()).max(Duration::from_millis(200));
+    let left = budget
+        .saturating_sub(stop_started.elapsed())
+        .max(Duration::from_millis(200));
     if tokio::time::timeout(left, store.close()).await.is_err() {
-        tracing::warn!("the store did not close in time; SQLite recovers from its journal at the next start");
+        tracing::warn!(
+            "the store did not close in time; SQLite recovers from its journal at the next start"
+        );
     }
-    tracing::info!(stopped_in_ms = stop_started.elapsed().as_millis() as u64, "popsync stopped");
+    tracing::info!(
+        stopped_in_ms = stop_started.elapsed().as_millis() as u64,
+        "popsync stopped"
+    );
     Ok(())
 }
 
 /// Sleeps until `deadline`, beating the heartbeat; false when shutdown came first.
-async fn sleep_until(deadline: chrono::DateTime<chrono::FixedOffset>, hb: &Heartbeat, shutdown: &mut Shutdown) -> bool {
+async fn sleep_until(
+    deadline: chrono::DateTime<chrono::FixedOffset>,
+    hb: &Heartbeat,
+    shutdown: &mut Shutdown,
+) -> bool {
     loop {
         hb.beat();
         let now = now_local();
@@ -163,7 +189,12 @@ async fn sleep_until(deadline: chrono::DateTime<chrono::FixedOffset>, hb: &Heart
 /// One feed: sleep until its schedule fires, pull it to its current end, repeat. A
 /// firing missed while a pull ran is skipped, not queued: the next pull reads from the
 /// stored cursor anyway.
-async fn feed_loop(shared: Shared, feed: FeedConfig, hb: Heartbeat, mut shutdown: Shutdown) -> &'static str {
+async fn feed_loop(
+    shared: Shared,
+    feed: FeedConfig,
+    hb: Heartbeat,
+    mut shutdown: Shutdown,
+) -> &'static str {
     let name = feed.name.as_str();
     // When the feed last succeeded, to tell a passing fault from a stale feed.
     let mut last_success = Instant::now();
@@ -178,13 +209,17 @@ async fn feed_loop(shared: Shared, feed: FeedConfig, hb: Heartbeat, mut shutdown
         };
         let next_text = format_timestamp(next);
         shared.view.set_next_run(name, Some(next_text.clone()));
-        metrics::gauge!("popsync_feed_next_run_timestamp_seconds", "feed" => name).set(next.timestamp() as f64);
+        metrics::gauge!("popsync_feed_next_run_timestamp_seconds", "feed" => name)
+            .set(next.timestamp() as f64);
         tracing::info!(feed = name, next_run = %next_text, "next pull scheduled");
         if !sleep_until(next, &hb, &mut shutdown).await {
             break;
         }
         shared.view.set_pulling(name);
-        let options = SyncOptions { heartbeat: Some(hb.clone()), ..SyncOptions::default() };
+        let options = SyncOptions {
+            heartbeat: Some(hb.clone()),
+            ..SyncOptions::default()
+        };
         let report = sync_feed(&shared.store, &feed, options, shutdown.clone()).await;
         hb.beat();
         shared.view.record(&report);
@@ -196,7 +231,10 @@ async fn feed_loop(shared: Shared, feed: FeedConfig, hb: Heartbeat, mut shutdown
                 last_success = Instant::now();
                 stale_reported = false;
             }
-            Err(e) if !e.needs_operator() && !matches!(e, crate::sync::SyncError::Interrupted { .. }) => {
+            Err(e)
+                if !e.needs_operator()
+                    && !matches!(e, crate::sync::SyncError::Interrupted { .. }) =>
+            {
                 // Retrying could fix it, but not forever: once the feed has had no
                 // success for longer than its threshold, an operator must look.
                 let failing_for = last_success.elapsed().as_secs();
@@ -262,9 +300,20 @@ async fn reconcile_loop(shared: Shared, hb: Heartbeat, mut shutdown: Shutdown) -
         hb.beat();
         // A run in flight at shutdown finishes: it is one transaction and bounded; if
         // the shutdown timeout passes first it is dropped and rolls back.
-        match crate::reconciliation::run(&shared.store, &shared.config, today_local(), "popsync run").await {
+        match crate::reconciliation::run(
+            &shared.store,
+            &shared.config,
+            today_local(),
+            "popsync run",
+        )
+        .await
+        {
             Ok(summary) => {
-                tracing::debug!(run_id = summary.run_id, trigger = reason, "reconciliation triggered");
+                tracing::debug!(
+                    run_id = summary.run_id,
+                    trigger = reason,
+                    "reconciliation triggered"
+                );
                 health::refresh_ticket_gauges(&shared.store).await;
             }
             Err(e) => tracing::error!(

@@ -52,9 +52,20 @@ impl SharedView {
         let feeds = config
             .feeds
             .iter()
-            .map(|f| (f.name.as_str().to_string(), FeedView { schedule: f.schedule_text.clone(), ..FeedView::default() }))
+            .map(|f| {
+                (
+                    f.name.as_str().to_string(),
+                    FeedView {
+                        schedule: f.schedule_text.clone(),
+                        ..FeedView::default()
+                    },
+                )
+            })
             .collect();
-        SharedView(Arc::new(Mutex::new(DaemonView { started_at: format_timestamp(now_local()), feeds })))
+        SharedView(Arc::new(Mutex::new(DaemonView {
+            started_at: format_timestamp(now_local()),
+            feeds,
+        })))
     }
 
     fn lock(&self) -> MutexGuard<'_, DaemonView> {
@@ -83,7 +94,9 @@ impl SharedView {
     /// Records how a pull ended.
     pub fn record(&self, report: &FeedReport) {
         let mut view = self.lock();
-        let Some(f) = view.feeds.get_mut(report.feed.as_str()) else { return };
+        let Some(f) = view.feeds.get_mut(report.feed.as_str()) else {
+            return;
+        };
         f.pulling = false;
         f.last_pull_at = Some(format_timestamp(now_local()));
         f.last_pull_new_records = report.new_records();

@@ -26,7 +26,10 @@ pub fn ready() {
 }
 
 pub fn stopping() {
-    let _ = sd_notify::notify(false, &[NotifyState::Stopping, NotifyState::Status("stopping")]);
+    let _ = sd_notify::notify(
+        false,
+        &[NotifyState::Stopping, NotifyState::Status("stopping")],
+    );
 }
 
 /// Pings the watchdog while every heartbeat is fresh; withholds the ping (and says
@@ -34,7 +37,11 @@ pub fn stopping() {
 pub async fn run(beats: Vec<(String, Heartbeat)>, mut shutdown: Shutdown) -> &'static str {
     let mut usec = 0u64;
     let enabled = sd_notify::watchdog_enabled(false, &mut usec);
-    let every = if enabled { Duration::from_micros(usec / 4).min(CHECK_EVERY_MAX) } else { CHECK_EVERY_MAX };
+    let every = if enabled {
+        Duration::from_micros(usec / 4).min(CHECK_EVERY_MAX)
+    } else {
+        CHECK_EVERY_MAX
+    };
     let every = every.max(Duration::from_millis(100));
     let mut was_stuck = false;
     loop {
@@ -42,7 +49,11 @@ pub async fn run(beats: Vec<(String, Heartbeat)>, mut shutdown: Shutdown) -> &'s
             _ = tokio::time::sleep(every) => {},
             _ = shutdown.recv() => break,
         }
-        let stuck: Vec<&str> = beats.iter().filter(|(_, h)| h.age() > STUCK_AFTER).map(|(n, _)| n.as_str()).collect();
+        let stuck: Vec<&str> = beats
+            .iter()
+            .filter(|(_, h)| h.age() > STUCK_AFTER)
+            .map(|(n, _)| n.as_str())
+            .collect();
         if stuck.is_empty() {
             if enabled {
                 let _ = sd_notify::notify(false, &[NotifyState::Watchdog]);

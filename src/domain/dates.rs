@@ -46,6 +46,21 @@ pub fn local_date_of_rfc3339(s: &str) -> Option<(DateTime<FixedOffset>, NaiveDat
     Some((local, local.date_naive()))
 }
 
+/// The current time in China Standard Time, the zone every stored timestamp uses.
+pub fn now_local() -> DateTime<FixedOffset> {
+    chrono::Utc::now().with_timezone(&FixedOffset::east_opt(CST_OFFSET_SECS).expect("valid offset"))
+}
+
+/// Today's date in China Standard Time: the default as-of date.
+pub fn today_local() -> NaiveDate {
+    now_local().date_naive()
+}
+
+/// RFC 3339 with seconds and `+08:00`, the form exports and the store use.
+pub fn format_timestamp(t: DateTime<FixedOffset>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,19 +83,4 @@ mod tests {
         let (_, d) = local_date_of_rfc3339("2014-08-31T16:30:00Z").unwrap();
         assert_eq!(d, NaiveDate::from_ymd_opt(2014, 9, 1).unwrap());
     }
-}
-
-/// The current time in China Standard Time, the zone every stored timestamp uses.
-pub fn now_local() -> DateTime<FixedOffset> {
-    chrono::Utc::now().with_timezone(&FixedOffset::east_opt(CST_OFFSET_SECS).expect("valid offset"))
-}
-
-/// Today's date in China Standard Time: the default as-of date.
-pub fn today_local() -> NaiveDate {
-    now_local().date_naive()
-}
-
-/// RFC 3339 with seconds and `+08:00`, the form exports and the store use.
-pub fn format_timestamp(t: DateTime<FixedOffset>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
 }

@@ -84,7 +84,7 @@ impl StreamPager for PsbPager {
             let raw_text = raw.get();
             match parse_row(raw_text) {
                 Ok(ev) => {
-                    if newest.as_deref().is_none_or(|n| ev.recorded_at.as_str() > n) {
+                    if newest.as_deref().map_or(true, |n| ev.recorded_at.as_str() > n) {
                         newest = Some(ev.recorded_at.clone());
                     }
                     rows.push(WithRaw {

@@ -2,5 +2,5 @@
 //! `POPSYNC_TEST_DATABASE_URL` is set), the simulator as a real HTTP server.
 
 mod config;
-mod helpers;
 mod daemon;
+mod helpers;
