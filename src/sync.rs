@@ -318,8 +318,8 @@ fn log_poll(
     let cursor = streams
         .iter()
         .map(|s| {
-            let from = s.cursor_before.as_deref().unwrap_or("-");
-            let to = s.cursor_after.as_deref().unwrap_or("-");
+            let from = s.cursor_before.as_deref().unwrap_or("start");
+            let to = s.cursor_after.as_deref().unwrap_or("start");
             if from == to {
                 format!("{}={to} (unmoved)", s.stream)
             } else {
