@@ -512,6 +512,10 @@ async fn run_and_agree(backend: Backend) {
         assert!(log.contains(line), "the log says {line:?}:\n{log}");
     }
     assert!(!log.contains("ERROR"), "no ERROR in a healthy run:\n{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "plain text off a terminal, no colour codes"
+    );
     assert_no_personal_data(&log, &setup.db_url()).await;
     sim.stop().await;
 }
@@ -556,6 +560,11 @@ async fn sigterm_mid_sync_exits_zero_in_time_and_the_next_start_resumes_exactly(
     );
     let first_log = daemon.log_text();
     assert!(first_log.contains("popsync stopped"), "{first_log}");
+    // The feeds still pulling were stopped mid-pull, not left to finish.
+    assert!(
+        first_log.contains("feed poll stopped by shutdown"),
+        "{first_log}"
+    );
     let integrity: String = sqlx::query("PRAGMA integrity_check")
         .fetch_one(&sqlx::AnyPool::connect(&setup.db_url()).await.unwrap())
         .await
