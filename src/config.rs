@@ -390,8 +390,15 @@ fn check_database_url(url: &str) -> Result<(), ConfigError> {
 /// Parses a cron schedule and refuses one that never fires.
 pub fn parse_schedule(key: &str, text: &str) -> Result<cron::Schedule, ConfigError> {
     let schedule: cron::Schedule = text.parse().map_err(|e: cron::error::Error| {
+        // The cron crate's message spans lines (the text, a caret, the cause): one
+        // line reads better in the journal.
         let cause = e.to_string();
-        let cause = cause.lines().next().unwrap_or_default().to_string();
+        let cause = cause
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && *l != "^" && *l != text.trim())
+            .collect::<Vec<_>>()
+            .join(" ");
         invalid(
             key,
             format!("{text:?} is not a cron schedule (sec min hour day month weekday): {cause}"),

@@ -25,8 +25,25 @@ pub struct FeedStatus {
     pub state: &'static str,
     /// Cursor per stream.
     pub cursors: BTreeMap<String, Option<String>>,
-    /// When the daemon pulls it next (by its schedule).
+    /// When the daemon pulls it next: the running daemon's own answer when it is
+    /// reachable, else when the schedule fires next.
     pub next_run_at: Option<String>,
+    /// Seconds since every stream of the feed last pulled successfully: how far behind
+    /// popsync may be. `None` until it has succeeded once.
+    pub lag_secs: Option<u64>,
+    /// Seconds since the newest record the department delivered was written: large
+    /// with a small `lag_secs` means the department had nothing new.
+    pub newest_record_age_secs: Option<u64>,
+}
+
+/// What the running daemon says about itself (`GET /daemon` on `[http] listen`).
+#[derive(Debug, Serialize)]
+pub struct DaemonStatus {
+    /// Whether a daemon answered on `[http] listen`.
+    pub running: bool,
+    pub listen: String,
+    /// The daemon's own view, when it answered.
+    pub view: Option<crate::daemon::DaemonView>,
 }
 
 /// The whole report.
@@ -35,6 +52,7 @@ pub struct StatusReport {
     pub feeds: BTreeMap<&'static str, FeedStatus>,
     pub tickets: BTreeMap<String, BTreeMap<String, i64>>,
     pub last_reconcile: Option<serde_json::Value>,
+    pub daemon: DaemonStatus,
 }
 
 fn newest(a: Option<String>, b: &Option<String>) -> Option<String> {
@@ -63,8 +81,10 @@ pub async fn report(store: &Store, config: &Config) -> Result<StatusReport, Stor
             state: "never_run",
             cursors: BTreeMap::new(),
             next_run_at: cfg
-                .and_then(|c| c.schedule.upcoming(chrono::Local).next())
-                .map(|t| t.to_rfc3339()),
+                .and_then(|c| crate::daemon::next_fire(&c.schedule))
+                .map(crate::domain::format_timestamp),
+            lag_secs: None,
+            newest_record_age_secs: None,
         };
         let mut all_succeeded = true;
         for stream in streams_of(feed) {
@@ -89,6 +109,16 @@ pub async fn report(store: &Store, config: &Config) -> Result<StatusReport, Stor
                 st.last_error = row.last_error.clone();
             }
         }
+        if let Some(cfg) = cfg {
+            let rows: Vec<&FeedStatusRow> = states
+                .iter()
+                .filter(|r| streams_of(feed).contains(&r.stream.as_str()))
+                .collect();
+            st.lag_secs =
+                crate::daemon::seconds_since_success(&rows, cfg).map(|s| s.max(0.0) as u64);
+            st.newest_record_age_secs =
+                crate::daemon::seconds_since_newest_record(&rows).map(|s| s.max(0.0) as u64);
+        }
         st.state = if cfg.is_none() {
             "not_configured"
         } else if st.last_error.is_some() {
@@ -107,11 +137,65 @@ pub async fn report(store: &Store, config: &Config) -> Result<StatusReport, Stor
     let last_reconcile = store.recent_runs(1).await?.into_iter().next().map(|(run_id, as_of, finished_at, summary)| {
         json!({"run_id": run_id, "as_of": as_of, "finished_at": finished_at, "total": summary["total"]})
     });
+    let daemon = daemon_status(config).await;
+    if let Some(view) = &daemon.view {
+        for (name, f) in feeds.iter_mut() {
+            if let Some(v) = view.feeds.get(*name) {
+                f.next_run_at = v.next_run_at.clone();
+                if v.last_outcome.as_deref() == Some("failed") && f.last_error.is_none() {
+                    f.last_error = v.last_error.clone();
+                    f.state = "failing";
+                }
+            }
+        }
+    }
     Ok(StatusReport {
         feeds,
         tickets,
         last_reconcile,
+        daemon,
     })
+}
+
+/// Asks a daemon listening on `[http] listen` for its view; a quick `running: false`
+/// when none answers.
+async fn daemon_status(config: &Config) -> DaemonStatus {
+    let listen = config.http.listen.clone();
+    let mut addr: std::net::SocketAddr = match listen.parse() {
+        Ok(a) => a,
+        Err(_) => {
+            return DaemonStatus {
+                running: false,
+                listen,
+                view: None,
+            }
+        }
+    };
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let view = async {
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(2))
+            .build()
+            .ok()?;
+        let resp = client
+            .get(format!("http://{addr}/daemon"))
+            .send()
+            .await
+            .ok()?;
+        resp.error_for_status()
+            .ok()?
+            .json::<crate::daemon::DaemonView>()
+            .await
+            .ok()
+    }
+    .await;
+    DaemonStatus {
+        running: view.is_some(),
+        listen,
+        view,
+    }
 }
 
 /// The human form.
@@ -141,6 +225,36 @@ pub fn render_text(r: &StatusReport) -> String {
         if let Some(n) = &f.next_run_at {
             out.push_str(&format!("      next scheduled pull: {n}\n"));
         }
+        if let Some(lag) = f.lag_secs {
+            let newest = f
+                .newest_record_age_secs
+                .map_or("-".to_string(), |s| format!("{s} s"));
+            out.push_str(&format!(
+                "      lag: last full success {lag} s ago; newest record {newest} old\n"
+            ));
+        }
+    }
+    match &r.daemon.view {
+        Some(view) => {
+            out.push_str(&format!(
+                "daemon: running on {} since {}\n",
+                r.daemon.listen, view.started_at
+            ));
+            for (name, v) in &view.feeds {
+                out.push_str(&format!(
+                    "  {name:<5} {}last poll {} ({} new, {} ms), failures in a row {}\n",
+                    if v.pulling { "pulling now; " } else { "" },
+                    v.last_outcome.as_deref().unwrap_or("not yet"),
+                    v.last_pull_new_records,
+                    v.last_pull_duration_ms,
+                    v.consecutive_failures
+                ));
+            }
+        }
+        None => out.push_str(&format!(
+            "daemon: not answering on {} (next runs shown are the schedules')\n",
+            r.daemon.listen
+        )),
     }
     if let Some(run) = &r.last_reconcile {
         out.push_str(&format!(

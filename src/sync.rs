@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use crate::config::{Config, FeedConfig, FeedName};
-use crate::domain::{now_local, today_local};
+use crate::domain::{mask_ids_in, now_local, today_local};
 use crate::feeds::http::FeedClient;
 use crate::feeds::{pagers, streams_of, FeedError};
 use crate::shutdown::Shutdown;
@@ -53,6 +53,20 @@ impl SyncError {
                 source: FeedError::Auth(_),
                 ..
             }
+        )
+    }
+
+    /// Whether an operator must act before the feed can work again. A transient fault
+    /// that outlasted every retry is not such a case: the next scheduled pull resumes
+    /// from the stored cursor (the daemon raises an ERROR once the feed goes stale).
+    pub fn needs_operator(&self) -> bool {
+        !matches!(
+            self,
+            SyncError::Interrupted { .. }
+                | SyncError::Feed {
+                    source: FeedError::Transient { .. },
+                    ..
+                }
         )
     }
 }
@@ -173,23 +187,32 @@ pub async fn sync_feed(
         )
         .await;
         report.retries = client.retries().get() - retries_before;
-        log_stream(feed.name, &report, started.elapsed());
         reports.push(report);
         if let Err(e) = outcome {
             result = Err(e);
             break;
         }
     }
-    let error_text = result.as_ref().err().map(|e| format!("{e}"));
-    if let Err(e) = store
-        .record_pull_outcome(streams_of(feed.name), error_text.as_deref())
-        .await
-    {
-        tracing::error!(feed = %feed.name, error = %e, "cannot record the pull outcome");
+    // A pull stopped by shutdown says nothing about the feed: its last outcome stays.
+    if !matches!(result, Err(SyncError::Interrupted { .. })) {
+        let error_text = result.as_ref().err().map(|e| mask_ids_in(&e.to_string()));
+        if let Err(e) = store
+            .record_pull_outcome(streams_of(feed.name), error_text.as_deref())
+            .await
+        {
+            tracing::error!(feed = %feed.name, error = %e, action = "check disk space and the database server", "cannot record the pull outcome");
+        }
     }
     let duration = started.elapsed();
     let name = feed.name.as_str();
     metrics::histogram!("popsync_feed_pull_seconds", "feed" => name).record(duration.as_secs_f64());
+    let outcome = match &result {
+        Ok(()) => "ok",
+        Err(SyncError::Interrupted { .. }) => "interrupted",
+        Err(_) => "failed",
+    };
+    metrics::counter!("popsync_feed_polls_total", "feed" => name, "outcome" => outcome)
+        .increment(1);
     match &result {
         Ok(()) => {
             metrics::gauge!("popsync_feed_up", "feed" => name).set(1.0);
@@ -197,12 +220,12 @@ pub async fn sync_feed(
                 .set(now_local().timestamp() as f64);
         }
         Err(SyncError::Interrupted { .. }) => {}
-        Err(e) => {
+        Err(_) => {
             metrics::gauge!("popsync_feed_up", "feed" => name).set(0.0);
             metrics::counter!("popsync_feed_failures_total", "feed" => name).increment(1);
-            tracing::error!(feed = name, error = %e, action = e.hint(), "feed pull failed");
         }
     }
+    log_poll(feed.name, &reports, &result, duration);
     FeedReport {
         feed: feed.name,
         streams: reports,
@@ -253,7 +276,17 @@ async fn pull_stream(
         report.stats.quarantined_new += stats.quarantined_new;
         report.stats.quarantined_seen += stats.quarantined_seen;
         for m in &batch.malformed {
-            tracing::warn!(stream, record = %mask_key(&m.key), reason = %m.reason, "malformed record quarantined");
+            tracing::debug!(stream, record = %mask_ids_in(mask_key(&m.key)), reason = %mask_ids_in(&m.reason), "malformed record quarantined");
+        }
+        if stats.quarantined_new > 0 {
+            // The department's data, not popsync's fault: said once per page, the
+            // records themselves are listed by `popsync quarantine`.
+            tracing::warn!(
+                stream,
+                count = stats.quarantined_new,
+                see = %format!("popsync quarantine --feed {feed}"),
+                "malformed records kept aside; the department should correct them"
+            );
         }
         pager.advance(&batch);
         cursor = Some(batch.cursor);
@@ -267,18 +300,60 @@ fn mask_key(key: &str) -> &str {
     key.get(..23).unwrap_or(key)
 }
 
-fn log_stream(feed: FeedName, r: &StreamReport, elapsed: Duration) {
-    tracing::info!(
-        feed = feed.as_str(),
-        stream = r.stream,
-        new = r.stats.new,
-        already_seen = r.stats.seen,
-        quarantined = r.stats.quarantined_new,
-        pages = r.pages,
-        retries = r.retries,
-        cursor_from = r.cursor_before.as_deref().unwrap_or("-"),
-        cursor_to = r.cursor_after.as_deref().unwrap_or("-"),
-        duration_ms = elapsed.as_millis() as u64,
-        "feed poll"
-    );
+/// The one line per feed poll: what it brought, where its cursors moved, how long it
+/// took and how it ended. A poll that failed says so at WARN when the next pull may
+/// succeed, at ERROR with what to do when an operator must act.
+fn log_poll(
+    feed: FeedName,
+    streams: &[StreamReport],
+    result: &Result<(), SyncError>,
+    elapsed: Duration,
+) {
+    let sum = |f: fn(&StreamReport) -> u64| streams.iter().map(f).sum::<u64>();
+    let new = sum(|s| s.stats.new);
+    let already_seen = sum(|s| s.stats.seen);
+    let quarantined = sum(|s| s.stats.quarantined_new);
+    let pages = sum(|s| s.pages);
+    let retries = sum(|s| s.retries);
+    let cursor = streams
+        .iter()
+        .map(|s| {
+            let from = s.cursor_before.as_deref().unwrap_or("start");
+            let to = s.cursor_after.as_deref().unwrap_or("start");
+            if from == to {
+                format!("{}={to} (unmoved)", s.stream)
+            } else {
+                format!("{}={from}->{to}", s.stream)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let cursor = mask_ids_in(&cursor);
+    let duration_ms = elapsed.as_millis() as u64;
+    let feed = feed.as_str();
+    macro_rules! poll {
+        ($level:ident, $outcome:expr, $($extra:tt)*) => {
+            tracing::$level!(
+                feed, outcome = $outcome, new, already_seen, quarantined, pages, retries,
+                cursor = %cursor, duration_ms, $($extra)*
+            )
+        };
+    }
+    match result {
+        Ok(()) => poll!(info, "ok", "feed poll"),
+        Err(SyncError::Interrupted { .. }) => {
+            poll!(
+                info,
+                "interrupted",
+                "feed poll stopped by shutdown; the next start resumes from the stored cursor"
+            )
+        }
+        Err(e) if !e.needs_operator() => poll!(
+            warn, "failed", error = %mask_ids_in(&e.to_string()), next = "the next scheduled pull resumes from the stored cursor",
+            "feed poll failed after every retry"
+        ),
+        Err(e) => {
+            poll!(error, "failed", error = %mask_ids_in(&e.to_string()), action = e.hint(), "feed poll failed")
+        }
+    }
 }

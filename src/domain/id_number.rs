@@ -165,6 +165,31 @@ pub fn mask_id_str(s: &str) -> String {
     out
 }
 
+/// Masks every ID-like run (15 or more digits, an `X` allowed) inside free text, such
+/// as a department's error message or a malformed record's reason, before it is logged.
+pub fn mask_ids_in(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.chars().filter(char::is_ascii_digit).count() >= 14 && run.chars().count() >= 15 {
+            out.push_str(&mask_id_str(run));
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_digit() || c == 'X' || c == 'x' {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
 impl fmt::Display for IdNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -225,6 +250,14 @@ mod tests {
         );
         assert_eq!(IdNumber::parse("3499011972"), Err(IdError::Length(10)));
         assert_eq!(IdNumber::parse("  "), Err(IdError::Empty));
+        assert_eq!(
+            mask_ids_in("bad 34990119720818892X: 12 rows"),
+            "bad 3499**********892X: 12 rows"
+        );
+        assert_eq!(
+            mask_ids_in("page 2014-09-01 cursor 1234"),
+            "page 2014-09-01 cursor 1234"
+        );
     }
 
     #[test]

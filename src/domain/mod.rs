@@ -11,5 +11,5 @@ pub use dates::{
     parse_local_datetime, parse_slashed_date, today_local, CST_OFFSET_SECS,
 };
 pub use division::{DivisionCode, TownshipCode};
-pub use id_number::{mask_id_str, normalise_id, IdError, IdNumber, Sex};
+pub use id_number::{mask_id_str, mask_ids_in, normalise_id, IdError, IdNumber, Sex};
 pub use name::{mask_name, normalise_name};

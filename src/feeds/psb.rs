@@ -87,7 +87,7 @@ impl StreamPager for PsbPager {
                 Ok(ev) => {
                     if newest
                         .as_deref()
-                        .is_none_or(|n| ev.recorded_at.as_str() > n)
+                        .map_or(true, |n| ev.recorded_at.as_str() > n)
                     {
                         newest = Some(ev.recorded_at.clone());
                     }
@@ -211,7 +211,7 @@ mod tests {
     fn names_the_reason_a_row_is_malformed() {
         let bad = ROW.replace("\"swrq\":\"20100828\"", "\"swrq\":null");
         assert_eq!(parse_row(&bad).unwrap_err().1, "missing swrq");
-        let bad = ROW.replace("19350412", "19350230");
+        let bad = ROW.replace("\"csrq\":\"19350412\"", "\"csrq\":\"19350230\"");
         assert_eq!(parse_row(&bad).unwrap_err().1, "impossible csrq 19350230");
         let bad = ROW.replace("349901193504124564", "349901193504124565");
         assert!(parse_row(&bad).unwrap_err().1.contains("check character"));

@@ -170,9 +170,7 @@ impl<'a, 'v> Rules<'a, 'v> {
         self.duplicates();
         self.marital_mismatch();
         let mut drafts = self.drafts;
-        drafts.sort_by(|a, b| {
-            (a.kind, a.township, a.subject_key()).cmp(&(b.kind, b.township, b.subject_key()))
-        });
+        drafts.sort_by_key(|a| (a.kind, a.township, a.subject_key()));
         (drafts, self.births, self.pis_person)
     }
 

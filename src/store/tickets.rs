@@ -295,6 +295,23 @@ impl Store {
             .collect()
     }
 
+    /// Open tickets per (kind, township), for the metrics.
+    pub async fn open_ticket_counts(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let rows = sqlx::query("SELECT kind, township, COUNT(*) FROM tickets WHERE status = 'open' GROUP BY kind, township ORDER BY kind, township")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(doing("counting open tickets"))?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0).map_err(doing("counting open tickets"))?,
+                    r.try_get(1).map_err(doing("counting open tickets"))?,
+                    r.try_get(2).map_err(doing("counting open tickets"))?,
+                ))
+            })
+            .collect()
+    }
+
     /// One ticket, scoped to a township when one is given (a township never sees another's).
     pub async fn ticket(
         &self,

@@ -2,6 +2,7 @@
 //! `POPSYNC_TEST_DATABASE_URL` is set), the simulator as a real HTTP server.
 
 mod config;
+mod daemon;
 mod helpers;
 mod reconcile;
 mod rules;
