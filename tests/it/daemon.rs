@@ -72,21 +72,13 @@ impl Setup {
 
     /// The demo's config with every feed on `*/2 * * * * *`, plus `extra` appended.
     fn write_config(&self, base_url: &str, townships: &[(String, String)], extra: &str) -> PathBuf {
-        let text = popsync::demo::config_text(
-            &self.path("popsync.db"),
-            base_url,
-            &self.path("secrets"),
-            townships,
-        )
-        .replace(
-            &format!("url = \"sqlite://{}\"", self.path("popsync.db").display()),
-            &format!("url = \"{}\"", self.db.url),
-        )
-        .replace(
-            "schedule = \"0 */15 * * * *\"",
-            "schedule = \"*/2 * * * * *\"",
-        )
-        .replace("schedule = \"0 0 * * * *\"", "schedule = \"*/2 * * * * *\"");
+        let text =
+            popsync::demo::config_text(&self.db.url, base_url, &self.path("secrets"), townships)
+                .replace(
+                    "schedule = \"0 */15 * * * *\"",
+                    "schedule = \"*/2 * * * * *\"",
+                )
+                .replace("schedule = \"0 0 * * * *\"", "schedule = \"*/2 * * * * *\"");
         let text = format!(
             "{text}\n[reconcile]\nschedule = \"*/3 * * * * *\"\n\n[http]\nlisten = \"{}\"\n\n[daemon]\nshutdown_timeout_secs = 5\n{extra}",
             self.listen
@@ -396,7 +388,7 @@ async fn run_and_agree(backend: Backend) {
     daemon.wait_healthy().await;
     let store = open_store(&setup.db).await;
 
-    let what = format!("every feed to be synced ({:?})", setup.db.backend);
+    let what = format!("every feed to be synced ({backend:?})");
     wait_for(&what, &daemon, 40, || synced(&store, &served, &FEEDS)).await;
     // A reconciliation that started after the last record landed.
     let before = max_run_id(&store).await;

@@ -161,11 +161,14 @@ async fn a_sync_killed_at_random_moments_ends_identical_to_an_uninterrupted_one(
     // then hold byte-identical rows.
     let mut faults = all_faults(0.05);
     faults.mutate_pis = 0.0;
-    let city = City::start(13, 600, faults).await;
+    let city = City::start(13, 3000, faults).await;
     let calm = fresh_db(crate::helpers::Backend::Sqlite).await;
     let killed = fresh_db(crate::helpers::Backend::Sqlite).await;
     let (calm_cfg, _) = city.config(&calm, |t| t);
-    let (killed_cfg, _) = city.config(&killed, |t| t);
+    // Small pages: many commits, so kills land between and inside them.
+    let (killed_cfg, _) = city.config(&killed, |t| {
+        t.replace("schedule = \"0 */15 * * * *\"", "schedule = \"0 */15 * * * *\"\npage_size = 10")
+    });
     let run = |cfg: &std::path::Path| {
         std::process::Command::new(exe)
             .args(["--config", cfg.to_str().unwrap(), "sync"])
@@ -185,7 +188,7 @@ async fn a_sync_killed_at_random_moments_ends_identical_to_an_uninterrupted_one(
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        let wait = std::time::Duration::from_millis(30 + seed % 400);
+        let wait = std::time::Duration::from_millis(25 + seed % 120);
         tokio::time::sleep(wait).await;
         match child.try_wait().unwrap() {
             Some(_) => break, // It reached the end before the kill.
