@@ -120,7 +120,7 @@ impl StreamPager for NhcPager {
             };
             match parsed {
                 Ok(t) => {
-                    if newest.as_deref().map_or(true, |n| t.as_str() > n) {
+                    if newest.as_deref().is_none_or(|n| t.as_str() > n) {
                         newest = Some(t);
                     }
                 }

@@ -87,7 +87,7 @@ impl StreamPager for PsbPager {
                 Ok(ev) => {
                     if newest
                         .as_deref()
-                        .map_or(true, |n| ev.recorded_at.as_str() > n)
+                        .is_none_or(|n| ev.recorded_at.as_str() > n)
                     {
                         newest = Some(ev.recorded_at.clone());
                     }

@@ -167,7 +167,10 @@ async fn a_sync_killed_at_random_moments_ends_identical_to_an_uninterrupted_one(
     let (calm_cfg, _) = city.config(&calm, |t| t);
     // Small pages: many commits, so kills land between and inside them.
     let (killed_cfg, _) = city.config(&killed, |t| {
-        t.replace("schedule = \"0 */15 * * * *\"", "schedule = \"0 */15 * * * *\"\npage_size = 10")
+        t.replace(
+            "schedule = \"0 */15 * * * *\"",
+            "schedule = \"0 */15 * * * *\"\npage_size = 10",
+        )
     });
     let run = |cfg: &std::path::Path| {
         std::process::Command::new(exe)
