@@ -62,6 +62,11 @@ pub enum Command {
         #[arg(long, value_parser = parse_feed)]
         feed: Option<FeedName>,
     },
+    /// Create, list or revoke the API's bearer tokens.
+    #[command(subcommand)]
+    Token(crate::api::cli::TokenCommand),
+    /// Show the audit trail, newest first.
+    Audit(crate::api::cli::AuditArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -226,6 +231,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("{feed:<5} {:<34} {seen:<26} {reason}", mask_id_str_if_id(&key));
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Token(cmd) => {
+            let (config, store) = open(&cli.config).await?;
+            crate::api::cli::token(cmd, &config, &store).await
+        }
+        Command::Audit(args) => {
+            let (_config, store) = open(&cli.config).await?;
+            crate::api::cli::audit(args, &store).await
         }
     }
 }

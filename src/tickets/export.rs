@@ -102,19 +102,31 @@ pub fn write(path: &Path, format: ExportFormat, tickets: &[StoredTicket], city: 
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
+    let bytes = encode(format, tickets, city, &path.display().to_string())?;
+    std::fs::write(path, bytes).map_err(io)
+}
+
+/// The bytes `write` would put in a file, for downloads over HTTP.
+pub fn to_bytes(format: ExportFormat, tickets: &[StoredTicket], city: &CityConfig) -> Result<Vec<u8>, ExportError> {
+    encode(format, tickets, city, "download")
+}
+
+/// Encodes an export in memory; `label` names it in errors (a path or "download").
+fn encode(format: ExportFormat, tickets: &[StoredTicket], city: &CityConfig, label: &str) -> Result<Vec<u8>, ExportError> {
+    let io = |source| ExportError::Io { path: label.to_string(), source };
     match format {
         ExportFormat::Jsonl => {
-            let mut out = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
+            let mut out = Vec::new();
             for t in tickets {
                 serde_json::to_writer(&mut out, &ticket_json(t)).map_err(|e| io(e.into()))?;
                 out.write_all(b"\n").map_err(io)?;
             }
-            out.flush().map_err(io)
+            Ok(out)
         }
         ExportFormat::Csv => {
-            let mut file = std::fs::File::create(path).map_err(io)?;
-            file.write_all("\u{feff}".as_bytes()).map_err(io)?;
-            let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(file);
+            let mut out = Vec::new();
+            out.write_all("\u{feff}".as_bytes()).map_err(io)?;
+            let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(&mut out);
             let headers: Vec<&str> = HEADERS.iter().chain(TAIL_HEADERS.iter()).copied().collect();
             w.write_record(&headers).map_err(|e| io(e.into()))?;
             for t in tickets {
@@ -126,10 +138,12 @@ pub fn write(path: &Path, format: ExportFormat, tickets: &[StoredTicket], city: 
                     .collect();
                 w.write_record(&r).map_err(|e| io(e.into()))?;
             }
-            w.flush().map_err(io)
+            w.flush().map_err(io)?;
+            drop(w);
+            Ok(out)
         }
         ExportFormat::Xlsx => {
-            let xerr = |source| ExportError::Xlsx { path: path.display().to_string(), source };
+            let xerr = |source| ExportError::Xlsx { path: label.to_string(), source };
             let mut book = Workbook::new();
             let sheet = book.add_worksheet().set_name("问题清单").map_err(xerr)?;
             let bold = CellFormat::new().set_bold();
@@ -152,7 +166,7 @@ pub fn write(path: &Path, format: ExportFormat, tickets: &[StoredTicket], city: 
             }
             sheet.set_freeze_panes(1, 0).map_err(xerr)?;
             sheet.autofilter(0, 0, tickets.len() as u32, headers.len() as u16 - 1).map_err(xerr)?;
-            book.save(path).map_err(xerr)
+            book.save_to_buffer().map_err(xerr)
         }
     }
 }
