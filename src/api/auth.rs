@@ -77,7 +77,9 @@ impl Caller {
             None => None,
             Some(raw) => Some(
                 TownshipCode::parse(raw)
-                    .ok_or_else(|| ApiError::bad_request(format!("township 应为 9 位乡镇代码，收到 {raw:?}")))?
+                    .ok_or_else(|| {
+                        ApiError::bad_request(format!("township 应为 9 位乡镇代码，收到 {raw:?}"))
+                    })?
                     .to_string(),
             ),
         };
@@ -95,7 +97,14 @@ impl Caller {
     }
 
     /// Appends one entry to the audit trail. `target` must already be masked.
-    pub async fn audit(&self, state: &ApiState, township: Option<String>, action: &str, target: String, result: &str) -> Result<(), ApiError> {
+    pub async fn audit(
+        &self,
+        state: &ApiState,
+        township: Option<String>,
+        action: &str,
+        target: String,
+        result: &str,
+    ) -> Result<(), ApiError> {
         let entry = AuditRow {
             at: format_timestamp(now_local()),
             actor: self.actor(),

@@ -45,12 +45,20 @@ pub struct AuditArgs {
 pub async fn token(cmd: TokenCommand, config: &Config, store: &Store) -> anyhow::Result<ExitCode> {
     let now = format_timestamp(now_local());
     match cmd {
-        TokenCommand::Create { township, admin, name } => {
+        TokenCommand::Create {
+            township,
+            admin,
+            name,
+        } => {
             let township = match township {
                 None => None,
                 Some(raw) => {
-                    let Some(code) = TownshipCode::parse(&raw) else { bail!("--township {raw:?} is not a 9-digit township code") };
-                    if !config.city.townships.is_empty() && !config.city.townships.contains_key(code.as_str()) {
+                    let Some(code) = TownshipCode::parse(&raw) else {
+                        bail!("--township {raw:?} is not a 9-digit township code")
+                    };
+                    if !config.city.townships.is_empty()
+                        && !config.city.townships.contains_key(code.as_str())
+                    {
                         bail!("township {code} is not among the [city.townships] in the configuration; add it there first");
                     }
                     Some(code.to_string())
@@ -61,23 +69,34 @@ pub async fn token(cmd: TokenCommand, config: &Config, store: &Store) -> anyhow:
                 None => "admin".to_string(),
             });
             let (token_id, token) = (new_token_id(), new_token());
-            store.create_token(&token_id, &token, township.as_deref(), admin, &name, &now).await?;
+            store
+                .create_token(&token_id, &token, township.as_deref(), admin, &name, &now)
+                .await?;
             store
                 .audit(&AuditRow {
                     at: now,
                     actor: operator(),
                     township: township.clone(),
                     action: "token.create".into(),
-                    target: format!("token {token_id} ({name}){}", if admin { " admin" } else { "" }),
+                    target: format!(
+                        "token {token_id} ({name}){}",
+                        if admin { " admin" } else { "" }
+                    ),
                     result: "ok".into(),
                 })
                 .await?;
-            eprintln!("created token {token_id} for {}; it is shown only this once:", township.as_deref().unwrap_or("the whole city (admin)"));
+            eprintln!(
+                "created token {token_id} for {}; it is shown only this once:",
+                township.as_deref().unwrap_or("the whole city (admin)")
+            );
             println!("{token}");
             Ok(ExitCode::SUCCESS)
         }
         TokenCommand::List => {
-            println!("{:<18} {:<10} {:<6} {:<26} {:<26} name", "token id", "township", "admin", "created", "revoked");
+            println!(
+                "{:<18} {:<10} {:<6} {:<26} {:<26} name",
+                "token id", "township", "admin", "created", "revoked"
+            );
             for t in store.list_tokens().await? {
                 println!(
                     "{:<18} {:<10} {:<6} {:<26} {:<26} {}",
@@ -100,7 +119,11 @@ pub async fn token(cmd: TokenCommand, config: &Config, store: &Store) -> anyhow:
                     township: None,
                     action: "token.revoke".into(),
                     target: format!("token {token_id}"),
-                    result: if done { "ok".into() } else { "not_found".into() },
+                    result: if done {
+                        "ok".into()
+                    } else {
+                        "not_found".into()
+                    },
                 })
                 .await?;
             if done {
@@ -124,13 +147,30 @@ pub async fn audit(args: AuditArgs, store: &Store) -> anyhow::Result<ExitCode> {
     if args.limit < 1 {
         bail!("--limit must be at least 1");
     }
-    println!("{:<26} {:<10} {:<16} {:<8} {:<36} actor", "at", "township", "action", "result", "target");
-    for e in store.audit_entries(args.township.as_deref(), args.limit).await? {
-        println!("{:<26} {:<10} {:<16} {:<8} {:<36} {}", e.at, e.township.as_deref().unwrap_or("-"), e.action, e.result, e.target, e.actor);
+    println!(
+        "{:<26} {:<10} {:<16} {:<8} {:<36} actor",
+        "at", "township", "action", "result", "target"
+    );
+    for e in store
+        .audit_entries(args.township.as_deref(), args.limit)
+        .await?
+    {
+        println!(
+            "{:<26} {:<10} {:<16} {:<8} {:<36} {}",
+            e.at,
+            e.township.as_deref().unwrap_or("-"),
+            e.action,
+            e.result,
+            e.target,
+            e.actor
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn operator() -> String {
-    format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "operator".into()))
+    format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "operator".into())
+    )
 }

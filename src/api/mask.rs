@@ -62,6 +62,9 @@ mod tests {
     #[test]
     fn masks_subject_ids() {
         let s = serde_json::json!({"id_number": "34990119800101123X", "pis_person_id": "P1"});
-        assert_eq!(mask_subject(&s), serde_json::json!({"id_number": "3499**********123X", "pis_person_id": "P1"}));
+        assert_eq!(
+            mask_subject(&s),
+            serde_json::json!({"id_number": "3499**********123X", "pis_person_id": "P1"})
+        );
     }
 }

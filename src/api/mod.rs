@@ -53,7 +53,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/runs", get(tickets::runs))
         .route("/api/v1/persons/{key}", get(persons::person))
         .route("/api/v1", get(error::unknown_path))
-        .route("/api/v1/{*rest}", get(error::unknown_path).post(error::unknown_path))
+        .route(
+            "/api/v1/{*rest}",
+            get(error::unknown_path).post(error::unknown_path),
+        )
         .layer(axum::middleware::map_response(no_store));
     api.merge(web::routes()).with_state(state)
 }
@@ -63,6 +66,9 @@ pub fn router(state: ApiState) -> Router {
 async fn no_store(mut res: axum::response::Response) -> axum::response::Response {
     let h = res.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     res
 }

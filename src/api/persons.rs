@@ -29,17 +29,29 @@ fn masked_key(key: &str) -> String {
     }
 }
 
-pub async fn person(caller: Caller, State(state): State<ApiState>, Path(raw): Path<String>, q: Result<Query<ScopeQuery>, QueryRejection>) -> Result<Json<Value>, ApiError> {
-    let township = q.map_err(|e| ApiError::bad_request(format!("查询参数有误：{}", e.body_text())))?.0.township;
+pub async fn person(
+    caller: Caller,
+    State(state): State<ApiState>,
+    Path(raw): Path<String>,
+    q: Result<Query<ScopeQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let township = q
+        .map_err(|e| ApiError::bad_request(format!("查询参数有误：{}", e.body_text())))?
+        .0
+        .township;
     let scope = caller.scope(township.as_deref())?;
     let key = person_key(&raw);
     let target = format!("person {}", masked_key(&key));
     let Some(person) = state.store.person(&key, scope.as_deref()).await? else {
-        caller.audit(&state, scope, "person.read", target, "not_found").await?;
+        caller
+            .audit(&state, scope, "person.read", target, "not_found")
+            .await?;
         return Err(ApiError::not_found("没有这个人员，或不在本乡镇"));
     };
     // Reached only once the person is proven to lie within the caller's scope.
     let links = state.store.person_links(&person.person_key).await?;
-    caller.audit(&state, person.township.clone(), "person.read", target, "ok").await?;
+    caller
+        .audit(&state, person.township.clone(), "person.read", target, "ok")
+        .await?;
     Ok(Json(json!({"person": person, "links": links})))
 }

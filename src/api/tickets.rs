@@ -53,7 +53,8 @@ pub struct ReasonBody {
 }
 
 fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
-    q.map(|Query(v)| v).map_err(|e| ApiError::bad_request(format!("查询参数有误：{}", e.body_text())))
+    q.map(|Query(v)| v)
+        .map_err(|e| ApiError::bad_request(format!("查询参数有误：{}", e.body_text())))
 }
 
 /// The filter a list or download runs with: the caller's scope and checked values.
@@ -61,25 +62,52 @@ fn filter(caller: &Caller, q: &ListQuery) -> Result<TicketFilter, ApiError> {
     let township = caller.scope(q.township.as_deref())?;
     let kind = match q.kind.as_deref().filter(|s| !s.is_empty()) {
         None => None,
-        Some(k) => Some(TicketKind::parse(k).ok_or_else(|| ApiError::bad_request(format!("未知的问题类型 {k:?}")))?.as_str().to_string()),
+        Some(k) => Some(
+            TicketKind::parse(k)
+                .ok_or_else(|| ApiError::bad_request(format!("未知的问题类型 {k:?}")))?
+                .as_str()
+                .to_string(),
+        ),
     };
     let status = match q.status.as_deref().filter(|s| !s.is_empty() && *s != "all") {
         None => None,
-        Some(s) => Some(Status::parse(s).ok_or_else(|| ApiError::bad_request(format!("未知的状态 {s:?}（open、dismissed、resolved、withdrawn 或 all）")))?.as_str().to_string()),
+        Some(s) => Some(
+            Status::parse(s)
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "未知的状态 {s:?}（open、dismissed、resolved、withdrawn 或 all）"
+                    ))
+                })?
+                .as_str()
+                .to_string(),
+        ),
     };
-    let village = q.village.as_deref().filter(|s| !s.is_empty()).map(str::to_string);
+    let village = q
+        .village
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
     if village.as_deref().is_some_and(|v| v.len() > 32) {
         return Err(ApiError::bad_request("village 太长"));
     }
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::bad_request(format!("limit 应在 1 到 {MAX_LIMIT} 之间")));
+        return Err(ApiError::bad_request(format!(
+            "limit 应在 1 到 {MAX_LIMIT} 之间"
+        )));
     }
     let offset = q.offset.unwrap_or(0);
     if offset < 0 {
         return Err(ApiError::bad_request("offset 不能为负数"));
     }
-    Ok(TicketFilter { township, kind, status, village, limit: Some(limit), offset })
+    Ok(TicketFilter {
+        township,
+        kind,
+        status,
+        village,
+        limit: Some(limit),
+        offset,
+    })
 }
 
 fn kind_zh(kind: &str) -> &str {
@@ -157,9 +185,17 @@ fn detail_item(t: &StoredTicket, state: &ApiState) -> Value {
 /// `GET /api/v1/me`: who the token belongs to, for the page's header.
 pub async fn me(caller: Caller, State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
     let o = &caller.owner;
-    let kinds: Vec<Value> = TicketKind::ALL.iter().map(|k| json!({"kind": k.as_str(), "kind_zh": k.zh()})).collect();
+    let kinds: Vec<Value> = TicketKind::ALL
+        .iter()
+        .map(|k| json!({"kind": k.as_str(), "kind_zh": k.zh()}))
+        .collect();
     let townships: Vec<Value> = if o.is_admin {
-        state.city.townships.iter().map(|(code, name)| json!({"township": code, "township_name": name})).collect()
+        state
+            .city
+            .townships
+            .iter()
+            .map(|(code, name)| json!({"township": code, "township_name": name}))
+            .collect()
     } else {
         Vec::new()
     };
@@ -175,7 +211,11 @@ pub async fn me(caller: Caller, State(state): State<ApiState>) -> Result<Json<Va
 }
 
 /// `GET /api/v1/tickets`: one page of the caller's tickets, with the total.
-pub async fn list(caller: Caller, State(state): State<ApiState>, q: Result<Query<ListQuery>, QueryRejection>) -> Result<Json<Value>, ApiError> {
+pub async fn list(
+    caller: Caller,
+    State(state): State<ApiState>,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
     let f = filter(&caller, &query(q)?)?;
     let total = state.store.count_tickets(&f).await?;
     let tickets = state.store.list_tickets(&f).await?;
@@ -190,74 +230,168 @@ pub async fn list(caller: Caller, State(state): State<ApiState>, q: Result<Query
 
 /// `GET /api/v1/tickets/{id}`: one ticket in full with its history. Audited, because it
 /// shows whole ID numbers; asked for outside the caller's township it is "not found".
-pub async fn detail(caller: Caller, State(state): State<ApiState>, Path(id): Path<String>, q: Result<Query<ScopeQuery>, QueryRejection>) -> Result<Json<Value>, ApiError> {
+pub async fn detail(
+    caller: Caller,
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    q: Result<Query<ScopeQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
     let scope = caller.scope(query(q)?.township.as_deref())?;
     let target = format!("ticket {}", mask_ids_in_text(&id));
     let Some(t) = state.store.ticket(&id, scope.as_deref()).await? else {
-        caller.audit(&state, scope, "ticket.read", target, "not_found").await?;
+        caller
+            .audit(&state, scope, "ticket.read", target, "not_found")
+            .await?;
         return Err(ApiError::not_found("没有这个工单"));
     };
     // Only reached with the ticket already proven to lie within the caller's scope.
     let history = state.store.ticket_events(&t.ticket_id).await?;
-    caller.audit(&state, Some(t.township.clone()), "ticket.read", target, "ok").await?;
-    Ok(Json(json!({"ticket": detail_item(&t, &state), "history": history})))
+    caller
+        .audit(
+            &state,
+            Some(t.township.clone()),
+            "ticket.read",
+            target,
+            "ok",
+        )
+        .await?;
+    Ok(Json(
+        json!({"ticket": detail_item(&t, &state), "history": history}),
+    ))
 }
 
 /// `POST /api/v1/tickets/{id}/dismiss`.
-pub async fn dismiss(caller: Caller, State(state): State<ApiState>, Path(id): Path<String>, q: Result<Query<ScopeQuery>, QueryRejection>, body: Result<Json<ReasonBody>, JsonRejection>) -> Result<Json<Value>, ApiError> {
+pub async fn dismiss(
+    caller: Caller,
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    q: Result<Query<ScopeQuery>, QueryRejection>,
+    body: Result<Json<ReasonBody>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
     change(caller, state, id, q, body, Status::Dismissed).await
 }
 
 /// `POST /api/v1/tickets/{id}/reopen`.
-pub async fn reopen(caller: Caller, State(state): State<ApiState>, Path(id): Path<String>, q: Result<Query<ScopeQuery>, QueryRejection>, body: Result<Json<ReasonBody>, JsonRejection>) -> Result<Json<Value>, ApiError> {
+pub async fn reopen(
+    caller: Caller,
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    q: Result<Query<ScopeQuery>, QueryRejection>,
+    body: Result<Json<ReasonBody>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
     change(caller, state, id, q, body, Status::Open).await
 }
 
 /// Dismisses or reopens a ticket by hand, scoped in the store's UPDATE itself, and
 /// audits the attempt whatever its result.
-async fn change(caller: Caller, state: ApiState, id: String, q: Result<Query<ScopeQuery>, QueryRejection>, body: Result<Json<ReasonBody>, JsonRejection>, to: Status) -> Result<Json<Value>, ApiError> {
+async fn change(
+    caller: Caller,
+    state: ApiState,
+    id: String,
+    q: Result<Query<ScopeQuery>, QueryRejection>,
+    body: Result<Json<ReasonBody>, JsonRejection>,
+    to: Status,
+) -> Result<Json<Value>, ApiError> {
     let scope = caller.scope(query(q)?.township.as_deref())?;
-    let Json(body) = body.map_err(|e| ApiError::bad_request(format!("请求体应为 {{\"reason\": \"…\"}}：{}", e.body_text())))?;
+    let Json(body) = body.map_err(|e| {
+        ApiError::bad_request(format!(
+            "请求体应为 {{\"reason\": \"…\"}}：{}",
+            e.body_text()
+        ))
+    })?;
     let reason = body.reason.trim();
     if reason.is_empty() {
         return Err(ApiError::bad_request("请填写原因"));
     }
     if reason.chars().count() > MAX_REASON_CHARS {
-        return Err(ApiError::bad_request(format!("原因不能超过 {MAX_REASON_CHARS} 个字")));
+        return Err(ApiError::bad_request(format!(
+            "原因不能超过 {MAX_REASON_CHARS} 个字"
+        )));
     }
-    let action = if to == Status::Dismissed { "ticket.dismiss" } else { "ticket.reopen" };
+    let action = if to == Status::Dismissed {
+        "ticket.dismiss"
+    } else {
+        "ticket.reopen"
+    };
     let target = format!("ticket {}", mask_ids_in_text(&id));
     let Some(before) = state.store.ticket(&id, scope.as_deref()).await? else {
-        caller.audit(&state, scope, action, target, "not_found").await?;
+        caller
+            .audit(&state, scope, action, target, "not_found")
+            .await?;
         return Err(ApiError::not_found("没有这个工单"));
     };
     let now = crate::domain::format_timestamp(crate::domain::now_local());
     let who = caller.actor();
-    let actor = Actor { name: &who, now: &now };
-    let done = state.store.set_ticket_status_by_hand(&id, scope.as_deref(), to, &actor, reason).await?;
-    caller.audit(&state, Some(before.township.clone()), action, target, if done { "ok" } else { "refused" }).await?;
+    let actor = Actor {
+        name: &who,
+        now: &now,
+    };
+    let done = state
+        .store
+        .set_ticket_status_by_hand(&id, scope.as_deref(), to, &actor, reason)
+        .await?;
+    caller
+        .audit(
+            &state,
+            Some(before.township.clone()),
+            action,
+            target,
+            if done { "ok" } else { "refused" },
+        )
+        .await?;
     if !done {
-        let need = if to == Status::Dismissed { "待处理" } else { "已驳回" };
-        return Err(ApiError::Conflict(format!("工单当前为“{}”，只有“{need}”的工单可以这样操作", status_zh(&before.status))));
+        let need = if to == Status::Dismissed {
+            "待处理"
+        } else {
+            "已驳回"
+        };
+        return Err(ApiError::Conflict(format!(
+            "工单当前为“{}”，只有“{need}”的工单可以这样操作",
+            status_zh(&before.status)
+        )));
     }
-    let after = state.store.ticket(&id, scope.as_deref()).await?.ok_or_else(|| ApiError::not_found("没有这个工单"))?;
+    let after = state
+        .store
+        .ticket(&id, scope.as_deref())
+        .await?
+        .ok_or_else(|| ApiError::not_found("没有这个工单"))?;
     Ok(Json(json!({"ticket": list_item(&after, &state)})))
 }
 
 /// `GET /api/v1/tickets.xlsx`.
-pub async fn export_xlsx(caller: Caller, State(state): State<ApiState>, q: Result<Query<ListQuery>, QueryRejection>) -> Result<Response, ApiError> {
+pub async fn export_xlsx(
+    caller: Caller,
+    State(state): State<ApiState>,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
     download(caller, state, q, ExportFormat::Xlsx).await
 }
 
 /// `GET /api/v1/tickets.csv`.
-pub async fn export_csv(caller: Caller, State(state): State<ApiState>, q: Result<Query<ListQuery>, QueryRejection>) -> Result<Response, ApiError> {
+pub async fn export_csv(
+    caller: Caller,
+    State(state): State<ApiState>,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
     download(caller, state, q, ExportFormat::Csv).await
 }
 
 /// The caller's whole list (filters as for the list, no paging) as a spreadsheet, the
 /// same file `popsync tickets export` writes. Audited: it carries whole IDs.
-async fn download(caller: Caller, state: ApiState, q: Result<Query<ListQuery>, QueryRejection>, format: ExportFormat) -> Result<Response, ApiError> {
-    let mut f = filter(&caller, &ListQuery { limit: None, offset: None, ..query(q)? })?;
+async fn download(
+    caller: Caller,
+    state: ApiState,
+    q: Result<Query<ListQuery>, QueryRejection>,
+    format: ExportFormat,
+) -> Result<Response, ApiError> {
+    let mut f = filter(
+        &caller,
+        &ListQuery {
+            limit: None,
+            offset: None,
+            ..query(q)?
+        },
+    )?;
     f.limit = None;
     f.offset = 0;
     let tickets = state.store.list_tickets(&f).await?;
@@ -265,13 +399,25 @@ async fn download(caller: Caller, state: ApiState, q: Result<Query<ListQuery>, Q
     let city = state.city.clone();
     let bytes = tokio::task::spawn_blocking(move || export::to_bytes(format, &tickets, &city))
         .await
-        .map_err(|e| ApiError::Export(export::ExportError::Io { path: "download".into(), source: std::io::Error::other(e) }))??;
+        .map_err(|e| {
+            ApiError::Export(export::ExportError::Io {
+                path: "download".into(),
+                source: std::io::Error::other(e),
+            })
+        })??;
     let target = format!("{} export of {n} tickets", format.extension());
-    caller.audit(&state, f.township.clone(), "tickets.export", target, "ok").await?;
+    caller
+        .audit(&state, f.township.clone(), "tickets.export", target, "ok")
+        .await?;
     let code = f.township.as_deref().unwrap_or("city");
     let ascii = format!("popsync-{code}-{}.{}", today_local(), format.extension());
     let name = match f.township.as_deref() {
-        Some(t) => format!("{}-问题清单-{}.{}", state.city.township_name(t), today_local(), format.extension()),
+        Some(t) => format!(
+            "{}-问题清单-{}.{}",
+            state.city.township_name(t),
+            today_local(),
+            format.extension()
+        ),
         None => format!("全市-问题清单-{}.{}", today_local(), format.extension()),
     };
     let mut headers = HeaderMap::new();
@@ -281,7 +427,10 @@ async fn download(caller: Caller, state: ApiState, q: Result<Query<ListQuery>, Q
         ExportFormat::Jsonl => "application/jsonl",
     };
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    let disposition = format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{}", percent_encode(&name));
+    let disposition = format!(
+        "attachment; filename=\"{ascii}\"; filename*=UTF-8''{}",
+        percent_encode(&name)
+    );
     if let Ok(v) = HeaderValue::from_str(&disposition) {
         headers.insert(header::CONTENT_DISPOSITION, v);
     }
@@ -291,12 +440,22 @@ async fn download(caller: Caller, state: ApiState, q: Result<Query<ListQuery>, Q
 /// RFC 5987 encoding of a file name: everything but unreserved ASCII as `%XX`.
 fn percent_encode(s: &str) -> String {
     s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect()
 }
 
 /// `GET /api/v1/counts`: tickets per kind and status within the caller's scope.
-pub async fn counts(caller: Caller, State(state): State<ApiState>, q: Result<Query<ScopeQuery>, QueryRejection>) -> Result<Json<Value>, ApiError> {
+pub async fn counts(
+    caller: Caller,
+    State(state): State<ApiState>,
+    q: Result<Query<ScopeQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
     let scope = caller.scope(query(q)?.township.as_deref())?;
     let rows = state.store.ticket_counts(scope.as_deref()).await?;
     let mut by_kind: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
@@ -326,7 +485,11 @@ pub async fn counts(caller: Caller, State(state): State<ApiState>, q: Result<Que
 /// `GET /api/v1/runs`: open tickets per kind after each recent run, newest first, for
 /// the chart. City-wide for an admin (the run's own summary); a township's own counts,
 /// read from the ticket histories in its scope, for anyone else.
-pub async fn runs(caller: Caller, State(state): State<ApiState>, q: Result<Query<ScopeQuery>, QueryRejection>) -> Result<Json<Value>, ApiError> {
+pub async fn runs(
+    caller: Caller,
+    State(state): State<ApiState>,
+    q: Result<Query<ScopeQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
     let scope = caller.scope(q.township.as_deref())?;
     let limit = q.limit.unwrap_or(10);
@@ -336,7 +499,10 @@ pub async fn runs(caller: Caller, State(state): State<ApiState>, q: Result<Query
     let mut out = Vec::new();
     for (run_id, as_of, finished_at, summary) in state.store.recent_runs(limit).await? {
         let open_by_kind: Value = match scope.as_deref() {
-            None => summary.get("open_by_kind").cloned().unwrap_or_else(|| json!({})),
+            None => summary
+                .get("open_by_kind")
+                .cloned()
+                .unwrap_or_else(|| json!({})),
             Some(t) => json!(state.store.open_by_kind_at(Some(t), &finished_at).await?),
         };
         out.push(json!({"run_id": run_id, "as_of": as_of, "finished_at": finished_at, "open_by_kind": open_by_kind}));

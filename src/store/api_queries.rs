@@ -31,7 +31,11 @@ impl Store {
     /// `finished_at`), within a township or the city: a ticket counts when its latest
     /// status change at or before `at` left it open. Runs store only city-wide counts,
     /// so this is how a township's chart is drawn without showing other townships' numbers.
-    pub async fn open_by_kind_at(&self, township: Option<&str>, at: &str) -> Result<BTreeMap<String, i64>, StoreError> {
+    pub async fn open_by_kind_at(
+        &self,
+        township: Option<&str>,
+        at: &str,
+    ) -> Result<BTreeMap<String, i64>, StoreError> {
         let rows = sqlx::query(
             "SELECT t.kind, COUNT(*) FROM tickets t WHERE ($1 IS NULL OR t.township = $1)
              AND (SELECT e.to_status FROM ticket_events e WHERE e.ticket_id = t.ticket_id AND e.at <= $2
