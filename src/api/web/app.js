@@ -307,6 +307,7 @@
           status.setAttribute('data-state', 'done');
           status.setAttribute('data-bytes', String(blob.size));
           status.setAttribute('data-magic', magic);
+          status.setAttribute('data-name', name);
           status.textContent = '已下载 ' + name + '（' + Math.ceil(blob.size / 1024) + ' KB）';
           document.body.setAttribute('data-action', 'download:ok');
         });
