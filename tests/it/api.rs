@@ -47,7 +47,34 @@ pub struct App {
     pub token_b: String,
     pub admin: String,
     pub revoked: String,
+    /// The PostgreSQL server and database to drop when the test ends.
+    pg_database: Option<(String, String)>,
     _dir: tempfile::TempDir,
+}
+
+impl Drop for App {
+    /// A PostgreSQL test database is dropped with its test (on its own thread and
+    /// runtime: `Drop` cannot await, and the test's runtime is shutting down).
+    fn drop(&mut self) {
+        let Some((base, name)) = self.pg_database.take() else {
+            return;
+        };
+        let _ = std::thread::spawn(move || {
+            use sqlx::Connection;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&base).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
 }
 
 pub fn city() -> CityConfig {
@@ -62,9 +89,10 @@ pub fn city() -> CityConfig {
 
 /// A fresh database URL: a SQLite file in `dir`, or a new database on the PostgreSQL
 /// server named by `POPSYNC_TEST_DATABASE_URL`.
-async fn database_url(dir: &std::path::Path) -> String {
+/// Also returns, for PostgreSQL, the server URL and database name to drop afterwards.
+async fn database_url(dir: &std::path::Path) -> (String, Option<(String, String)>) {
     let Ok(base) = std::env::var("POPSYNC_TEST_DATABASE_URL") else {
-        return format!("sqlite://{}/popsync.db", dir.display());
+        return (format!("sqlite://{}/popsync.db", dir.display()), None);
     };
     use sqlx::Connection;
     let name = format!("popsync_api_{:016x}", rand::random::<u64>());
@@ -77,7 +105,7 @@ async fn database_url(dir: &std::path::Path) -> String {
         .expect("can create a test database");
     let mut url = reqwest::Url::parse(&base).expect("POPSYNC_TEST_DATABASE_URL is a URL");
     url.set_path(&name);
-    url.to_string()
+    (url.to_string(), Some((base, name)))
 }
 
 /// Runs the real binary and returns its standard output.
@@ -99,7 +127,7 @@ pub fn popsync(config: &std::path::Path, args: &[&str]) -> String {
 /// Starts the app with the fixture's tickets (one reconciliation run) and persons.
 pub async fn spawn_app() -> App {
     let dir = tempfile::tempdir().expect("a temporary folder");
-    let url = database_url(dir.path()).await;
+    let (url, pg_database) = database_url(dir.path()).await;
     let config_path = dir.path().join("popsync.toml");
     std::fs::write(
         &config_path,
@@ -167,6 +195,7 @@ pub async fn spawn_app() -> App {
         token_b,
         admin,
         revoked,
+        pg_database,
         _dir: dir,
     }
 }
