@@ -24,7 +24,8 @@ mod web;
 
 pub use error::ApiError;
 
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
 
@@ -62,8 +63,29 @@ pub fn router(state: ApiState) -> Router {
 }
 
 /// API answers hold personal data: no cache may keep them, and no browser may guess
-/// their type.
-async fn no_store(mut res: axum::response::Response) -> axum::response::Response {
+/// their type. A rejection axum makes by itself (a method the path does not take, a path
+/// that is not UTF-8, a body too large) gets the same JSON error shape as ours.
+async fn no_store(res: axum::response::Response) -> axum::response::Response {
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let mut res = if res.status().is_client_error() && !is_json {
+        let (code, message) = match res.status() {
+            StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "此接口不支持该请求方法"),
+            StatusCode::NOT_FOUND => ("not_found", "没有这个接口"),
+            StatusCode::PAYLOAD_TOO_LARGE => ("bad_request", "请求体太大"),
+            _ => ("bad_request", "请求有误"),
+        };
+        let body = serde_json::json!({"error": {"code": code, "message": message}});
+        let mut replaced = (res.status(), axum::Json(body)).into_response();
+        if let Some(allow) = res.headers().get(header::ALLOW) {
+            replaced.headers_mut().insert(header::ALLOW, allow.clone());
+        }
+        replaced
+    } else {
+        res
+    };
     let h = res.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(

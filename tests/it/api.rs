@@ -672,6 +672,13 @@ async fn every_endpoint_is_scoped_by_token() {
         (status, error_code(&body)),
         (StatusCode::NOT_FOUND, "not_found")
     );
+    let (status, body) = app
+        .get(&app.token_a, &format!("/api/v1/tickets/{b_ticket}/dismiss"))
+        .await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+    );
 }
 
 #[tokio::test]

@@ -13,6 +13,7 @@
 
   var TOKEN_KEY = 'popsync.token';
   var DEPARTMENTS = [['psb', '公安'], ['mca', '民政'], ['nhc', '卫健'], ['pis', '人口库']];
+  var STATUS_ZH = { open: '待处理', dismissed: '已驳回', resolved: '已解决', withdrawn: '已撤回' };
   var COLOURS = ['#c0392b', '#2980b9', '#27ae60', '#8e44ad', '#d35400', '#16a085', '#f39c12', '#2c3e50', '#e84393', '#7f8c8d', '#6c5ce7', '#00b894'];
   var me = null;
   var pendingAction = null;
@@ -249,7 +250,7 @@
     $('reopen-form').hidden = !t.can_reopen;
     var hist = clear($('history'));
     d.history.forEach(function (h) {
-      hist.appendChild(el('li', { text: h.at + '  ' + (h.from_status || '—') + ' → ' + h.to_status + '  ' + h.actor + '：' + h.reason }));
+      hist.appendChild(el('li', { text: h.at + '  ' + (STATUS_ZH[h.from_status] || '—') + ' → ' + (STATUS_ZH[h.to_status] || h.to_status) + '  ' + h.actor + '：' + h.reason }));
     });
   }
 
