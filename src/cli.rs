@@ -120,8 +120,8 @@ fn parse_feed(s: &str) -> Result<FeedName, String> {
     FeedName::parse(s).ok_or_else(|| format!("unknown feed {s:?}: expected psb, mca, nhc or pis"))
 }
 
-/// The operator's name for history entries.
-fn operator(by: Option<String>) -> String {
+/// The operator's name for history entries and the audit trail.
+pub(crate) fn operator(by: Option<String>) -> String {
     by.unwrap_or_else(|| format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "operator".into())))
 }
 

@@ -75,7 +75,7 @@ pub async fn token(cmd: TokenCommand, config: &Config, store: &Store) -> anyhow:
             store
                 .audit(&AuditRow {
                     at: now,
-                    actor: operator(),
+                    actor: crate::cli::operator(None),
                     township: township.clone(),
                     action: "token.create".into(),
                     target: format!(
@@ -115,7 +115,7 @@ pub async fn token(cmd: TokenCommand, config: &Config, store: &Store) -> anyhow:
             store
                 .audit(&AuditRow {
                     at: now,
-                    actor: operator(),
+                    actor: crate::cli::operator(None),
                     township: None,
                     action: "token.revoke".into(),
                     target: format!("token {token_id}"),
@@ -166,11 +166,4 @@ pub async fn audit(args: AuditArgs, store: &Store) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn operator() -> String {
-    format!(
-        "cli:{}",
-        std::env::var("USER").unwrap_or_else(|_| "operator".into())
-    )
 }

@@ -7,7 +7,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::auth::Caller;
-use super::tickets::ScopeQuery;
+use super::tickets::{query, ScopeQuery};
 use super::{ApiError, ApiState};
 use crate::domain::{mask_id_str, normalise_id};
 
@@ -35,11 +35,7 @@ pub async fn person(
     Path(raw): Path<String>,
     q: Result<Query<ScopeQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let township = q
-        .map_err(|e| ApiError::bad_request(format!("查询参数有误：{}", e.body_text())))?
-        .0
-        .township;
-    let scope = caller.scope(township.as_deref())?;
+    let scope = caller.scope(query(q)?.township.as_deref())?;
     let key = person_key(&raw);
     let target = format!("person {}", masked_key(&key));
     let Some(person) = state.store.person(&key, scope.as_deref()).await? else {

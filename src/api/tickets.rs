@@ -52,7 +52,8 @@ pub struct ReasonBody {
     pub reason: String,
 }
 
-fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+/// Query parameters, or a JSON `bad_request` saying what is wrong with them.
+pub(super) fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     q.map(|Query(v)| v)
         .map_err(|e| ApiError::bad_request(format!("查询参数有误：{}", e.body_text())))
 }
@@ -118,17 +119,6 @@ fn status_zh(status: &str) -> &str {
     Status::parse(status).map(Status::zh).unwrap_or(status)
 }
 
-/// The department a source belongs to, as staff name it.
-fn department_zh(source: &str) -> &str {
-    match source.split('.').next().unwrap_or(source) {
-        "psb" => "公安",
-        "mca" => "民政",
-        "nhc" => "卫健",
-        "pis" => "人口库",
-        other => other,
-    }
-}
-
 /// A ticket as a list shows it: every ID number masked, no evidence details.
 fn list_item(t: &StoredTicket, state: &ApiState) -> Value {
     json!({
@@ -158,7 +148,7 @@ fn detail_item(t: &StoredTicket, state: &ApiState) -> Value {
         .flatten()
         .map(|e| {
             let source = e["source"].as_str().unwrap_or("");
-            json!({"source": source, "department_zh": department_zh(source), "record": e["record"], "detail": e["detail"]})
+            json!({"source": source, "department_zh": export::department_zh(source), "record": e["record"], "detail": e["detail"]})
         })
         .collect();
     json!({

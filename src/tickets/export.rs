@@ -43,6 +43,17 @@ pub fn ticket_json(t: &StoredTicket) -> serde_json::Value {
     serde_json::to_value(t).unwrap_or_default()
 }
 
+/// The department a ticket's evidence source belongs to, as township staff name it.
+pub fn department_zh(source: &str) -> &str {
+    match source {
+        "psb" => "公安",
+        "mca" => "民政",
+        "nhc" => "卫健",
+        "pis" => "人口库",
+        other => other,
+    }
+}
+
 const HEADERS: [&str; 13] = [
     "工单编号", "问题类型", "问题类型代码", "乡镇(街道)", "乡镇代码", "村(居)代码", "状态", "身份证号", "人口库编号",
     "出生医学证明编号", "问题说明", "证据", "建议身份证号",
@@ -63,13 +74,7 @@ fn row(t: &StoredTicket, city: &CityConfig) -> Vec<String> {
         .into_iter()
         .flatten()
         .map(|e| {
-            let source = match e["source"].as_str().unwrap_or("") {
-                "psb" => "公安",
-                "mca" => "民政",
-                "nhc" => "卫健",
-                "pis" => "人口库",
-                other => other,
-            };
+            let source = department_zh(e["source"].as_str().unwrap_or(""));
             format!("[{source} {}] {}", e["record"].as_str().unwrap_or(""), e["detail"].as_str().unwrap_or(""))
         })
         .collect::<Vec<_>>()

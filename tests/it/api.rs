@@ -218,7 +218,7 @@ fn draft(
                 format!("L{}", &person[14..]),
                 format!("死亡注销 王某 男 身份证号 {person} 业务日期 2024-03-01"),
             ),
-            Evidence::new("mca.cremation", "HH2024-00812", "火化 2024/3/2"),
+            Evidence::new("mca", "HH2024-00812", "火化 2024/3/2"),
             Evidence::new(
                 "pis",
                 format!("P{}", &person[14..]),
