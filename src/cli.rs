@@ -70,6 +70,11 @@ pub enum Command {
         #[arg(long, value_parser = parse_feed)]
         feed: Option<FeedName>,
     },
+    /// Create, list or revoke the API's bearer tokens.
+    #[command(subcommand)]
+    Token(crate::api::cli::TokenCommand),
+    /// Show the audit trail, newest first.
+    Audit(crate::api::cli::AuditArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -127,8 +132,8 @@ fn parse_feed(s: &str) -> Result<FeedName, String> {
     FeedName::parse(s).ok_or_else(|| format!("unknown feed {s:?}: expected psb, mca, nhc or pis"))
 }
 
-/// The operator's name for history entries.
-fn operator(by: Option<String>) -> String {
+/// The operator's name for history entries and the audit trail.
+pub(crate) fn operator(by: Option<String>) -> String {
     by.unwrap_or_else(|| {
         format!(
             "cli:{}",
@@ -287,7 +292,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Run => {
             let (config, store) = open(&cli.config).await?;
-            crate::daemon::run(config, store, axum::Router::new()).await?;
+            let api = crate::api::router(crate::api::ApiState {
+                store: store.clone(),
+                city: config.city.clone(),
+            });
+            crate::daemon::run(config, store, api).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Quarantine { feed } => {
@@ -301,6 +310,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 );
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Token(cmd) => {
+            let (config, store) = open(&cli.config).await?;
+            crate::api::cli::token(cmd, &config, &store).await
+        }
+        Command::Audit(args) => {
+            let (_config, store) = open(&cli.config).await?;
+            crate::api::cli::audit(args, &store).await
         }
     }
 }

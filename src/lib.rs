@@ -4,6 +4,7 @@
 //! A record flows one way: `feeds` (wire formats) → `store` (SQL) → `reconcile`
 //! (pure) → `tickets` (lifecycle, export). See `docs/architecture.md`.
 
+pub mod api;
 pub mod bench;
 pub mod cli;
 pub mod config;

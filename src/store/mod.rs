@@ -3,6 +3,7 @@
 //! (`$N` placeholders, `ON CONFLICT`), and one migrations folder per backend.
 
 mod access;
+mod api_queries;
 mod feeds;
 mod registry;
 mod snapshot;

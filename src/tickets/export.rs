@@ -49,6 +49,17 @@ pub fn ticket_json(t: &StoredTicket) -> serde_json::Value {
     serde_json::to_value(t).unwrap_or_default()
 }
 
+/// The department a ticket's evidence source belongs to, as township staff name it.
+pub fn department_zh(source: &str) -> &str {
+    match source {
+        "psb" => "公安",
+        "mca" => "民政",
+        "nhc" => "卫健",
+        "pis" => "人口库",
+        other => other,
+    }
+}
+
 const HEADERS: [&str; 13] = [
     "工单编号",
     "问题类型",
@@ -88,13 +99,7 @@ fn row(t: &StoredTicket, city: &CityConfig) -> Vec<String> {
         .into_iter()
         .flatten()
         .map(|e| {
-            let source = match e["source"].as_str().unwrap_or("") {
-                "psb" => "公安",
-                "mca" => "民政",
-                "nhc" => "卫健",
-                "pis" => "人口库",
-                other => other,
-            };
+            let source = department_zh(e["source"].as_str().unwrap_or(""));
             format!(
                 "[{source} {}] {}",
                 e["record"].as_str().unwrap_or(""),
@@ -148,21 +153,45 @@ pub fn write(
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
+    let bytes = encode(format, tickets, city, &path.display().to_string())?;
+    std::fs::write(path, bytes).map_err(io)
+}
+
+/// The bytes `write` would put in a file, for downloads over HTTP.
+pub fn to_bytes(
+    format: ExportFormat,
+    tickets: &[StoredTicket],
+    city: &CityConfig,
+) -> Result<Vec<u8>, ExportError> {
+    encode(format, tickets, city, "download")
+}
+
+/// Encodes an export in memory; `label` names it in errors (a path or "download").
+fn encode(
+    format: ExportFormat,
+    tickets: &[StoredTicket],
+    city: &CityConfig,
+    label: &str,
+) -> Result<Vec<u8>, ExportError> {
+    let io = |source| ExportError::Io {
+        path: label.to_string(),
+        source,
+    };
     match format {
         ExportFormat::Jsonl => {
-            let mut out = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
+            let mut out = Vec::new();
             for t in tickets {
                 serde_json::to_writer(&mut out, &ticket_json(t)).map_err(|e| io(e.into()))?;
                 out.write_all(b"\n").map_err(io)?;
             }
-            out.flush().map_err(io)
+            Ok(out)
         }
         ExportFormat::Csv => {
-            let mut file = std::fs::File::create(path).map_err(io)?;
-            file.write_all("\u{feff}".as_bytes()).map_err(io)?;
+            let mut out = Vec::new();
+            out.write_all("\u{feff}".as_bytes()).map_err(io)?;
             let mut w = csv::WriterBuilder::new()
                 .terminator(csv::Terminator::CRLF)
-                .from_writer(file);
+                .from_writer(&mut out);
             let headers: Vec<&str> = HEADERS.iter().chain(TAIL_HEADERS.iter()).copied().collect();
             w.write_record(&headers).map_err(|e| io(e.into()))?;
             for t in tickets {
@@ -180,11 +209,13 @@ pub fn write(
                     .collect();
                 w.write_record(&r).map_err(|e| io(e.into()))?;
             }
-            w.flush().map_err(io)
+            w.flush().map_err(io)?;
+            drop(w);
+            Ok(out)
         }
         ExportFormat::Xlsx => {
             let xerr = |source| ExportError::Xlsx {
-                path: path.display().to_string(),
+                path: label.to_string(),
                 source,
             };
             let mut book = Workbook::new();
@@ -225,7 +256,7 @@ pub fn write(
             sheet
                 .autofilter(0, 0, tickets.len() as u32, headers.len() as u16 - 1)
                 .map_err(xerr)?;
-            book.save(path).map_err(xerr)
+            book.save_to_buffer().map_err(xerr)
         }
     }
 }

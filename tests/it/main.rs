@@ -1,6 +1,9 @@
 //! The one integration-test binary: real SQLite files, real PostgreSQL (when
-//! `POPSYNC_TEST_DATABASE_URL` is set), the simulator as a real HTTP server.
+//! `POPSYNC_TEST_DATABASE_URL` is set), the simulator and popsync's own listener as
+//! real HTTP servers on port 0.
 
+mod api;
+mod browser;
 mod config;
 mod daemon;
 mod helpers;

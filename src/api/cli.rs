@@ -1,0 +1,169 @@
+//! `popsync token …` and `popsync audit`: issuing and revoking the API's bearer tokens,
+//! and reading the audit trail. `src/cli.rs` parses and delegates here.
+
+use std::process::ExitCode;
+
+use anyhow::bail;
+use clap::{Args, Subcommand};
+
+use super::auth::{new_token, new_token_id};
+use crate::config::Config;
+use crate::domain::{format_timestamp, now_local, TownshipCode};
+use crate::store::{AuditRow, Store};
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it once; only its hash is stored.
+    Create {
+        /// The township the token may see (9-digit code).
+        #[arg(long, required_unless_present = "admin", conflicts_with = "admin")]
+        township: Option<String>,
+        /// A city-wide operator token instead of a township's.
+        #[arg(long)]
+        admin: bool,
+        /// Who holds it, for lists and the audit trail (for example "城关镇-张三").
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List tokens (never the tokens themselves).
+    List,
+    /// Revoke a token by its ID (as `token list` shows it).
+    Revoke { token_id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Only this township's entries.
+    #[arg(long)]
+    pub township: Option<String>,
+    /// How many entries, newest first.
+    #[arg(long, default_value_t = 50)]
+    pub limit: i64,
+}
+
+/// Runs `popsync token …`.
+pub async fn token(cmd: TokenCommand, config: &Config, store: &Store) -> anyhow::Result<ExitCode> {
+    let now = format_timestamp(now_local());
+    match cmd {
+        TokenCommand::Create {
+            township,
+            admin,
+            name,
+        } => {
+            let township = match township {
+                None => None,
+                Some(raw) => {
+                    let Some(code) = TownshipCode::parse(&raw) else {
+                        bail!("--township {raw:?} is not a 9-digit township code")
+                    };
+                    if !config.city.townships.is_empty()
+                        && !config.city.townships.contains_key(code.as_str())
+                    {
+                        bail!("township {code} is not among the [city.townships] in the configuration; add it there first");
+                    }
+                    Some(code.to_string())
+                }
+            };
+            let name = name.unwrap_or_else(|| match &township {
+                Some(t) => format!("{}-{t}", config.city.township_name(t)),
+                None => "admin".to_string(),
+            });
+            let (token_id, token) = (new_token_id(), new_token());
+            store
+                .create_token(&token_id, &token, township.as_deref(), admin, &name, &now)
+                .await?;
+            store
+                .audit(&AuditRow {
+                    at: now,
+                    actor: crate::cli::operator(None),
+                    township: township.clone(),
+                    action: "token.create".into(),
+                    target: format!(
+                        "token {token_id} ({name}){}",
+                        if admin { " admin" } else { "" }
+                    ),
+                    result: "ok".into(),
+                })
+                .await?;
+            eprintln!(
+                "created token {token_id} for {}; it is shown only this once:",
+                township.as_deref().unwrap_or("the whole city (admin)")
+            );
+            println!("{token}");
+            Ok(ExitCode::SUCCESS)
+        }
+        TokenCommand::List => {
+            println!(
+                "{:<18} {:<10} {:<6} {:<26} {:<26} name",
+                "token id", "township", "admin", "created", "revoked"
+            );
+            for t in store.list_tokens().await? {
+                println!(
+                    "{:<18} {:<10} {:<6} {:<26} {:<26} {}",
+                    t.token_id,
+                    t.township.as_deref().unwrap_or("-"),
+                    if t.is_admin { "yes" } else { "no" },
+                    t.created_at,
+                    t.revoked_at.as_deref().unwrap_or("-"),
+                    t.name
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        TokenCommand::Revoke { token_id } => {
+            let done = store.revoke_token(&token_id, &now).await?;
+            store
+                .audit(&AuditRow {
+                    at: now,
+                    actor: crate::cli::operator(None),
+                    township: None,
+                    action: "token.revoke".into(),
+                    target: format!("token {token_id}"),
+                    result: if done {
+                        "ok".into()
+                    } else {
+                        "not_found".into()
+                    },
+                })
+                .await?;
+            if done {
+                println!("revoked {token_id}");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("popsync: no live token {token_id} (see `popsync token list`)");
+                Ok(ExitCode::from(1))
+            }
+        }
+    }
+}
+
+/// Runs `popsync audit`.
+pub async fn audit(args: AuditArgs, store: &Store) -> anyhow::Result<ExitCode> {
+    if let Some(t) = &args.township {
+        if TownshipCode::parse(t).is_none() {
+            bail!("--township {t:?} is not a 9-digit township code");
+        }
+    }
+    if args.limit < 1 {
+        bail!("--limit must be at least 1");
+    }
+    println!(
+        "{:<26} {:<10} {:<16} {:<8} {:<36} actor",
+        "at", "township", "action", "result", "target"
+    );
+    for e in store
+        .audit_entries(args.township.as_deref(), args.limit)
+        .await?
+    {
+        println!(
+            "{:<26} {:<10} {:<16} {:<8} {:<36} {}",
+            e.at,
+            e.township.as_deref().unwrap_or("-"),
+            e.action,
+            e.result,
+            e.target,
+            e.actor
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

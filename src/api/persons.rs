@@ -1,0 +1,53 @@
+//! `GET /api/v1/persons/{key}`: one golden record and the source records linked to it.
+//! Every call is audited, found or not, with the key masked.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::auth::Caller;
+use super::tickets::{query, ScopeQuery};
+use super::{ApiError, ApiState};
+use crate::domain::{mask_id_str, normalise_id};
+
+/// The person's key as stored: a normalised ID, or `birth:CERTNO` as given.
+fn person_key(raw: &str) -> String {
+    if raw.starts_with("birth:") {
+        raw.to_string()
+    } else {
+        normalise_id(raw)
+    }
+}
+
+/// The key as the audit trail may hold it.
+fn masked_key(key: &str) -> String {
+    if key.starts_with("birth:") {
+        key.to_string()
+    } else {
+        mask_id_str(key)
+    }
+}
+
+pub async fn person(
+    caller: Caller,
+    State(state): State<ApiState>,
+    Path(raw): Path<String>,
+    q: Result<Query<ScopeQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let scope = caller.scope(query(q)?.township.as_deref())?;
+    let key = person_key(&raw);
+    let target = format!("person {}", masked_key(&key));
+    let Some(person) = state.store.person(&key, scope.as_deref()).await? else {
+        caller
+            .audit(&state, scope, "person.read", target, "not_found")
+            .await?;
+        return Err(ApiError::not_found("没有这个人员，或不在本乡镇"));
+    };
+    // Reached only once the person is proven to lie within the caller's scope.
+    let links = state.store.person_links(&person.person_key).await?;
+    caller
+        .audit(&state, person.township.clone(), "person.read", target, "ok")
+        .await?;
+    Ok(Json(json!({"person": person, "links": links})))
+}

@@ -1,0 +1,501 @@
+//! Ticket endpoints: the township's list (masked, paged), one ticket with its evidence
+//! and history (unmasked, audited), dismiss and reopen (audited), spreadsheet downloads
+//! (audited: they carry whole IDs), counts and the open-per-kind history for the chart.
+
+use std::collections::BTreeMap;
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::auth::Caller;
+use super::mask::{mask_ids_in_text, mask_subject};
+use super::{ApiError, ApiState};
+use crate::domain::today_local;
+use crate::reconcile::TicketKind;
+use crate::store::{Actor, StoredTicket, TicketFilter};
+use crate::tickets::export::{self, ExportFormat};
+use crate::tickets::Status;
+
+/// The default and largest page of a list.
+const DEFAULT_LIMIT: i64 = 50;
+const MAX_LIMIT: i64 = 500;
+/// The longest reason a dismissal may carry.
+const MAX_REASON_CHARS: usize = 500;
+
+/// Query parameters of the list and the downloads.
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
+    /// Admin tokens only (a township token may name only its own).
+    pub township: Option<String>,
+    pub kind: Option<String>,
+    pub status: Option<String>,
+    pub village: Option<String>,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+/// `?township=` alone, for endpoints that take nothing else.
+#[derive(Debug, Default, Deserialize)]
+pub struct ScopeQuery {
+    pub township: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// The body of a dismissal or reopening.
+#[derive(Debug, Deserialize)]
+pub struct ReasonBody {
+    pub reason: String,
+}
+
+/// Query parameters, or a JSON `bad_request` saying what is wrong with them.
+pub(super) fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    q.map(|Query(v)| v)
+        .map_err(|e| ApiError::bad_request(format!("查询参数有误：{}", e.body_text())))
+}
+
+/// The filter a list or download runs with: the caller's scope and checked values.
+fn filter(caller: &Caller, q: &ListQuery) -> Result<TicketFilter, ApiError> {
+    let township = caller.scope(q.township.as_deref())?;
+    let kind = match q.kind.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(k) => Some(
+            TicketKind::parse(k)
+                .ok_or_else(|| ApiError::bad_request(format!("未知的问题类型 {k:?}")))?
+                .as_str()
+                .to_string(),
+        ),
+    };
+    let status = match q.status.as_deref().filter(|s| !s.is_empty() && *s != "all") {
+        None => None,
+        Some(s) => Some(
+            Status::parse(s)
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "未知的状态 {s:?}（open、dismissed、resolved、withdrawn 或 all）"
+                    ))
+                })?
+                .as_str()
+                .to_string(),
+        ),
+    };
+    let village = q
+        .village
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    if village.as_deref().is_some_and(|v| v.len() > 32) {
+        return Err(ApiError::bad_request("village 太长"));
+    }
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit 应在 1 到 {MAX_LIMIT} 之间"
+        )));
+    }
+    let offset = q.offset.unwrap_or(0);
+    if offset < 0 {
+        return Err(ApiError::bad_request("offset 不能为负数"));
+    }
+    Ok(TicketFilter {
+        township,
+        kind,
+        status,
+        village,
+        limit: Some(limit),
+        offset,
+    })
+}
+
+fn kind_zh(kind: &str) -> &str {
+    TicketKind::parse(kind).map(TicketKind::zh).unwrap_or(kind)
+}
+
+fn status_zh(status: &str) -> &str {
+    Status::parse(status).map(Status::zh).unwrap_or(status)
+}
+
+/// A ticket as a list shows it: every ID number masked, no evidence details.
+fn list_item(t: &StoredTicket, state: &ApiState) -> Value {
+    json!({
+        "ticket_id": t.ticket_id,
+        "kind": t.kind,
+        "kind_zh": kind_zh(&t.kind),
+        "township": t.township,
+        "township_name": state.city.township_name(&t.township),
+        "village": t.village,
+        "status": t.status,
+        "status_zh": status_zh(&t.status),
+        "subject": mask_subject(&t.subject),
+        "summary_zh": mask_ids_in_text(&t.summary_zh),
+        "evidence_count": t.evidence.as_array().map_or(0, Vec::len),
+        "has_suggestion": t.suggestion.is_some(),
+        "opened_at": t.opened_at,
+        "updated_at": t.updated_at,
+    })
+}
+
+/// A ticket in full, for its detail view: IDs whole, evidence per department.
+fn detail_item(t: &StoredTicket, state: &ApiState) -> Value {
+    let evidence: Vec<Value> = t
+        .evidence
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            let source = e["source"].as_str().unwrap_or("");
+            json!({"source": source, "department_zh": export::department_zh(source), "record": e["record"], "detail": e["detail"]})
+        })
+        .collect();
+    json!({
+        "ticket_id": t.ticket_id,
+        "kind": t.kind,
+        "kind_zh": kind_zh(&t.kind),
+        "township": t.township,
+        "township_name": state.city.township_name(&t.township),
+        "village": t.village,
+        "status": t.status,
+        "status_zh": status_zh(&t.status),
+        "subject": t.subject,
+        "summary_zh": t.summary_zh,
+        "suggestion": t.suggestion,
+        "person_key": t.person_key,
+        "evidence": evidence,
+        "opened_at": t.opened_at,
+        "updated_at": t.updated_at,
+        "can_dismiss": t.status == Status::Open.as_str(),
+        "can_reopen": t.status == Status::Dismissed.as_str(),
+    })
+}
+
+/// `GET /api/v1/me`: who the token belongs to, for the page's header.
+pub async fn me(caller: Caller, State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
+    let o = &caller.owner;
+    let kinds: Vec<Value> = TicketKind::ALL
+        .iter()
+        .map(|k| json!({"kind": k.as_str(), "kind_zh": k.zh()}))
+        .collect();
+    let townships: Vec<Value> = if o.is_admin {
+        state
+            .city
+            .townships
+            .iter()
+            .map(|(code, name)| json!({"township": code, "township_name": name}))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(Json(json!({
+        "token_id": o.token_id,
+        "name": o.name,
+        "is_admin": o.is_admin,
+        "township": o.township,
+        "township_name": o.township.as_deref().map(|t| state.city.township_name(t)),
+        "kinds": kinds,
+        "townships": townships,
+    })))
+}
+
+/// `GET /api/v1/tickets`: one page of the caller's tickets, with the total.
+pub async fn list(
+    caller: Caller,
+    State(state): State<ApiState>,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let f = filter(&caller, &query(q)?)?;
+    let total = state.store.count_tickets(&f).await?;
+    let tickets = state.store.list_tickets(&f).await?;
+    Ok(Json(json!({
+        "township": f.township,
+        "total": total,
+        "limit": f.limit,
+        "offset": f.offset,
+        "tickets": tickets.iter().map(|t| list_item(t, &state)).collect::<Vec<_>>(),
+    })))
+}
+
+/// `GET /api/v1/tickets/{id}`: one ticket in full with its history. Audited, because it
+/// shows whole ID numbers; asked for outside the caller's township it is "not found".
+pub async fn detail(
+    caller: Caller,
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    q: Result<Query<ScopeQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let scope = caller.scope(query(q)?.township.as_deref())?;
+    let target = format!("ticket {}", mask_ids_in_text(&id));
+    let Some(t) = state.store.ticket(&id, scope.as_deref()).await? else {
+        caller
+            .audit(&state, scope, "ticket.read", target, "not_found")
+            .await?;
+        return Err(ApiError::not_found("没有这个工单"));
+    };
+    // Only reached with the ticket already proven to lie within the caller's scope.
+    let history = state.store.ticket_events(&t.ticket_id).await?;
+    caller
+        .audit(
+            &state,
+            Some(t.township.clone()),
+            "ticket.read",
+            target,
+            "ok",
+        )
+        .await?;
+    Ok(Json(
+        json!({"ticket": detail_item(&t, &state), "history": history}),
+    ))
+}
+
+/// `POST /api/v1/tickets/{id}/dismiss`.
+pub async fn dismiss(
+    caller: Caller,
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    q: Result<Query<ScopeQuery>, QueryRejection>,
+    body: Result<Json<ReasonBody>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    change(caller, state, id, q, body, Status::Dismissed).await
+}
+
+/// `POST /api/v1/tickets/{id}/reopen`.
+pub async fn reopen(
+    caller: Caller,
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    q: Result<Query<ScopeQuery>, QueryRejection>,
+    body: Result<Json<ReasonBody>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    change(caller, state, id, q, body, Status::Open).await
+}
+
+/// Dismisses or reopens a ticket by hand, scoped in the store's UPDATE itself, and
+/// audits the attempt whatever its result.
+async fn change(
+    caller: Caller,
+    state: ApiState,
+    id: String,
+    q: Result<Query<ScopeQuery>, QueryRejection>,
+    body: Result<Json<ReasonBody>, JsonRejection>,
+    to: Status,
+) -> Result<Json<Value>, ApiError> {
+    let scope = caller.scope(query(q)?.township.as_deref())?;
+    let Json(body) = body.map_err(|e| {
+        ApiError::bad_request(format!(
+            "请求体应为 {{\"reason\": \"…\"}}：{}",
+            e.body_text()
+        ))
+    })?;
+    let reason = body.reason.trim();
+    if reason.is_empty() {
+        return Err(ApiError::bad_request("请填写原因"));
+    }
+    if reason.chars().count() > MAX_REASON_CHARS {
+        return Err(ApiError::bad_request(format!(
+            "原因不能超过 {MAX_REASON_CHARS} 个字"
+        )));
+    }
+    let action = if to == Status::Dismissed {
+        "ticket.dismiss"
+    } else {
+        "ticket.reopen"
+    };
+    let target = format!("ticket {}", mask_ids_in_text(&id));
+    let Some(before) = state.store.ticket(&id, scope.as_deref()).await? else {
+        caller
+            .audit(&state, scope, action, target, "not_found")
+            .await?;
+        return Err(ApiError::not_found("没有这个工单"));
+    };
+    let now = crate::domain::format_timestamp(crate::domain::now_local());
+    let who = caller.actor();
+    let actor = Actor {
+        name: &who,
+        now: &now,
+    };
+    let done = state
+        .store
+        .set_ticket_status_by_hand(&id, scope.as_deref(), to, &actor, reason)
+        .await?;
+    caller
+        .audit(
+            &state,
+            Some(before.township.clone()),
+            action,
+            target,
+            if done { "ok" } else { "refused" },
+        )
+        .await?;
+    if !done {
+        let need = if to == Status::Dismissed {
+            "待处理"
+        } else {
+            "已驳回"
+        };
+        return Err(ApiError::Conflict(format!(
+            "工单当前为“{}”，只有“{need}”的工单可以这样操作",
+            status_zh(&before.status)
+        )));
+    }
+    let after = state
+        .store
+        .ticket(&id, scope.as_deref())
+        .await?
+        .ok_or_else(|| ApiError::not_found("没有这个工单"))?;
+    Ok(Json(json!({"ticket": list_item(&after, &state)})))
+}
+
+/// `GET /api/v1/tickets.xlsx`.
+pub async fn export_xlsx(
+    caller: Caller,
+    State(state): State<ApiState>,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    download(caller, state, q, ExportFormat::Xlsx).await
+}
+
+/// `GET /api/v1/tickets.csv`.
+pub async fn export_csv(
+    caller: Caller,
+    State(state): State<ApiState>,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    download(caller, state, q, ExportFormat::Csv).await
+}
+
+/// The caller's whole list (filters as for the list, no paging) as a spreadsheet, the
+/// same file `popsync tickets export` writes. Audited: it carries whole IDs.
+async fn download(
+    caller: Caller,
+    state: ApiState,
+    q: Result<Query<ListQuery>, QueryRejection>,
+    format: ExportFormat,
+) -> Result<Response, ApiError> {
+    let mut f = filter(
+        &caller,
+        &ListQuery {
+            limit: None,
+            offset: None,
+            ..query(q)?
+        },
+    )?;
+    f.limit = None;
+    f.offset = 0;
+    let tickets = state.store.list_tickets(&f).await?;
+    let n = tickets.len();
+    let city = state.city.clone();
+    let bytes = tokio::task::spawn_blocking(move || export::to_bytes(format, &tickets, &city))
+        .await
+        .map_err(|e| {
+            ApiError::Export(export::ExportError::Io {
+                path: "download".into(),
+                source: std::io::Error::other(e),
+            })
+        })??;
+    let target = format!("{} export of {n} tickets", format.extension());
+    caller
+        .audit(&state, f.township.clone(), "tickets.export", target, "ok")
+        .await?;
+    let code = f.township.as_deref().unwrap_or("city");
+    let ascii = format!("popsync-{code}-{}.{}", today_local(), format.extension());
+    let name = match f.township.as_deref() {
+        Some(t) => format!(
+            "{}-问题清单-{}.{}",
+            state.city.township_name(t),
+            today_local(),
+            format.extension()
+        ),
+        None => format!("全市-问题清单-{}.{}", today_local(), format.extension()),
+    };
+    let mut headers = HeaderMap::new();
+    let content_type = match format {
+        ExportFormat::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        ExportFormat::Csv => "text/csv; charset=utf-8",
+        ExportFormat::Jsonl => "application/jsonl",
+    };
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    let disposition = format!(
+        "attachment; filename=\"{ascii}\"; filename*=UTF-8''{}",
+        percent_encode(&name)
+    );
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok((headers, bytes).into_response())
+}
+
+/// RFC 5987 encoding of a file name: everything but unreserved ASCII as `%XX`.
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// `GET /api/v1/counts`: tickets per kind and status within the caller's scope.
+pub async fn counts(
+    caller: Caller,
+    State(state): State<ApiState>,
+    q: Result<Query<ScopeQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let scope = caller.scope(query(q)?.township.as_deref())?;
+    let rows = state.store.ticket_counts(scope.as_deref()).await?;
+    let mut by_kind: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
+    for (kind, status, n) in rows {
+        by_kind.entry(kind).or_default().insert(status, n);
+    }
+    let kinds: Vec<Value> = TicketKind::ALL
+        .iter()
+        .filter_map(|k| {
+            let c = by_kind.get(k.as_str())?;
+            let get = |s: Status| c.get(s.as_str()).copied().unwrap_or(0);
+            Some(json!({
+                "kind": k.as_str(), "kind_zh": k.zh(),
+                "open": get(Status::Open), "dismissed": get(Status::Dismissed),
+                "resolved": get(Status::Resolved), "withdrawn": get(Status::Withdrawn),
+                "total": c.values().sum::<i64>(),
+            }))
+        })
+        .collect();
+    Ok(Json(json!({
+        "township": scope,
+        "township_name": scope.as_deref().map(|t| state.city.township_name(t)),
+        "kinds": kinds,
+    })))
+}
+
+/// `GET /api/v1/runs`: open tickets per kind after each recent run, newest first, for
+/// the chart. City-wide for an admin (the run's own summary); a township's own counts,
+/// read from the ticket histories in its scope, for anyone else.
+pub async fn runs(
+    caller: Caller,
+    State(state): State<ApiState>,
+    q: Result<Query<ScopeQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let q = query(q)?;
+    let scope = caller.scope(q.township.as_deref())?;
+    let limit = q.limit.unwrap_or(10);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::bad_request("limit 应在 1 到 100 之间"));
+    }
+    let mut out = Vec::new();
+    for (run_id, as_of, finished_at, summary) in state.store.recent_runs(limit).await? {
+        let open_by_kind: Value = match scope.as_deref() {
+            None => summary
+                .get("open_by_kind")
+                .cloned()
+                .unwrap_or_else(|| json!({})),
+            Some(t) => json!(state.store.open_by_kind_at(Some(t), &finished_at).await?),
+        };
+        out.push(json!({"run_id": run_id, "as_of": as_of, "finished_at": finished_at, "open_by_kind": open_by_kind}));
+    }
+    Ok(Json(json!({"township": scope, "runs": out})))
+}
