@@ -59,20 +59,11 @@ pub enum Backend {
     Postgres,
 }
 
-/// The open store. Cheap to clone (the pools are shared).
+/// The open store. Cheap to clone (the pool is shared).
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
-    /// The backend's own driver, for reading millions of rows: `Any` converts every
-    /// value of every row and was the slowest part of a reconciliation.
-    native: Native,
-}
-
-#[derive(Clone, Debug)]
-pub(crate) enum Native {
-    Sqlite(sqlx::SqlitePool),
-    Postgres(sqlx::PgPool),
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -115,38 +106,7 @@ impl Store {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
-        let native_err = |source| StoreError::Open {
-            url: redact_url(&url),
-            source,
-        };
-        let native = match backend {
-            Backend::Sqlite => {
-                let options = sqlx::sqlite::SqliteConnectOptions::from_str(&url)
-                    .map_err(native_err)?
-                    .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-                    .synchronous(sqlx::sqlite::SqliteSynchronous::Full)
-                    .busy_timeout(std::time::Duration::from_secs(30));
-                Native::Sqlite(
-                    sqlx::sqlite::SqlitePoolOptions::new()
-                        .max_connections(2)
-                        .connect_with(options)
-                        .await
-                        .map_err(native_err)?,
-                )
-            }
-            Backend::Postgres => Native::Postgres(
-                sqlx::postgres::PgPoolOptions::new()
-                    .max_connections(2)
-                    .connect(&url)
-                    .await
-                    .map_err(native_err)?,
-            ),
-        };
-        Ok(Store {
-            pool,
-            backend,
-            native,
-        })
+        Ok(Store { pool, backend })
     }
 
     pub fn backend(&self) -> Backend {
@@ -158,12 +118,8 @@ impl Store {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
 
-    /// Closes the pools, waiting for connections to be returned.
+    /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
-        match &self.native {
-            Native::Sqlite(p) => p.close().await,
-            Native::Postgres(p) => p.close().await,
-        }
         self.pool.close().await;
     }
 }

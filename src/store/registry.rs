@@ -3,10 +3,10 @@
 
 use std::collections::HashMap;
 
-use futures::TryStreamExt;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
+use super::snapshot::{Readable, TableRead};
 use super::{doing, values_placeholders, Store, StoreError};
 use crate::reconcile::{GoldenRecord, Link};
 
@@ -46,37 +46,95 @@ fn digest(s: &str) -> String {
 
 const CHUNK: usize = 400;
 
+const PERSON_DIGESTS: TableRead = TableRead {
+    table: "persons",
+    columns: "person_key, digest",
+    key: &["person_key"],
+};
+const LINKS: TableRead = TableRead {
+    table: "record_links",
+    columns: "source, record_key, person_key, reason",
+    key: &["source", "record_key"],
+};
+
+fn cell(r: &[serde_json::Value], i: usize) -> Result<String, StoreError> {
+    r.string(i).map_err(doing("decoding the stored registry"))
+}
+
+fn opt_cell(r: &[serde_json::Value], i: usize) -> Result<Option<String>, StoreError> {
+    r.opt_string(i)
+        .map_err(doing("decoding the stored registry"))
+}
+
 impl Store {
-    /// Brings the registry tables to the given content, writing only what differs.
+    /// Brings the registry tables to the given content, writing only what differs. A
+    /// digest of the whole registry, kept from the last write, makes an unchanged run
+    /// read and write nothing.
     pub async fn write_registry(
         &self,
         persons: &[GoldenRecord],
         links: &[Link],
     ) -> Result<RegistryWrite, StoreError> {
-        let mut stored: HashMap<String, String> = HashMap::new();
-        {
-            let mut rows = sqlx::query("SELECT person_key, digest FROM persons").fetch(&self.pool);
-            while let Some(r) = rows
-                .try_next()
-                .await
-                .map_err(doing("reading person digests"))?
-            {
-                stored.insert(
-                    r.try_get(0).map_err(doing("reading person digests"))?,
-                    r.try_get(1).map_err(doing("reading person digests"))?,
-                );
-            }
+        let jsons: Vec<(String, String)> = persons
+            .iter()
+            .map(|p| {
+                let json = p.to_json().to_string();
+                let d = digest(&json);
+                (json, d)
+            })
+            .collect();
+        let mut whole = Sha256::new();
+        for (p, (_, d)) in persons.iter().zip(&jsons) {
+            whole.update(p.key.as_bytes());
+            whole.update(d.as_bytes());
         }
+        for l in links {
+            whole.update(l.source.as_bytes());
+            whole.update(l.record_key.as_bytes());
+            whole.update(l.person_key.as_deref().unwrap_or("-").as_bytes());
+            whole.update(l.reason.unwrap_or("").as_bytes());
+        }
+        let whole: String = whole
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let last: Option<String> = sqlx::query("SELECT digest FROM registry_state WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(doing("reading the registry digest"))?
+            .map(|r| r.try_get(0))
+            .transpose()
+            .map_err(doing("reading the registry digest"))?;
         let mut write = RegistryWrite::default();
+        if last.as_deref() == Some(whole.as_str()) {
+            return Ok(write);
+        }
+
+        let mut stored: HashMap<String, String> = HashMap::new();
+        self.read_table(&PERSON_DIGESTS, |r| {
+            stored.insert(cell(r, 0)?, cell(r, 1)?);
+            Ok(())
+        })
+        .await?;
+        let mut stored_links: HashMap<(String, String), (Option<String>, Option<String>)> =
+            HashMap::new();
+        self.read_table(&LINKS, |r| {
+            stored_links.insert(
+                (cell(r, 0)?, cell(r, 1)?),
+                (opt_cell(r, 2)?, opt_cell(r, 3)?),
+            );
+            Ok(())
+        })
+        .await?;
+
         let mut tx = self
             .pool
             .begin()
             .await
             .map_err(doing("beginning a registry write"))?;
         let mut changed: Vec<(&GoldenRecord, String, String)> = Vec::new();
-        for p in persons {
-            let json = p.to_json().to_string();
-            let d = digest(&json);
+        for (p, (json, d)) in persons.iter().zip(jsons) {
             if stored.remove(&p.key).as_deref() != Some(d.as_str()) {
                 changed.push((p, json, d));
             }
@@ -113,28 +171,10 @@ impl Store {
             write.persons_removed += 1;
         }
 
-        let mut stored: HashMap<(String, String), (Option<String>, Option<String>)> =
-            HashMap::new();
-        {
-            let mut rows =
-                sqlx::query("SELECT source, record_key, person_key, reason FROM record_links")
-                    .fetch(&mut *tx);
-            while let Some(r) = rows
-                .try_next()
-                .await
-                .map_err(doing("reading record links"))?
-            {
-                let d = || doing("reading record links");
-                stored.insert(
-                    (r.try_get(0).map_err(d())?, r.try_get(1).map_err(d())?),
-                    (r.try_get(2).map_err(d())?, r.try_get(3).map_err(d())?),
-                );
-            }
-        }
         let mut changed: Vec<&Link> = Vec::new();
         for l in links {
             let now = (l.person_key.clone(), l.reason.map(str::to_string));
-            if stored.remove(&(l.source.to_string(), l.record_key.clone())) != Some(now) {
+            if stored_links.remove(&(l.source.to_string(), l.record_key.clone())) != Some(now) {
                 changed.push(l);
             }
         }
@@ -158,7 +198,7 @@ impl Store {
                 .map_err(doing("writing record links"))?
                 .rows_affected();
         }
-        for (source, key) in stored.keys() {
+        for (source, key) in stored_links.keys() {
             sqlx::query("DELETE FROM record_links WHERE source = $1 AND record_key = $2")
                 .bind(source.clone())
                 .bind(key.clone())
@@ -167,6 +207,11 @@ impl Store {
                 .map_err(doing("removing record links"))?;
             write.links_removed += 1;
         }
+        sqlx::query("INSERT INTO registry_state (id, digest) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET digest = excluded.digest")
+            .bind(whole)
+            .execute(&mut *tx)
+            .await
+            .map_err(doing("recording the registry digest"))?;
         tx.commit()
             .await
             .map_err(doing("committing a registry write"))?;
