@@ -354,14 +354,7 @@ async fn tickets_command(
                     println!("wrote {} tickets to {}", tickets.len(), path.display());
                 }
                 (None, Some(dir)) => {
-                    let mut by_township: std::collections::BTreeMap<&str, Vec<_>> =
-                        Default::default();
-                    for t in &tickets {
-                        by_township
-                            .entry(t.township.as_str())
-                            .or_default()
-                            .push(t.clone());
-                    }
+                    let by_township = export::by_township(&tickets);
                     for (code, list) in &by_township {
                         let name = config.city.township_name(code);
                         let file = if name == *code {

@@ -174,13 +174,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         })
         .await?;
     let lists = dir.join("townships");
-    let mut by_township: std::collections::BTreeMap<&str, Vec<_>> = Default::default();
-    for t in &tickets {
-        by_township
-            .entry(t.township.as_str())
-            .or_default()
-            .push(t.clone());
-    }
+    let by_township = export::by_township(&tickets);
     for (code, list) in &by_township {
         let name = config.city.township_name(code);
         for format in [ExportFormat::Xlsx, ExportFormat::Csv] {

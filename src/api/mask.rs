@@ -5,31 +5,6 @@ use serde_json::Value;
 
 use crate::domain::mask_id_str;
 
-/// Masks every run of 15 or more ID characters (digits, `X`) in free text, such as a
-/// ticket's Chinese summary ("身份证号“…”无效").
-pub fn mask_ids_in_text(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut run = String::new();
-    let flush = |run: &mut String, out: &mut String| {
-        if run.chars().count() >= 15 && run.chars().filter(char::is_ascii_digit).count() >= 14 {
-            out.push_str(&mask_id_str(run));
-        } else {
-            out.push_str(run);
-        }
-        run.clear();
-    };
-    for c in text.chars() {
-        if c.is_ascii_digit() || c == 'X' || c == 'x' {
-            run.push(c);
-        } else {
-            flush(&mut run, &mut out);
-            out.push(c);
-        }
-    }
-    flush(&mut run, &mut out);
-    out
-}
-
 /// A ticket subject with its ID numbers masked (`pis_person_id`s and certificate numbers
 /// are register keys, not personal IDs, and stay as they are).
 pub fn mask_subject(subject: &Value) -> Value {
@@ -52,11 +27,17 @@ mod tests {
     #[test]
     fn masks_ids_inside_sentences_only() {
         assert_eq!(
-            mask_ids_in_text("身份证号“34990119800101123X”无效，档案号 2014-00812"),
+            crate::domain::mask_ids_in("身份证号“34990119800101123X”无效，档案号 2014-00812"),
             "身份证号“3499**********123X”无效，档案号 2014-00812"
         );
-        assert_eq!(mask_ids_in_text("出生日期1980-01-01"), "出生日期1980-01-01");
-        assert_eq!(mask_ids_in_text("349901198001011234"), "3499**********1234");
+        assert_eq!(
+            crate::domain::mask_ids_in("出生日期1980-01-01"),
+            "出生日期1980-01-01"
+        );
+        assert_eq!(
+            crate::domain::mask_ids_in("349901198001011234"),
+            "3499**********1234"
+        );
     }
 
     #[test]

@@ -13,8 +13,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::auth::Caller;
-use super::mask::{mask_ids_in_text, mask_subject};
+use super::mask::mask_subject;
 use super::{ApiError, ApiState};
+use crate::domain::mask_ids_in;
 use crate::domain::today_local;
 use crate::reconcile::TicketKind;
 use crate::store::{Actor, StoredTicket, TicketFilter};
@@ -131,7 +132,7 @@ fn list_item(t: &StoredTicket, state: &ApiState) -> Value {
         "status": t.status,
         "status_zh": status_zh(&t.status),
         "subject": mask_subject(&t.subject),
-        "summary_zh": mask_ids_in_text(&t.summary_zh),
+        "summary_zh": mask_ids_in(&t.summary_zh),
         "evidence_count": t.evidence.as_array().map_or(0, Vec::len),
         "has_suggestion": t.suggestion.is_some(),
         "opened_at": t.opened_at,
@@ -227,7 +228,7 @@ pub async fn detail(
     q: Result<Query<ScopeQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let scope = caller.scope(query(q)?.township.as_deref())?;
-    let target = format!("ticket {}", mask_ids_in_text(&id));
+    let target = format!("ticket {}", mask_ids_in(&id));
     let Some(t) = state.store.ticket(&id, scope.as_deref()).await? else {
         caller
             .audit(&state, scope, "ticket.read", target, "not_found")
@@ -303,7 +304,7 @@ async fn change(
     } else {
         "ticket.reopen"
     };
-    let target = format!("ticket {}", mask_ids_in_text(&id));
+    let target = format!("ticket {}", mask_ids_in(&id));
     let Some(before) = state.store.ticket(&id, scope.as_deref()).await? else {
         caller
             .audit(&state, scope, action, target, "not_found")

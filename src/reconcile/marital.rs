@@ -1,6 +1,8 @@
 //! Marital status as civil affairs implies it: marriages, divorces, annulments that
 //! undo the marriage they annul, and a spouse's death.
 
+use std::collections::HashMap;
+
 use chrono::NaiveDate;
 
 use super::view::View;
@@ -41,6 +43,21 @@ pub struct MaritalHistory<'a> {
 }
 
 impl<'a> MaritalHistory<'a> {
+    /// Every person's history, by ID, from the marriage register rows in date order.
+    pub fn index(marriages: &[&'a Marriage]) -> HashMap<IdNumber, MaritalHistory<'a>> {
+        let mut histories: HashMap<IdNumber, MaritalHistory<'a>> = HashMap::new();
+        for m in marriages {
+            for (me, partner) in [(m.husband_id, m.wife_id), (m.wife_id, m.husband_id)] {
+                histories
+                    .entry(me)
+                    .or_insert_with(|| MaritalHistory { events: Vec::new() })
+                    .events
+                    .push((m, partner));
+            }
+        }
+        histories
+    }
+
     /// The status the events dated on or before `cutoff` imply, counting a spouse's
     /// death dated on or before `cutoff`; `None` when they imply nothing.
     pub fn status(&self, view: &View<'_>, cutoff: NaiveDate) -> Option<Implied> {

@@ -81,19 +81,7 @@ pub fn build(
     pis_person: &[Option<IdNumber>],
 ) -> (Vec<GoldenRecord>, Vec<Link>) {
     let mut persons: BTreeMap<String, GoldenRecord> = BTreeMap::new();
-    let mut histories: HashMap<IdNumber, MaritalHistory> = HashMap::new();
-    for m in &view.marriages {
-        histories
-            .entry(m.husband_id)
-            .or_insert_with(|| MaritalHistory { events: Vec::new() })
-            .events
-            .push((m, m.wife_id));
-        histories
-            .entry(m.wife_id)
-            .or_insert_with(|| MaritalHistory { events: Vec::new() })
-            .events
-            .push((m, m.husband_id));
-    }
+    let histories = MaritalHistory::index(&view.marriages);
     for id in &view.psb_ids {
         let p = &view.psb[id];
         let last = p.latest();

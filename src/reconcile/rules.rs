@@ -700,19 +700,7 @@ impl<'a, 'v> Rules<'a, 'v> {
     }
 
     fn marital_mismatch(&mut self) {
-        let mut histories: HashMap<IdNumber, MaritalHistory> = HashMap::new();
-        for m in &self.view.marriages {
-            histories
-                .entry(m.husband_id)
-                .or_insert_with(|| MaritalHistory { events: Vec::new() })
-                .events
-                .push((m, m.wife_id));
-            histories
-                .entry(m.wife_id)
-                .or_insert_with(|| MaritalHistory { events: Vec::new() })
-                .events
-                .push((m, m.husband_id));
-        }
+        let histories = MaritalHistory::index(&self.view.marriages);
         let dates = self.view.dates;
         let mut ids: Vec<IdNumber> = histories
             .keys()

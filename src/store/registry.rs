@@ -36,8 +36,23 @@ pub struct RegistryWrite {
     pub links_removed: u64,
 }
 
-fn digest(s: &str) -> String {
-    Sha256::digest(s.as_bytes())
+/// A digest of everything a golden record says, in field order.
+fn person_digest(p: &GoldenRecord) -> String {
+    let mut h = Sha256::new();
+    h.update(p.state.as_bytes());
+    h.update(
+        p.township
+            .map(|t| t.to_string())
+            .unwrap_or_default()
+            .as_bytes(),
+    );
+    for f in &p.fields {
+        for part in [f.name, f.value.as_str(), f.source, f.record.as_str()] {
+            h.update(part.as_bytes());
+            h.update([0]);
+        }
+    }
+    h.finalize()
         .iter()
         .take(12)
         .map(|b| format!("{b:02x}"))
@@ -75,16 +90,11 @@ impl Store {
         persons: &[GoldenRecord],
         links: &[Link],
     ) -> Result<RegistryWrite, StoreError> {
-        let jsons: Vec<(String, String)> = persons
-            .iter()
-            .map(|p| {
-                let json = p.to_json().to_string();
-                let d = digest(&json);
-                (json, d)
-            })
-            .collect();
+        // Digests come from the fields themselves: JSON is built only for the persons
+        // that changed, which after the first run is almost none.
+        let digests: Vec<String> = persons.iter().map(person_digest).collect();
         let mut whole = Sha256::new();
-        for (p, (_, d)) in persons.iter().zip(&jsons) {
+        for (p, d) in persons.iter().zip(&digests) {
             whole.update(p.key.as_bytes());
             whole.update(d.as_bytes());
         }
@@ -134,9 +144,9 @@ impl Store {
             .await
             .map_err(doing("beginning a registry write"))?;
         let mut changed: Vec<(&GoldenRecord, String, String)> = Vec::new();
-        for (p, (json, d)) in persons.iter().zip(jsons) {
+        for (p, d) in persons.iter().zip(digests) {
             if stored.remove(&p.key).as_deref() != Some(d.as_str()) {
-                changed.push((p, json, d));
+                changed.push((p, p.to_json().to_string(), d));
             }
         }
         for chunk in changed.chunks(CHUNK) {

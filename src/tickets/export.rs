@@ -44,6 +44,20 @@ pub enum ExportError {
     },
 }
 
+/// Tickets grouped per township, in code order, for one file per township.
+pub fn by_township(
+    tickets: &[StoredTicket],
+) -> std::collections::BTreeMap<&str, Vec<StoredTicket>> {
+    let mut groups: std::collections::BTreeMap<&str, Vec<StoredTicket>> = Default::default();
+    for t in tickets {
+        groups
+            .entry(t.township.as_str())
+            .or_default()
+            .push(t.clone());
+    }
+    groups
+}
+
 /// The JSON Lines object of one ticket (tickets.md "The export").
 pub fn ticket_json(t: &StoredTicket) -> serde_json::Value {
     serde_json::to_value(t).unwrap_or_default()
