@@ -259,7 +259,9 @@ pub fn render_text(r: &StatusReport) -> String {
     if let Some(run) = &r.last_reconcile {
         out.push_str(&format!(
             "last reconciliation: run {} as of {} finished {}\n",
-            run["run_id"], run["as_of"], run["finished_at"]
+            run["run_id"],
+            run["as_of"].as_str().unwrap_or("-"),
+            run["finished_at"].as_str().unwrap_or("-")
         ));
     }
     if let Some(open) = r.tickets.get("open") {

@@ -228,13 +228,15 @@ impl Store {
         Ok(write)
     }
 
-    /// One golden record, scoped to a township when one is given.
+    /// One golden record, scoped to a township when one is given: the person's own
+    /// township, or one that holds a ticket about them (it must see whom it is asked to fix).
     pub async fn person(
         &self,
         key: &str,
         township: Option<&str>,
     ) -> Result<Option<PersonRow>, StoreError> {
-        let row = sqlx::query("SELECT person_key, township, state, record FROM persons WHERE person_key = $1 AND ($2 IS NULL OR township = $2)")
+        let row = sqlx::query("SELECT person_key, township, state, record FROM persons WHERE person_key = $1 AND ($2 IS NULL OR township = $2
+             OR EXISTS (SELECT 1 FROM tickets WHERE tickets.person_key = persons.person_key AND tickets.township = $2))")
             .bind(key.to_string())
             .bind(township.map(str::to_string))
             .fetch_optional(&self.pool)

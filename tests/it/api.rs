@@ -894,3 +894,23 @@ async fn the_page_is_served_with_a_strict_policy() {
         "the page builds its DOM with textContent only"
     );
 }
+
+#[tokio::test]
+async fn a_township_sees_a_person_it_holds_a_ticket_about() {
+    let app = spawn_app().await;
+    // b1 is registered in township B: A may not read them …
+    let path = format!("/api/v1/persons/{}", b1());
+    assert_eq!(app.get(&app.token_a, &path).await.0, StatusCode::NOT_FOUND);
+    // … until A is asked to correct a record of theirs.
+    let mut drafts = fixture_drafts();
+    drafts.push(draft(
+        TicketKind::ResidenceMismatch,
+        TOWN_A,
+        &b1(),
+        "349901001003",
+        "李某的户籍在349901002，但人口信息系统把其登记在本乡镇，请核实后迁出或更正。",
+    ));
+    run(&app.store, drafts, "2024-05-03").await;
+    let (status, body) = app.get(&app.token_a, &path).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
