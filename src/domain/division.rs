@@ -33,11 +33,6 @@ impl DivisionCode {
         a.copy_from_slice(&self.0[..9]);
         TownshipCode(a)
     }
-
-    /// The 6-digit county code.
-    pub fn county(&self) -> &str {
-        &self.as_str()[..6]
-    }
 }
 
 impl TownshipCode {
@@ -54,11 +49,6 @@ impl TownshipCode {
 
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).expect("digits")
-    }
-
-    /// The 6-digit county code.
-    pub fn county(&self) -> &str {
-        &self.as_str()[..6]
     }
 }
 
@@ -91,7 +81,6 @@ mod tests {
     fn township_is_the_first_nine_digits() {
         let d = DivisionCode::parse("349901104203").unwrap();
         assert_eq!(d.township().as_str(), "349901104");
-        assert_eq!(d.county(), "349901");
         assert!(DivisionCode::parse("34990110420").is_none());
         assert!(DivisionCode::parse("34990110420a").is_none());
     }

@@ -9,7 +9,7 @@ mod ticket;
 mod view;
 
 pub use registry::{Field, GoldenRecord, Link};
-pub use ticket::{count_by_kind, Evidence, Subject, TicketDraft, TicketKind};
+pub use ticket::{Evidence, Subject, TicketDraft, TicketKind};
 
 use std::collections::HashSet;
 

@@ -1,7 +1,6 @@
 //! What reconciliation says: ticket drafts with their subject, evidence and a plain
 //! Chinese sentence. Drafts carry no status; the lifecycle decides that.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use serde_json::{json, Value};
@@ -206,15 +205,4 @@ impl TicketDraft {
             .filter(|e| e.source == "nhc")
             .map(|e| e.record.split('#').next().unwrap_or(&e.record))
     }
-}
-
-/// Groups tickets per kind for summaries, in the spec's order.
-pub fn count_by_kind<'a>(
-    kinds: impl Iterator<Item = TicketKind> + 'a,
-) -> BTreeMap<TicketKind, u64> {
-    let mut m = BTreeMap::new();
-    for k in kinds {
-        *m.entry(k).or_insert(0) += 1;
-    }
-    m
 }

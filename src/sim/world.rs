@@ -131,11 +131,6 @@ impl World {
             .collect()
     }
 
-    /// The options the world was generated from.
-    pub fn options(&self) -> &WorldOptions {
-        &self.opts
-    }
-
     /// Number of `psb` rows in the log (repeated rows included).
     pub(crate) fn psb_len(&self) -> usize {
         self.psb_off.len() - 1

@@ -36,10 +36,6 @@ pub struct FeedStatusRow {
 
 type AnyQuery<'q> = Query<'q, Any, AnyArguments<'q>>;
 
-fn opt(s: &Option<String>) -> Option<String> {
-    s.clone()
-}
-
 fn date(d: chrono::NaiveDate) -> String {
     d.format("%Y-%m-%d").to_string()
 }
@@ -273,7 +269,7 @@ async fn run_chunks<T>(
     head: &str,
     tail: &str,
     cols: usize,
-    bind: impl for<'q> Fn(AnyQuery<'q>, &T) -> AnyQuery<'q> + Copy,
+    bind: impl for<'q> Fn(AnyQuery<'q>, &'q T) -> AnyQuery<'q> + Copy,
 ) -> Result<u64, StoreError> {
     let mut affected = 0;
     for chunk in rows.chunks(CHUNK) {
@@ -312,25 +308,25 @@ async fn insert_records(
                 19,
                 |q, w| {
                     let r = &w.record;
-                    q.bind(r.lsh.clone())
+                    q.bind(r.lsh.as_str())
                         .bind(r.kind.code())
-                        .bind(r.id.as_str().to_string())
-                        .bind(r.name.clone())
+                        .bind(r.id.as_str())
+                        .bind(r.name.as_str())
                         .bind(r.sex.code())
                         .bind(date(r.birth_date))
-                        .bind(opt(&r.ethnicity))
-                        .bind(opt(&r.household))
-                        .bind(opt(&r.relation))
-                        .bind(r.division.as_str().to_string())
-                        .bind(opt(&r.from_county))
-                        .bind(opt(&r.to_county))
-                        .bind(opt(&r.father_id))
-                        .bind(r.mother_id.map(|i| i.as_str().to_string()))
-                        .bind(opt(&r.birth_cert_no))
+                        .bind(r.ethnicity.as_deref())
+                        .bind(r.household.as_deref())
+                        .bind(r.relation.as_deref())
+                        .bind(r.division.as_str())
+                        .bind(r.from_county.as_deref())
+                        .bind(r.to_county.as_deref())
+                        .bind(r.father_id.as_deref())
+                        .bind(r.mother_id.as_ref().map(|i| i.as_str()))
+                        .bind(r.birth_cert_no.as_deref())
                         .bind(r.death_date.map(date))
                         .bind(date(r.event_date))
-                        .bind(r.recorded_at.clone())
-                        .bind(w.raw.clone())
+                        .bind(r.recorded_at.as_str())
+                        .bind(w.raw.as_str())
                 },
             )
             .await
@@ -345,15 +341,15 @@ async fn insert_records(
                 9,
                 |q, w| {
                     let r = &w.record;
-                    q.bind(r.reg_no.clone())
+                    q.bind(r.reg_no.as_str())
                         .bind(r.kind.zh())
-                        .bind(r.husband_name.clone())
-                        .bind(r.husband_id.as_str().to_string())
-                        .bind(r.wife_name.clone())
-                        .bind(r.wife_id.as_str().to_string())
+                        .bind(r.husband_name.as_str())
+                        .bind(r.husband_id.as_str())
+                        .bind(r.wife_name.as_str())
+                        .bind(r.wife_id.as_str())
                         .bind(date(r.reg_date))
-                        .bind(r.office.clone())
-                        .bind(w.raw.clone())
+                        .bind(r.office.as_str())
+                        .bind(w.raw.as_str())
                 },
             )
             .await
@@ -368,15 +364,15 @@ async fn insert_records(
                 9,
                 |q, w| {
                     let r = &w.record;
-                    q.bind(r.cert_no.clone())
-                        .bind(r.name.clone())
+                    q.bind(r.cert_no.as_str())
+                        .bind(r.name.as_str())
                         .bind(r.sex.code())
-                        .bind(r.id.map(|i| i.as_str().to_string()))
+                        .bind(r.id.as_ref().map(|i| i.as_str()))
                         .bind(date(r.death_date))
                         .bind(date(r.cremation_date))
-                        .bind(r.address.clone())
-                        .bind(r.funeral_home.clone())
-                        .bind(w.raw.clone())
+                        .bind(r.address.as_str())
+                        .bind(r.funeral_home.as_str())
+                        .bind(w.raw.as_str())
                 },
             )
             .await
@@ -392,21 +388,21 @@ async fn insert_records(
                 15,
                 |q, w| {
                     let r = &w.record;
-                    q.bind(r.cert_no.clone())
+                    q.bind(r.cert_no.as_str())
                         .bind(r.version)
                         .bind(r.status.code())
-                        .bind(opt(&r.child_name))
+                        .bind(r.child_name.as_deref())
                         .bind(r.child_sex.code())
                         .bind(date(r.birth_date))
-                        .bind(opt(&r.mother_name))
-                        .bind(r.mother_id.as_str().to_string())
-                        .bind(opt(&r.father_name))
-                        .bind(opt(&r.father_id))
-                        .bind(opt(&r.facility))
-                        .bind(r.residence.map(|d| d.as_str().to_string()))
-                        .bind(r.updated_at.clone())
+                        .bind(r.mother_name.as_deref())
+                        .bind(r.mother_id.as_str())
+                        .bind(r.father_name.as_deref())
+                        .bind(r.father_id.as_deref())
+                        .bind(r.facility.as_deref())
+                        .bind(r.residence.as_ref().map(|d| d.as_str()))
+                        .bind(r.updated_at.as_str())
                         .bind(date(r.updated_date))
-                        .bind(w.raw.clone())
+                        .bind(w.raw.as_str())
                 },
             )
             .await
@@ -422,17 +418,17 @@ async fn insert_records(
                 11,
                 |q, w| {
                     let r = &w.record;
-                    q.bind(r.cert_no.clone())
+                    q.bind(r.cert_no.as_str())
                         .bind(r.version)
                         .bind(r.status.code())
-                        .bind(opt(&r.name))
-                        .bind(r.id.map(|i| i.as_str().to_string()))
+                        .bind(r.name.as_deref())
+                        .bind(r.id.as_ref().map(|i| i.as_str()))
                         .bind(r.sex.code())
                         .bind(date(r.death_date))
-                        .bind(r.residence.map(|d| d.as_str().to_string()))
-                        .bind(r.updated_at.clone())
+                        .bind(r.residence.as_ref().map(|d| d.as_str()))
+                        .bind(r.updated_at.as_str())
                         .bind(date(r.updated_date))
-                        .bind(w.raw.clone())
+                        .bind(w.raw.as_str())
                 },
             )
             .await
@@ -454,21 +450,21 @@ async fn insert_records(
                 15,
                 |q, w| {
                     let r = &w.record;
-                    q.bind(r.person_id.clone())
-                        .bind(r.sfzh.clone())
-                        .bind(r.id_norm.clone())
-                        .bind(r.name.clone())
+                    q.bind(r.person_id.as_str())
+                        .bind(r.sfzh.as_str())
+                        .bind(r.id_norm.as_str())
+                        .bind(r.name.as_str())
                         .bind(r.sex.code())
                         .bind(date(r.birth_date))
-                        .bind(r.village.as_str().to_string())
-                        .bind(opt(&r.marital))
-                        .bind(opt(&r.mother_id))
-                        .bind(opt(&r.birth_cert_no))
+                        .bind(r.village.as_str())
+                        .bind(r.marital.as_deref())
+                        .bind(r.mother_id.as_deref())
+                        .bind(r.birth_cert_no.as_deref())
                         .bind(r.state.code())
                         .bind(i64::from(r.deleted))
                         .bind(i64::from(r.ever_deleted))
-                        .bind(r.modified_time.clone())
-                        .bind(w.raw.clone())
+                        .bind(r.modified_time.as_str())
+                        .bind(w.raw.as_str())
                 },
             )
             .await

@@ -91,6 +91,9 @@ impl Store {
                         conn.execute("PRAGMA journal_mode = WAL").await?;
                         conn.execute("PRAGMA synchronous = FULL").await?;
                         conn.execute("PRAGMA busy_timeout = 30000").await?;
+                        // 16 MiB of page cache per connection (the default is 2 MiB):
+                        // random-key inserts into pis_rows otherwise read pages back from disk.
+                        conn.execute("PRAGMA cache_size = -16384").await?;
                         conn.execute("PRAGMA foreign_keys = ON").await?;
                     }
                     Ok(())
