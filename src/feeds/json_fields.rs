@@ -4,6 +4,8 @@
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use crate::records::Malformed;
+
 /// A field as text: strings trimmed, numbers printed; null and blank are absent.
 pub fn text(row: &Map<String, Value>, key: &str) -> Option<String> {
     match row.get(key)? {
@@ -20,8 +22,21 @@ pub fn code(row: &Map<String, Value>, key: &str) -> Option<String> {
     text(row, key).map(|s| s.trim().to_string())
 }
 
+/// Why one record is malformed: its natural key when it has one, and the reason.
+pub type RowError = (Option<String>, String);
+
+/// The quarantine entry for a record that failed to parse: keyed by its natural key,
+/// or by a digest of its raw text so that a redelivery is recognised.
+pub fn malformed((key, reason): RowError, raw: &str) -> Malformed {
+    Malformed {
+        key: key.unwrap_or_else(|| digest_key(raw.as_bytes())),
+        raw: raw.to_string(),
+        reason,
+    }
+}
+
 /// The key a malformed record is recognised by when it lacks its natural key.
-pub fn digest_key(raw: &[u8]) -> String {
+fn digest_key(raw: &[u8]) -> String {
     let d = Sha256::digest(raw);
     let hex: String = d.iter().take(16).map(|b| format!("{b:02x}")).collect();
     format!("sha256:{hex}")

@@ -4,11 +4,11 @@
 use chrono::{Duration, NaiveDate};
 use encoding_rs::GBK;
 
-use super::json_fields::digest_key;
+use super::json_fields::{self, RowError};
 use super::{FeedError, StreamPager};
 use crate::config::FeedConfig;
 use crate::domain::{parse_slashed_date, IdNumber, Sex};
-use crate::records::{Batch, Cremation, Malformed, Marriage, MarriageKind, Records, WithRaw};
+use crate::records::{Batch, Cremation, Marriage, MarriageKind, Records, WithRaw};
 
 /// The longest window the department accepts, counting both ends.
 const WINDOW_DAYS: i64 = 31;
@@ -173,12 +173,8 @@ impl StreamPager for McaPager {
                     }),
                 }
             };
-            if let Err((key, reason)) = parsed {
-                malformed.push(Malformed {
-                    key: key.unwrap_or_else(|| digest_key(raw.as_bytes())),
-                    raw,
-                    reason,
-                });
+            if let Err(e) = parsed {
+                malformed.push(json_fields::malformed(e, &raw));
             }
         }
         let records = match self.export {
@@ -211,8 +207,6 @@ fn to_csv_line(fields: &[&str]) -> String {
     let bytes = w.into_inner().unwrap_or_default();
     String::from_utf8_lossy(&bytes).trim_end().to_string()
 }
-
-type RowError = (Option<String>, String);
 
 fn nonblank(s: &str) -> Option<String> {
     let t = s.trim();

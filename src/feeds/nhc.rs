@@ -5,15 +5,13 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::json_fields::{code, digest_key, required, text};
+use super::json_fields::{self, code, required, text, RowError};
 use super::{FeedError, StreamPager};
 use crate::config::FeedConfig;
 use crate::domain::{
     format_timestamp, local_date_of_rfc3339, parse_dashed_date, DivisionCode, IdNumber, Sex,
 };
-use crate::records::{
-    Batch, BirthCertificate, CertStatus, DeathCertificate, Malformed, Records, WithRaw,
-};
+use crate::records::{Batch, BirthCertificate, CertStatus, DeathCertificate, Records, WithRaw};
 
 /// Where a fresh store starts reading.
 const EPOCH: &str = "1970-01-01T00:00:00+08:00";
@@ -124,11 +122,7 @@ impl StreamPager for NhcPager {
                         newest = Some(t);
                     }
                 }
-                Err((key, reason)) => malformed.push(Malformed {
-                    key: key.unwrap_or_else(|| digest_key(raw_text.as_bytes())),
-                    raw: raw_text.to_string(),
-                    reason,
-                }),
+                Err(e) => malformed.push(json_fields::malformed(e, raw_text)),
             }
         }
         let records = match self.kind {
@@ -151,8 +145,6 @@ impl StreamPager for NhcPager {
         self.done = self.page_token.is_none();
     }
 }
-
-type RowError = (Option<String>, String);
 
 struct Common {
     cert_no: String,

@@ -7,11 +7,11 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::json_fields::{code, digest_key, required, text};
+use super::json_fields::{self, code, required, text, RowError};
 use super::{FeedError, StreamPager};
 use crate::config::FeedConfig;
 use crate::domain::{normalise_id, parse_dashed_date, parse_local_datetime, DivisionCode, Sex};
-use crate::records::{Batch, Malformed, PisRecord, PisState, Records, WithRaw};
+use crate::records::{Batch, PisRecord, PisState, Records, WithRaw};
 
 /// Where a fresh store starts reading.
 const EPOCH: &str = "1970-01-01 00:00:00";
@@ -87,11 +87,7 @@ impl StreamPager for PisPager {
                     record: r,
                     raw: raw_text.to_string(),
                 }),
-                Err((key, reason)) => malformed.push(Malformed {
-                    key: key.unwrap_or_else(|| digest_key(raw_text.as_bytes())),
-                    raw: raw_text.to_string(),
-                    reason,
-                }),
+                Err(e) => malformed.push(json_fields::malformed(e, raw_text)),
             }
         }
         Ok(Batch {
@@ -120,8 +116,6 @@ impl StreamPager for PisPager {
         }
     }
 }
-
-type RowError = (Option<String>, String);
 
 /// The row's valid `modifiedTime` (even when the row is malformed otherwise) and the row.
 fn parse_row(raw: &str) -> (Option<String>, Result<PisRecord, RowError>) {

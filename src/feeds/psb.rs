@@ -5,11 +5,11 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::json_fields::{code, digest_key, required, text};
+use super::json_fields::{self, code, required, text, RowError};
 use super::{FeedError, StreamPager};
 use crate::config::FeedConfig;
 use crate::domain::{parse_compact_date, parse_local_datetime, DivisionCode, IdNumber, Sex};
-use crate::records::{Batch, Malformed, PsbEvent, PsbEventKind, Records, WithRaw};
+use crate::records::{Batch, PsbEvent, PsbEventKind, Records, WithRaw};
 
 pub struct PsbPager {
     base: reqwest::Url,
@@ -96,11 +96,7 @@ impl StreamPager for PsbPager {
                         raw: raw_text.to_string(),
                     })
                 }
-                Err((key, reason)) => malformed.push(Malformed {
-                    key: key.unwrap_or_else(|| digest_key(raw_text.as_bytes())),
-                    raw: raw_text.to_string(),
-                    reason,
-                }),
+                Err(e) => malformed.push(json_fields::malformed(e, raw_text)),
             }
         }
         Ok(Batch {
@@ -118,8 +114,6 @@ impl StreamPager for PsbPager {
         self.done = !batch.more;
     }
 }
-
-type RowError = (Option<String>, String);
 
 fn parse_row(raw: &str) -> Result<PsbEvent, RowError> {
     let row: Map<String, Value> =
