@@ -8,6 +8,7 @@ use crate::config::{Config, FeedConfig, FeedName};
 use crate::domain::{mask_ids_in, now_local, today_local};
 use crate::feeds::http::FeedClient;
 use crate::feeds::{pagers, streams_of, FeedError};
+use crate::records::Batch;
 use crate::shutdown::Shutdown;
 use crate::store::{CommitStats, Store, StoreError};
 
@@ -150,12 +151,18 @@ pub async fn sync_feeds(
         .iter()
         .filter(|f| only.is_empty() || only.contains(&f.name))
         .collect();
-    futures::future::join_all(
-        feeds
-            .into_iter()
-            .map(|f| sync_feed(store, f, options.clone(), shutdown.clone())),
-    )
-    .await
+    // Each feed is a task of its own, so decoding one feed's pages runs on one core
+    // while another's are decoded or stored on the other.
+    let tasks = feeds.into_iter().map(|f| {
+        let (store, feed, options, shutdown) =
+            (store.clone(), f.clone(), options.clone(), shutdown.clone());
+        tokio::spawn(async move { sync_feed(&store, &feed, options, shutdown).await })
+    });
+    futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .map(|joined| joined.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())))
+        .collect()
 }
 
 /// Pulls one feed's streams to their current end and records the outcome.
@@ -234,19 +241,59 @@ pub async fn sync_feed(
     }
 }
 
+/// Pages fetched and decoded but not yet committed, per stream: the department's
+/// latency and the decoding overlap SQLite's writes instead of adding to them.
+const PAGES_IN_FLIGHT: usize = 8;
+
+/// The most pages one transaction commits: what has queued up while the last commit
+/// ran goes in together, so a slow disk gets larger, fewer transactions.
+const PAGES_PER_COMMIT: usize = 16;
+
+/// One stream's pull: a fetcher walks the pages and hands each decoded batch to a
+/// committer, which stores whatever has queued up, with the cursor of its last page,
+/// in one transaction.
 async fn pull_stream(
     store: &Store,
     client: &FeedClient,
     pager: &mut dyn crate::feeds::StreamPager,
     report: &mut StreamReport,
     options: &SyncOptions,
-    mut shutdown: Shutdown,
+    shutdown: Shutdown,
 ) -> Result<(), SyncError> {
     let stream = pager.stream();
     let store_err = |source| SyncError::Store { stream, source };
-    let mut cursor = store.cursor(stream).await.map_err(store_err)?;
+    let cursor = store.cursor(stream).await.map_err(store_err)?;
     report.cursor_before = cursor.clone();
     report.cursor_after = cursor.clone();
+    let (pages, queued) = tokio::sync::mpsc::channel::<Batch>(PAGES_IN_FLIGHT);
+    let fetcher = fetch_pages(client, pager, cursor, pages, shutdown);
+    let committer = async {
+        // Owned here, so a failed commit drops it and the fetcher stops at its next page.
+        let mut queued = queued;
+        let mut group = Vec::with_capacity(PAGES_PER_COMMIT);
+        while queued.recv_many(&mut group, PAGES_PER_COMMIT).await > 0 {
+            let stats = store.commit_batches(&group).await.map_err(store_err)?;
+            record_pages(stream, &group, stats, report, options);
+            report.cursor_after = group.last().map(|b| b.cursor.clone());
+            group.clear();
+        }
+        Ok(())
+    };
+    let (fetched, committed) = tokio::join!(fetcher, committer);
+    committed.and(fetched)
+}
+
+/// Walks the stream from `cursor` to its current end, sending each decoded page on.
+/// The pager moves past a page as soon as it is decoded; if a commit fails, the
+/// stream stops and the stored cursor still points before the lost pages.
+async fn fetch_pages(
+    client: &FeedClient,
+    pager: &mut dyn crate::feeds::StreamPager,
+    mut cursor: Option<String>,
+    pages: tokio::sync::mpsc::Sender<Batch>,
+    mut shutdown: Shutdown,
+) -> Result<(), SyncError> {
+    let stream = pager.stream();
     while let Some(url) = pager.next_url(cursor.as_deref()) {
         if shutdown.is_shutdown() {
             return Err(SyncError::Interrupted { stream });
@@ -258,41 +305,57 @@ async fn pull_stream(
             b = fetch => b.map_err(|source| SyncError::Feed { stream, source })?,
             _ = shutdown.recv() => return Err(SyncError::Interrupted { stream }),
         };
-        let stats = store.commit_batch(&batch).await.map_err(store_err)?;
-        if let Some(h) = &options.heartbeat {
-            h.beat();
-        }
-        let feed = stream.split('.').next().unwrap_or(stream);
-        metrics::counter!("popsync_records_ingested_total", "feed" => feed.to_string())
-            .increment(stats.new);
-        metrics::counter!("popsync_records_quarantined_total", "feed" => feed.to_string())
-            .increment(stats.quarantined_new);
-        if let Some(t) = &batch.newest_record_at {
-            tracing::trace!(stream, newest = %t, "page stored");
-        }
-        report.pages += 1;
-        report.stats.new += stats.new;
-        report.stats.seen += stats.seen;
-        report.stats.quarantined_new += stats.quarantined_new;
-        report.stats.quarantined_seen += stats.quarantined_seen;
-        for m in &batch.malformed {
-            tracing::debug!(stream, record = %mask_ids_in(mask_key(&m.key)), reason = %mask_ids_in(&m.reason), "malformed record quarantined");
-        }
-        if stats.quarantined_new > 0 {
-            // The department's data, not popsync's fault: said once per page, the
-            // records themselves are listed by `popsync quarantine`.
-            tracing::warn!(
-                stream,
-                count = stats.quarantined_new,
-                see = %format!("popsync quarantine --feed {feed}"),
-                "malformed records kept aside; the department should correct them"
-            );
-        }
         pager.advance(&batch);
-        cursor = Some(batch.cursor);
-        report.cursor_after = cursor.clone();
+        cursor = Some(batch.cursor.clone());
+        if pages.send(batch).await.is_err() {
+            // The committer failed; its error is the one reported.
+            return Ok(());
+        }
     }
     Ok(())
+}
+
+/// Counts, metrics and log lines for one committed group of pages.
+fn record_pages(
+    stream: &'static str,
+    batches: &[Batch],
+    stats: CommitStats,
+    report: &mut StreamReport,
+    options: &SyncOptions,
+) {
+    if let Some(h) = &options.heartbeat {
+        h.beat();
+    }
+    let feed = stream.split('.').next().unwrap_or(stream);
+    metrics::counter!("popsync_records_ingested_total", "feed" => feed.to_string())
+        .increment(stats.new);
+    metrics::counter!("popsync_records_quarantined_total", "feed" => feed.to_string())
+        .increment(stats.quarantined_new);
+    if let Some(t) = batches
+        .iter()
+        .filter_map(|b| b.newest_record_at.as_deref())
+        .max()
+    {
+        tracing::trace!(stream, pages = batches.len(), newest = %t, "pages stored");
+    }
+    report.pages += batches.len() as u64;
+    report.stats.new += stats.new;
+    report.stats.seen += stats.seen;
+    report.stats.quarantined_new += stats.quarantined_new;
+    report.stats.quarantined_seen += stats.quarantined_seen;
+    for m in batches.iter().flat_map(|b| &b.malformed) {
+        tracing::debug!(stream, record = %mask_ids_in(mask_key(&m.key)), reason = %mask_ids_in(&m.reason), "malformed record quarantined");
+    }
+    if stats.quarantined_new > 0 {
+        // The department's data, not popsync's fault: said once per commit, the
+        // records themselves are listed by `popsync quarantine`.
+        tracing::warn!(
+            stream,
+            count = stats.quarantined_new,
+            see = %format!("popsync quarantine --feed {feed}"),
+            "malformed records kept aside; the department should correct them"
+        );
+    }
 }
 
 /// Record keys are register numbers, never ID numbers, but a digest key is shortened.

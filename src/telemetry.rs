@@ -14,7 +14,11 @@ pub enum LogFormat {
 /// Installs the global subscriber writing to stderr. `RUST_LOG` overrides the level.
 pub fn init(format: LogFormat, default_level: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new(format!("{default_level},sqlx=warn,hyper=warn,reqwest=warn"))
+        // sqlx's slow-statement warnings quote the whole statement, thousands of
+        // placeholders for a bulk insert: of no use to an operator.
+        EnvFilter::new(format!(
+            "{default_level},sqlx=warn,sqlx::query=error,hyper=warn,reqwest=warn"
+        ))
     });
     // Colours only on a terminal: journald and log files get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());

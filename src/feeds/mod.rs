@@ -61,7 +61,9 @@ pub trait StreamPager: Send + Sync {
     /// inside it go to the batch's quarantine list, never into an error.
     fn decode(&self, body: &[u8], cursor: Option<&str>) -> Result<Batch, FeedError>;
 
-    /// Called once the batch is committed, so the pager can move on.
+    /// Called once the batch is decoded, before it is committed, so the next page can
+    /// be asked for while this one is stored. A failed commit ends the pull, so a
+    /// pager is never driven on past a batch that was lost.
     fn advance(&mut self, batch: &Batch);
 }
 

@@ -1,11 +1,9 @@
 //! Feed records in, cursors and feed health out. A batch and the cursor that follows
 //! it are committed in one transaction: a crash leaves either both or neither.
 
-use sqlx::any::AnyArguments;
-use sqlx::query::Query;
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row;
 
-use super::{doing, values_placeholders, Backend, Store, StoreError};
+use super::{doing, run_chunks, values_placeholders, Backend, Insert, Store, StoreError, WriteTx};
 use crate::domain::{format_timestamp, now_local};
 use crate::records::{Batch, Malformed, Records};
 
@@ -34,53 +32,63 @@ pub struct FeedStatusRow {
     pub newest_record_at: Option<String>,
 }
 
-type AnyQuery<'q> = Query<'q, Any, AnyArguments<'q>>;
-
 fn date(d: chrono::NaiveDate) -> String {
     d.format("%Y-%m-%d").to_string()
 }
 
 impl Store {
-    /// Stores a batch and moves the stream's cursor, atomically.
-    pub async fn commit_batch(&self, batch: &Batch) -> Result<CommitStats, StoreError> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(doing("beginning a batch"))?;
+    /// Stores consecutive batches of one stream and moves its cursor to the last
+    /// one's, atomically. Several pages in one transaction write each touched index
+    /// page once instead of once per page: SQLite's write volume, not its CPU, is
+    /// what limits a large first sync.
+    pub async fn commit_batches(&self, batches: &[Batch]) -> Result<CommitStats, StoreError> {
+        let Some(last) = batches.last() else {
+            return Ok(CommitStats::default());
+        };
+        let mut tx = self.begin_write("beginning a batch").await?;
         let mut stats = CommitStats::default();
-        let total = batch.records.len() as u64;
-        let new = insert_records(&mut tx, self.backend, &batch.records).await?;
-        stats.new = new;
-        stats.seen = total - new.min(total);
-        let feed = batch.stream.split('.').next().unwrap_or(batch.stream);
         let now = format_timestamp(now_local());
-        for m in &batch.malformed {
-            if insert_malformed(&mut tx, feed, batch.stream, m, &now).await? {
-                stats.quarantined_new += 1;
-            } else {
-                stats.quarantined_seen += 1;
-            }
-        }
-        if let Records::Pis(rows) = &batch.records {
-            // A record that arrives well-formed replaces its malformed earlier version.
-            if !rows.is_empty() {
-                let sql = format!(
-                    "DELETE FROM quarantine WHERE feed = 'pis' AND record_key IN ({})",
-                    (1..=rows.len())
-                        .map(|i| format!("${i}"))
-                        .collect::<Vec<_>>()
-                        .join(",")
-                );
-                let mut q = sqlx::query(&sql);
-                for r in rows {
-                    q = q.bind(r.record.person_id.clone());
+        for batch in batches {
+            let total = batch.records.len() as u64;
+            let new = insert_records(&mut tx, self.backend, &batch.records).await?;
+            stats.new += new;
+            stats.seen += total - new.min(total);
+            let feed = batch.stream.split('.').next().unwrap_or(batch.stream);
+            for m in &batch.malformed {
+                if insert_malformed(&mut tx, feed, batch.stream, m, &now).await? {
+                    stats.quarantined_new += 1;
+                } else {
+                    stats.quarantined_seen += 1;
                 }
-                q.execute(&mut *tx)
-                    .await
-                    .map_err(doing("clearing fixed pis records from quarantine"))?;
+            }
+            if let Records::Pis(rows) = &batch.records {
+                // A record that arrives well-formed replaces its malformed earlier version.
+                if !rows.is_empty() {
+                    let sql = format!(
+                        "DELETE FROM quarantine WHERE feed = 'pis' AND record_key IN ({})",
+                        // `(?),(?),…` on SQLite, `($1),($2),…` on PostgreSQL.
+                        values_placeholders(self.backend, rows.len(), 1)
+                    );
+                    let mut q = sqlx::query(&sql);
+                    for r in rows {
+                        q = q.bind(r.record.person_id.as_str());
+                    }
+                    q.execute(&mut *tx)
+                        .await
+                        .map_err(doing("clearing fixed pis records from quarantine"))?;
+                }
             }
         }
+        if stats.new > 0 {
+            sqlx::query("UPDATE source_version SET version = version + 1 WHERE id = 1")
+                .execute(&mut *tx)
+                .await
+                .map_err(doing("moving the source version"))?;
+        }
+        let newest = batches
+            .iter()
+            .filter_map(|b| b.newest_record_at.as_deref())
+            .max();
         sqlx::query(
             "INSERT INTO feed_state (stream, cursor, last_attempt_at, newest_record_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (stream) DO UPDATE SET cursor = excluded.cursor, last_attempt_at = excluded.last_attempt_at,
@@ -88,15 +96,26 @@ impl Store {
                  WHEN feed_state.newest_record_at IS NULL OR excluded.newest_record_at > feed_state.newest_record_at
                  THEN excluded.newest_record_at ELSE feed_state.newest_record_at END",
         )
-        .bind(batch.stream)
-        .bind(batch.cursor.clone())
+        .bind(last.stream)
+        .bind(last.cursor.as_str())
         .bind(now)
-        .bind(batch.newest_record_at.clone())
+        .bind(newest)
         .execute(&mut *tx)
         .await
         .map_err(doing("moving a feed cursor"))?;
-        tx.commit().await.map_err(doing("committing a batch"))?;
+        tx.commit("committing a batch").await?;
         Ok(stats)
+    }
+
+    /// How many commits have changed source records so far: part of a
+    /// reconciliation's inputs.
+    pub async fn source_version(&self) -> Result<i64, StoreError> {
+        sqlx::query("SELECT version FROM source_version WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(doing("reading the source version"))?
+            .try_get(0)
+            .map_err(doing("reading the source version"))
     }
 
     /// Where the stream's next pull starts; `None` on a fresh store.
@@ -222,7 +241,7 @@ impl Store {
 }
 
 async fn insert_malformed(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut WriteTx,
     feed: &str,
     stream: &str,
     m: &Malformed,
@@ -259,39 +278,8 @@ async fn insert_malformed(
     Ok(inserted > 0)
 }
 
-/// Rows per multi-row INSERT: well under SQLite's 32,766 parameters.
-const CHUNK: usize = 500;
-
-async fn run_chunks<T>(
-    tx: &mut Transaction<'_, Any>,
-    backend: Backend,
-    rows: &[T],
-    head: &str,
-    tail: &str,
-    cols: usize,
-    bind: impl for<'q> Fn(AnyQuery<'q>, &'q T) -> AnyQuery<'q> + Copy,
-) -> Result<u64, StoreError> {
-    let mut affected = 0;
-    for chunk in rows.chunks(CHUNK) {
-        let sql = format!(
-            "{head} VALUES {} {tail}",
-            values_placeholders(backend, chunk.len(), cols)
-        );
-        let mut q = sqlx::query(&sql);
-        for row in chunk {
-            q = bind(q, row);
-        }
-        affected += q
-            .execute(&mut **tx)
-            .await
-            .map_err(doing("storing feed records"))?
-            .rows_affected();
-    }
-    Ok(affected)
-}
-
 async fn insert_records(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut WriteTx,
     backend: Backend,
     records: &Records,
 ) -> Result<u64, StoreError> {
@@ -301,11 +289,14 @@ async fn insert_records(
                 tx,
                 backend,
                 rows,
-                "INSERT INTO psb_rows (lsh, ywlx, id_number, name, sex, birth_date, ethnicity, household, relation,
+                Insert {
+                    head: "INSERT INTO psb_rows (lsh, ywlx, id_number, name, sex, birth_date, ethnicity, household, relation,
                  division, from_county, to_county, father_id, mother_id, birth_cert_no, death_date, event_date,
                  recorded_at, raw)",
-                "ON CONFLICT (lsh) DO NOTHING",
-                19,
+                    tail: "ON CONFLICT (lsh) DO NOTHING",
+                    cols: 19,
+                    doing: "storing feed records",
+                },
                 |q, w| {
                     let r = &w.record;
                     q.bind(r.lsh.as_str())
@@ -336,9 +327,12 @@ async fn insert_records(
                 tx,
                 backend,
                 rows,
-                "INSERT INTO mca_marriages (reg_no, kind, husband_name, husband_id, wife_name, wife_id, reg_date, office, raw)",
-                "ON CONFLICT (reg_no) DO NOTHING",
-                9,
+                Insert {
+                    head: "INSERT INTO mca_marriages (reg_no, kind, husband_name, husband_id, wife_name, wife_id, reg_date, office, raw)",
+                    tail: "ON CONFLICT (reg_no) DO NOTHING",
+                    cols: 9,
+                    doing: "storing feed records",
+                },
                 |q, w| {
                     let r = &w.record;
                     q.bind(r.reg_no.as_str())
@@ -359,9 +353,12 @@ async fn insert_records(
                 tx,
                 backend,
                 rows,
-                "INSERT INTO mca_cremations (cert_no, name, sex, id_number, death_date, cremation_date, address, funeral_home, raw)",
-                "ON CONFLICT (cert_no) DO NOTHING",
-                9,
+                Insert {
+                    head: "INSERT INTO mca_cremations (cert_no, name, sex, id_number, death_date, cremation_date, address, funeral_home, raw)",
+                    tail: "ON CONFLICT (cert_no) DO NOTHING",
+                    cols: 9,
+                    doing: "storing feed records",
+                },
                 |q, w| {
                     let r = &w.record;
                     q.bind(r.cert_no.as_str())
@@ -382,10 +379,13 @@ async fn insert_records(
                 tx,
                 backend,
                 rows,
-                "INSERT INTO nhc_births (cert_no, version, status, child_name, child_sex, birth_date, mother_name,
+                Insert {
+                    head: "INSERT INTO nhc_births (cert_no, version, status, child_name, child_sex, birth_date, mother_name,
                  mother_id, father_name, father_id, facility, residence_code, updated_at, updated_date, raw)",
-                "ON CONFLICT (cert_no, version) DO NOTHING",
-                15,
+                    tail: "ON CONFLICT (cert_no, version) DO NOTHING",
+                    cols: 15,
+                    doing: "storing feed records",
+                },
                 |q, w| {
                     let r = &w.record;
                     q.bind(r.cert_no.as_str())
@@ -412,10 +412,13 @@ async fn insert_records(
                 tx,
                 backend,
                 rows,
-                "INSERT INTO nhc_deaths (cert_no, version, status, name, id_number, sex, death_date, residence_code,
+                Insert {
+                    head: "INSERT INTO nhc_deaths (cert_no, version, status, name, id_number, sex, death_date, residence_code,
                  updated_at, updated_date, raw)",
-                "ON CONFLICT (cert_no, version) DO NOTHING",
-                11,
+                    tail: "ON CONFLICT (cert_no, version) DO NOTHING",
+                    cols: 11,
+                    doing: "storing feed records",
+                },
                 |q, w| {
                     let r = &w.record;
                     q.bind(r.cert_no.as_str())
@@ -438,16 +441,19 @@ async fn insert_records(
                 tx,
                 backend,
                 rows,
-                "INSERT INTO pis_rows (person_id, sfzh, id_norm, name, sex, birth_date, village, marital, mother_id,
+                Insert {
+                    head: "INSERT INTO pis_rows (person_id, sfzh, id_norm, name, sex, birth_date, village, marital, mother_id,
                  birth_cert_no, state, deleted, ever_deleted, modified_time, raw)",
-                "ON CONFLICT (person_id) DO UPDATE SET sfzh = excluded.sfzh, id_norm = excluded.id_norm,
+                    tail: "ON CONFLICT (person_id) DO UPDATE SET sfzh = excluded.sfzh, id_norm = excluded.id_norm,
                  name = excluded.name, sex = excluded.sex, birth_date = excluded.birth_date, village = excluded.village,
                  marital = excluded.marital, mother_id = excluded.mother_id, birth_cert_no = excluded.birth_cert_no,
                  state = excluded.state, deleted = excluded.deleted,
                  ever_deleted = CASE WHEN pis_rows.ever_deleted = 1 THEN 1 ELSE excluded.ever_deleted END,
                  modified_time = excluded.modified_time, raw = excluded.raw
                  WHERE excluded.modified_time > pis_rows.modified_time",
-                15,
+                    cols: 15,
+                    doing: "storing feed records",
+                },
                 |q, w| {
                     let r = &w.record;
                     q.bind(r.person_id.as_str())

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use super::snapshot::{Readable, TableRead};
-use super::{doing, values_placeholders, Store, StoreError};
+use super::{doing, run_chunks, Insert, Store, StoreError, CHUNK};
 use crate::reconcile::{GoldenRecord, Link};
 
 /// A stored golden record.
@@ -59,7 +59,25 @@ fn person_digest(p: &GoldenRecord) -> String {
         .collect()
 }
 
-const CHUNK: usize = 400;
+/// A write that changes at least this many golden records, and at least half of
+/// them, rebuilds the indexes below instead of updating them.
+const BULK_WRITE_MIN: usize = 1_000;
+
+/// The registry's secondary indexes, as the migrations create them.
+const SECONDARY_INDEXES: [(&str, &str); 2] = [
+    ("persons_township", "persons (township)"),
+    ("record_links_person", "record_links (person_key)"),
+];
+
+/// A golden record on its way into `persons`.
+struct PersonInsert<'a> {
+    key: &'a str,
+    id: Option<String>,
+    township: Option<String>,
+    state: &'static str,
+    json: String,
+    digest: &'a str,
+}
 
 const PERSON_DIGESTS: TableRead = TableRead {
     table: "persons",
@@ -138,39 +156,61 @@ impl Store {
         })
         .await?;
 
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(doing("beginning a registry write"))?;
-        let mut changed: Vec<(&GoldenRecord, String, String)> = Vec::new();
+        let mut tx = self.begin_write("beginning a registry write").await?;
+        let mut changed: Vec<(&GoldenRecord, String)> = Vec::new();
         for (p, d) in persons.iter().zip(digests) {
             if stored.remove(&p.key).as_deref() != Some(d.as_str()) {
-                changed.push((p, p.to_json().to_string(), d));
+                changed.push((p, d));
             }
         }
-        for chunk in changed.chunks(CHUNK) {
-            let sql = format!(
-                "INSERT INTO persons (person_key, id_number, township, state, record, digest) VALUES {}
-                 ON CONFLICT (person_key) DO UPDATE SET id_number = excluded.id_number, township = excluded.township,
-                 state = excluded.state, record = excluded.record, digest = excluded.digest",
-                values_placeholders(self.backend, chunk.len(), 6)
-            );
-            let mut q = sqlx::query(&sql);
-            for (p, json, d) in chunk {
-                q = q
-                    .bind(p.key.clone())
-                    .bind(p.id.map(|i| i.to_string()))
-                    .bind(p.township.map(|t| t.to_string()))
-                    .bind(p.state)
-                    .bind(json.clone())
-                    .bind(d.clone());
+        // In key order, B-tree pages fill one after another instead of being split
+        // and rewritten at random.
+        changed.sort_unstable_by(|a, b| a.0.key.cmp(&b.0.key));
+        // A bulk write (the first run, or a change of rules) builds the secondary
+        // indexes afterwards, by sorting, instead of updating them row by row.
+        let bulk = changed.len() >= BULK_WRITE_MIN && changed.len() * 2 >= persons.len();
+        if bulk {
+            for (name, _) in SECONDARY_INDEXES {
+                sqlx::query(&format!("DROP INDEX IF EXISTS {name}"))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(doing("dropping a registry index for a bulk write"))?;
             }
-            write.persons_written += q
-                .execute(&mut *tx)
-                .await
-                .map_err(doing("writing golden records"))?
-                .rows_affected();
+        }
+        // JSON is built a statement's worth at a time, never for the whole registry.
+        for chunk in changed.chunks(CHUNK) {
+            let rows: Vec<PersonInsert> = chunk
+                .iter()
+                .map(|(p, d)| PersonInsert {
+                    key: &p.key,
+                    id: p.id.map(|i| i.to_string()),
+                    township: p.township.map(|t| t.to_string()),
+                    state: p.state,
+                    json: p.to_json().to_string(),
+                    digest: d,
+                })
+                .collect();
+            write.persons_written += run_chunks(
+                &mut tx,
+                self.backend,
+                &rows,
+                Insert {
+                    head: "INSERT INTO persons (person_key, id_number, township, state, record, digest)",
+                    tail: "ON CONFLICT (person_key) DO UPDATE SET id_number = excluded.id_number, township = excluded.township,
+                     state = excluded.state, record = excluded.record, digest = excluded.digest",
+                    cols: 6,
+                    doing: "writing golden records",
+                },
+                |q, p| {
+                    q.bind(p.key)
+                        .bind(p.id.as_deref())
+                        .bind(p.township.as_deref())
+                        .bind(p.state)
+                        .bind(p.json.as_str())
+                        .bind(p.digest)
+                },
+            )
+            .await?;
         }
         for key in stored.keys() {
             sqlx::query("DELETE FROM persons WHERE person_key = $1")
@@ -188,26 +228,25 @@ impl Store {
                 changed.push(l);
             }
         }
-        for chunk in changed.chunks(CHUNK) {
-            let sql = format!(
-                "INSERT INTO record_links (source, record_key, person_key, reason) VALUES {}
-                 ON CONFLICT (source, record_key) DO UPDATE SET person_key = excluded.person_key, reason = excluded.reason",
-                values_placeholders(self.backend, chunk.len(), 4)
-            );
-            let mut q = sqlx::query(&sql);
-            for l in chunk {
-                q = q
-                    .bind(l.source)
-                    .bind(l.record_key.clone())
-                    .bind(l.person_key.clone())
-                    .bind(l.reason.map(str::to_string));
-            }
-            write.links_written += q
-                .execute(&mut *tx)
-                .await
-                .map_err(doing("writing record links"))?
-                .rows_affected();
-        }
+        changed.sort_unstable_by(|a, b| (a.source, &a.record_key).cmp(&(b.source, &b.record_key)));
+        write.links_written += run_chunks(
+            &mut tx,
+            self.backend,
+            &changed,
+            Insert {
+                head: "INSERT INTO record_links (source, record_key, person_key, reason)",
+                tail: "ON CONFLICT (source, record_key) DO UPDATE SET person_key = excluded.person_key, reason = excluded.reason",
+                cols: 4,
+                doing: "writing record links",
+            },
+            |q, l| {
+                q.bind(l.source)
+                    .bind(l.record_key.as_str())
+                    .bind(l.person_key.as_deref())
+                    .bind(l.reason)
+            },
+        )
+        .await?;
         for (source, key) in stored_links.keys() {
             sqlx::query("DELETE FROM record_links WHERE source = $1 AND record_key = $2")
                 .bind(source.clone())
@@ -217,14 +256,20 @@ impl Store {
                 .map_err(doing("removing record links"))?;
             write.links_removed += 1;
         }
+        if bulk {
+            for (name, on) in SECONDARY_INDEXES {
+                sqlx::query(&format!("CREATE INDEX {name} ON {on}"))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(doing("rebuilding a registry index after a bulk write"))?;
+            }
+        }
         sqlx::query("INSERT INTO registry_state (id, digest) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET digest = excluded.digest")
             .bind(whole)
             .execute(&mut *tx)
             .await
             .map_err(doing("recording the registry digest"))?;
-        tx.commit()
-            .await
-            .map_err(doing("committing a registry write"))?;
+        tx.commit("committing a registry write").await?;
         Ok(write)
     }
 

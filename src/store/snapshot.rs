@@ -150,39 +150,42 @@ impl Readable for [Value] {
 }
 
 impl Store {
-    /// Every stored record, read in batches into compact domain records.
+    /// Every stored record, read in batches into compact domain records. The two
+    /// large tables and the four small ones are read at once, on three connections:
+    /// SQLite builds one table's pages while another's are decoded here.
     pub async fn load_snapshot(&self) -> Result<Snapshot, StoreError> {
         let mut snap = Snapshot::default();
-        self.read_table(&PSB, |r| {
+        let psb = self.read_table(&PSB, |r| {
             snap.psb.push(psb_record(r)?);
             Ok(())
-        })
-        .await?;
-        self.read_table(&MARRIAGES, |r| {
-            snap.marriages.push(marriages_record(r)?);
-            Ok(())
-        })
-        .await?;
-        self.read_table(&CREMATIONS, |r| {
-            snap.cremations.push(cremations_record(r)?);
-            Ok(())
-        })
-        .await?;
-        self.read_table(&BIRTHS, |r| {
-            snap.births.push(births_record(r)?);
-            Ok(())
-        })
-        .await?;
-        self.read_table(&DEATHS, |r| {
-            snap.deaths.push(deaths_record(r)?);
-            Ok(())
-        })
-        .await?;
-        self.read_table(&PIS, |r| {
+        });
+        let pis = self.read_table(&PIS, |r| {
             snap.pis.push(pis_record(r)?);
             Ok(())
-        })
-        .await?;
+        });
+        let others = async {
+            self.read_table(&MARRIAGES, |r| {
+                snap.marriages.push(marriages_record(r)?);
+                Ok(())
+            })
+            .await?;
+            self.read_table(&CREMATIONS, |r| {
+                snap.cremations.push(cremations_record(r)?);
+                Ok(())
+            })
+            .await?;
+            self.read_table(&BIRTHS, |r| {
+                snap.births.push(births_record(r)?);
+                Ok(())
+            })
+            .await?;
+            self.read_table(&DEATHS, |r| {
+                snap.deaths.push(deaths_record(r)?);
+                Ok(())
+            })
+            .await
+        };
+        tokio::try_join!(psb, pis, others)?;
         Ok(snap)
     }
 

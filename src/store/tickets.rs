@@ -1,9 +1,9 @@
 //! Tickets, their history and reconciliation runs.
 
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row;
 
-use super::{doing, Store, StoreError};
+use super::{doing, Store, StoreError, WriteTx};
 use crate::reconcile::TicketKind;
 use crate::tickets::{Change, ExistingTicket, Status};
 
@@ -89,7 +89,7 @@ pub struct Actor<'a> {
 }
 
 async fn event(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut WriteTx,
     id: &str,
     from: Option<&str>,
     to: &str,
@@ -161,11 +161,7 @@ impl Store {
         started_at: &str,
         summary: &serde_json::Value,
     ) -> Result<i64, StoreError> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(doing("beginning ticket changes"))?;
+        let mut tx = self.begin_write("beginning ticket changes").await?;
         for c in changes {
             match c {
                 Change::Open {
@@ -248,9 +244,7 @@ impl Store {
             .map_err(doing("recording a reconciliation run"))?
             .try_get(0)
             .map_err(doing("recording a reconciliation run"))?;
-        tx.commit()
-            .await
-            .map_err(doing("committing ticket changes"))?;
+        tx.commit("committing ticket changes").await?;
         Ok(run_id)
     }
 
@@ -361,11 +355,7 @@ impl Store {
         actor: &Actor<'_>,
         reason: &str,
     ) -> Result<bool, StoreError> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(doing("beginning a ticket change"))?;
+        let mut tx = self.begin_write("beginning a ticket change").await?;
         let (from_allowed, set_digest) = match to {
             Status::Dismissed => ("open", true),
             Status::Open => ("dismissed", false),
@@ -398,9 +388,7 @@ impl Store {
             reason,
         )
         .await?;
-        tx.commit()
-            .await
-            .map_err(doing("committing a ticket change"))?;
+        tx.commit("committing a ticket change").await?;
         Ok(true)
     }
 
@@ -438,7 +426,7 @@ fn suggestion_json(d: &crate::reconcile::TicketDraft) -> Option<String> {
 }
 
 async fn update_content(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut WriteTx,
     id: &str,
     draft: &crate::reconcile::TicketDraft,
     digest: &str,
@@ -467,7 +455,7 @@ async fn update_content(
 }
 
 async fn set_status(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut WriteTx,
     id: &str,
     to: &str,
     actor: &Actor<'_>,

@@ -37,9 +37,26 @@ async fn a_city_with_every_kind_injected_gives_exactly_the_expected_tickets() {
         for r in sync_feeds(&store, &config, &[], fast(), &Shutdown::never()).await {
             assert!(r.result.is_ok(), "{:?}", r.result);
         }
-        popsync::reconciliation::run(&store, &config, city.as_of, "test")
+        let first = popsync::reconciliation::run(&store, &config, city.as_of, "test")
             .await
             .unwrap();
+        assert_eq!(first.unchanged_since, None, "a first run computes");
+        // The first write is a bulk one: the indexes it rebuilt are there again.
+        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&db.url)
+            .await
+            .unwrap();
+        let index_query = match backend {
+            crate::helpers::Backend::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name IN ('persons_township', 'record_links_person')",
+            crate::helpers::Backend::Postgres => "SELECT COUNT(*) FROM pg_indexes WHERE indexname IN ('persons_township', 'record_links_person')",
+        };
+        let indexes: i64 = sqlx::Row::get(
+            &sqlx::query(index_query).fetch_one(&mut conn).await.unwrap(),
+            0,
+        );
+        assert_eq!(
+            indexes, 2,
+            "{backend:?}: registry indexes after a bulk write"
+        );
         let got: BTreeSet<String> = open_tickets(&store)
             .await
             .iter()
@@ -102,6 +119,23 @@ async fn a_city_with_every_kind_injected_gives_exactly_the_expected_tickets() {
             again.registry.persons_written, 0,
             "an unchanged registry writes nothing"
         );
+        assert_eq!(
+            again.unchanged_since,
+            Some(first.run_id),
+            "the same inputs are not recomputed"
+        );
+        let by_kind_open: u64 = again.by_kind.values().map(|c| c.still_open).sum();
+        assert_eq!(by_kind_open as usize, want.len());
+        // Another as-of date is another question: computed again, same answer here.
+        let later = popsync::reconciliation::run(
+            &store,
+            &config,
+            city.as_of + chrono::Duration::days(1),
+            "test",
+        )
+        .await
+        .unwrap();
+        assert_eq!(later.unchanged_since, None, "a new as-of date recomputes");
         store.close().await;
     }
 }
@@ -178,6 +212,10 @@ async fn tickets_resolve_withdraw_stay_dismissed_and_reopen_over_runs() {
         let run = popsync::reconciliation::run(&store, &config, as_of, "test")
             .await
             .unwrap();
+        assert_eq!(
+            run.unchanged_since, None,
+            "new source records are reconciled"
+        );
         // The only new problem: the child's register record, tied to the birth by the
         // voided certificate's number, now denotes no birth and is a phantom.
         let opened: Vec<&String> = run
@@ -213,6 +251,10 @@ async fn tickets_resolve_withdraw_stay_dismissed_and_reopen_over_runs() {
         let run = popsync::reconciliation::run(&store, &config, as_of, "test")
             .await
             .unwrap();
+        assert_eq!(
+            run.unchanged_since, None,
+            "new source records are reconciled"
+        );
         assert_eq!(status(phantom.ticket_id.clone()).await, "open");
         assert_eq!(run.total.reopened, 1);
         assert_eq!(run.total.opened, 0);
