@@ -3,8 +3,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde_json::json;
-
 use super::births::Birth;
 use super::marital::MaritalHistory;
 use super::rules::hyzk_zh;
@@ -34,19 +32,44 @@ pub struct GoldenRecord {
 }
 
 impl GoldenRecord {
-    /// The stored JSON form.
-    pub fn to_json(&self) -> serde_json::Value {
-        let fields: serde_json::Map<String, serde_json::Value> = self
-            .fields
-            .iter()
-            .map(|f| {
-                (
-                    f.name.to_string(),
-                    json!({"value": f.value, "source": f.source, "record": f.record}),
-                )
-            })
-            .collect();
-        json!({"key": self.key, "state": self.state, "township": self.township.map(|t| t.to_string()), "fields": fields})
+    /// The stored JSON form: `{"fields": {NAME: {"record", "source", "value"}}, "key",
+    /// "state", "township"}`. Serialised straight from the record, without building a
+    /// `serde_json::Value` first: a first run writes a million of these.
+    pub fn to_json_string(&self) -> String {
+        #[derive(serde::Serialize)]
+        struct FieldJson<'a> {
+            record: &'a str,
+            source: &'a str,
+            value: &'a str,
+        }
+        #[derive(serde::Serialize)]
+        struct RecordJson<'a> {
+            fields: BTreeMap<&'a str, FieldJson<'a>>,
+            key: &'a str,
+            state: &'a str,
+            township: Option<String>,
+        }
+        let record = RecordJson {
+            fields: self
+                .fields
+                .iter()
+                .map(|f| {
+                    (
+                        f.name,
+                        FieldJson {
+                            record: &f.record,
+                            source: f.source,
+                            value: &f.value,
+                        },
+                    )
+                })
+                .collect(),
+            key: &self.key,
+            state: self.state,
+            township: self.township.map(|t| t.to_string()),
+        };
+        // Serialising plain strings and maps cannot fail.
+        serde_json::to_string(&record).unwrap_or_default()
     }
 }
 

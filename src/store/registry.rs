@@ -186,7 +186,7 @@ impl Store {
                     id: p.id.map(|i| i.to_string()),
                     township: p.township.map(|t| t.to_string()),
                     state: p.state,
-                    json: p.to_json().to_string(),
+                    json: p.to_json_string(),
                     digest: d,
                 })
                 .collect();
