@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use super::snapshot::{Readable, TableRead};
+use super::snapshot::{opt_text, text, TableRead};
 use super::{doing, run_chunks, Insert, Store, StoreError, CHUNK};
 use crate::reconcile::{GoldenRecord, Link};
 
@@ -90,15 +90,6 @@ const LINKS: TableRead = TableRead {
     key: &["source", "record_key"],
 };
 
-fn cell(r: &[serde_json::Value], i: usize) -> Result<String, StoreError> {
-    r.string(i).map_err(doing("decoding the stored registry"))
-}
-
-fn opt_cell(r: &[serde_json::Value], i: usize) -> Result<Option<String>, StoreError> {
-    r.opt_string(i)
-        .map_err(doing("decoding the stored registry"))
-}
-
 impl Store {
     /// Brings the registry tables to the given content, writing only what differs. A
     /// digest of the whole registry, kept from the last write, makes an unchanged run
@@ -141,7 +132,7 @@ impl Store {
 
         let mut stored: HashMap<String, String> = HashMap::new();
         self.read_table(&PERSON_DIGESTS, |r| {
-            stored.insert(cell(r, 0)?, cell(r, 1)?);
+            stored.insert(text(r, 0)?, text(r, 1)?);
             Ok(())
         })
         .await?;
@@ -149,8 +140,8 @@ impl Store {
             HashMap::new();
         self.read_table(&LINKS, |r| {
             stored_links.insert(
-                (cell(r, 0)?, cell(r, 1)?),
-                (opt_cell(r, 2)?, opt_cell(r, 3)?),
+                (text(r, 0)?, text(r, 1)?),
+                (opt_text(r, 2)?, opt_text(r, 3)?),
             );
             Ok(())
         })

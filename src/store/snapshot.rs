@@ -25,11 +25,13 @@ pub(crate) trait Readable {
     fn integer(&self, i: usize) -> Result<i64, sqlx::Error>;
 }
 
-fn text(r: &[Value], i: usize) -> Result<String, StoreError> {
+/// A text cell of a JSON-aggregated row (`read_table`), as a store error when it is not.
+pub(crate) fn text(r: &[Value], i: usize) -> Result<String, StoreError> {
     r.string(i).map_err(doing("decoding a stored record"))
 }
 
-fn opt_text(r: &[Value], i: usize) -> Result<Option<String>, StoreError> {
+/// A nullable text cell of a JSON-aggregated row.
+pub(crate) fn opt_text(r: &[Value], i: usize) -> Result<Option<String>, StoreError> {
     r.opt_string(i).map_err(doing("decoding a stored record"))
 }
 
