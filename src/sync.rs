@@ -241,13 +241,21 @@ pub async fn sync_feed(
     }
 }
 
-/// Pages fetched and decoded but not yet committed, per stream: the department's
-/// latency and the decoding overlap SQLite's writes instead of adding to them.
-const PAGES_IN_FLIGHT: usize = 8;
+/// Records fetched and decoded but not yet committed, across every stream of the
+/// process: the department's latency and the decoding overlap SQLite's writes instead
+/// of adding to them, and memory stays bounded however many feeds pull at once.
+const RECORDS_PENDING: usize = 96_000;
+
+static PENDING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(RECORDS_PENDING);
 
 /// The most pages one transaction commits: what has queued up while the last commit
-/// ran goes in together, so a slow disk gets larger, fewer transactions.
-const PAGES_PER_COMMIT: usize = 16;
+/// ran goes in together. Every commit rewrites the index pages its rows touched, and
+/// pis person IDs are random, so a commit of a few pages rewrites nearly the whole
+/// pis key index; larger, fewer transactions wrote half as much in a first sync.
+const PAGES_PER_COMMIT: usize = 64;
+
+/// A decoded page and its share of [`RECORDS_PENDING`], given back once committed.
+type Pending = (Batch, tokio::sync::SemaphorePermit<'static>);
 
 /// One stream's pull: a fetcher walks the pages and hands each decoded batch to a
 /// committer, which stores whatever has queued up, with the cursor of its last page,
@@ -265,32 +273,48 @@ async fn pull_stream(
     let cursor = store.cursor(stream).await.map_err(store_err)?;
     report.cursor_before = cursor.clone();
     report.cursor_after = cursor.clone();
-    let (pages, queued) = tokio::sync::mpsc::channel::<Batch>(PAGES_IN_FLIGHT);
-    let fetcher = fetch_pages(client, pager, cursor, pages, shutdown);
-    let committer = async {
-        // Owned here, so a failed commit drops it and the fetcher stops at its next page.
-        let mut queued = queued;
-        let mut group = Vec::with_capacity(PAGES_PER_COMMIT);
-        while queued.recv_many(&mut group, PAGES_PER_COMMIT).await > 0 {
-            let stats = store.commit_batches(&group).await.map_err(store_err)?;
-            record_pages(stream, &group, stats, report, options);
-            report.cursor_after = group.last().map(|b| b.cursor.clone());
-            group.clear();
-        }
-        Ok(())
+    let (pages, mut queued) = tokio::sync::mpsc::channel::<Pending>(PAGES_PER_COMMIT);
+    // The committer is a task of its own: were it polled with the fetcher, a page
+    // being decoded would keep it from handing SQLite its next statement.
+    let committer = {
+        let (store, options, mut report) = (store.clone(), options.clone(), report.clone());
+        tokio::spawn(async move {
+            let mut group = Vec::with_capacity(PAGES_PER_COMMIT);
+            let mut result = Ok(());
+            while queued.recv_many(&mut group, PAGES_PER_COMMIT).await > 0 {
+                let (batches, _pending): (Vec<Batch>, Vec<_>) = group.drain(..).unzip();
+                match store.commit_batches(&batches).await {
+                    Ok(stats) => {
+                        record_pages(stream, &batches, stats, &mut report, &options);
+                        report.cursor_after = batches.last().map(|b| b.cursor.clone());
+                    }
+                    Err(source) => {
+                        // Dropping the queue stops the fetcher at its next page.
+                        result = Err(SyncError::Store { stream, source });
+                        break;
+                    }
+                }
+            }
+            (report, result)
+        })
     };
-    let (fetched, committed) = tokio::join!(fetcher, committer);
+    let fetched = fetch_pages(client, pager, cursor, pages, shutdown).await;
+    let (committed_report, committed) = committer
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+    *report = committed_report;
     committed.and(fetched)
 }
 
-/// Walks the stream from `cursor` to its current end, sending each decoded page on.
-/// The pager moves past a page as soon as it is decoded; if a commit fails, the
-/// stream stops and the stored cursor still points before the lost pages.
+/// Walks the stream from `cursor` to its current end, sending each decoded page on
+/// once the pending records leave room for it. The pager moves past a page as soon
+/// as it is decoded; if a commit fails, the stream stops and the stored cursor still
+/// points before the lost pages.
 async fn fetch_pages(
     client: &FeedClient,
     pager: &mut dyn crate::feeds::StreamPager,
     mut cursor: Option<String>,
-    pages: tokio::sync::mpsc::Sender<Batch>,
+    pages: tokio::sync::mpsc::Sender<Pending>,
     mut shutdown: Shutdown,
 ) -> Result<(), SyncError> {
     let stream = pager.stream();
@@ -307,7 +331,12 @@ async fn fetch_pages(
         };
         pager.advance(&batch);
         cursor = Some(batch.cursor.clone());
-        if pages.send(batch).await.is_err() {
+        let records = (batch.records.len() + batch.malformed.len()).clamp(1, RECORDS_PENDING);
+        let room = tokio::select! {
+            room = PENDING.acquire_many(records as u32) => room.expect("the semaphore is never closed"),
+            _ = shutdown.recv() => return Err(SyncError::Interrupted { stream }),
+        };
+        if pages.send((batch, room)).await.is_err() {
             // The committer failed; its error is the one reported.
             return Ok(());
         }

@@ -18,9 +18,23 @@ pub fn parse_compact_date(s: &str) -> Option<NaiveDate> {
     )
 }
 
-/// `YYYY-MM-DD` (nhc, pis).
+/// `YYYY-MM-DD` (nhc, pis, and every date the store keeps). The zero-padded form is
+/// read digit by digit (millions are read back per reconciliation); anything else
+/// goes to chrono's parser, so what is accepted does not change.
 pub fn parse_dashed_date(s: &str) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()
+    let s = s.trim();
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| {
+        b[r].iter().try_fold(0u32, |n, c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    if b.len() == 10 && b[4] == b'-' && b[7] == b'-' {
+        if let (Some(y), Some(m), Some(d)) = (digits(0..4), digits(5..7), digits(8..10)) {
+            return NaiveDate::from_ymd_opt(y as i32, m, d);
+        }
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
 }
 
 /// `YYYY/M/D` without zero padding (mca); padded values are accepted too.
@@ -78,6 +92,11 @@ mod tests {
             NaiveDate::from_ymd_opt(2011, 4, 30)
         );
         assert_eq!(parse_dashed_date("2011-04-31"), None);
+        assert_eq!(
+            parse_dashed_date("2011-4-30"),
+            NaiveDate::from_ymd_opt(2011, 4, 30)
+        );
+        assert_eq!(parse_dashed_date("2011-0a-30"), None);
         let (_, d) = local_date_of_rfc3339("2014-08-31T23:30:00+08:00").unwrap();
         assert_eq!(d, NaiveDate::from_ymd_opt(2014, 8, 31).unwrap());
         let (_, d) = local_date_of_rfc3339("2014-08-31T16:30:00Z").unwrap();

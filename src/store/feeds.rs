@@ -3,7 +3,7 @@
 
 use sqlx::Row;
 
-use super::{doing, run_chunks, values_placeholders, Backend, Insert, Store, StoreError, WriteTx};
+use super::{doing, run_chunks, Backend, Insert, Store, StoreError, WriteTx};
 use crate::domain::{format_timestamp, now_local};
 use crate::records::{Batch, Malformed, Records};
 
@@ -32,8 +32,9 @@ pub struct FeedStatusRow {
     pub newest_record_at: Option<String>,
 }
 
+/// `YYYY-MM-DD`: chrono's `Display`, which does not interpret a format string.
 fn date(d: chrono::NaiveDate) -> String {
-    d.format("%Y-%m-%d").to_string()
+    d.to_string()
 }
 
 impl Store {
@@ -48,6 +49,7 @@ impl Store {
         let mut tx = self.begin_write("beginning a batch").await?;
         let mut stats = CommitStats::default();
         let now = format_timestamp(now_local());
+        let mut pis_keys = Vec::new();
         for batch in batches {
             let total = batch.records.len() as u64;
             let new = insert_records(&mut tx, self.backend, &batch.records).await?;
@@ -62,22 +64,24 @@ impl Store {
                 }
             }
             if let Records::Pis(rows) = &batch.records {
-                // A record that arrives well-formed replaces its malformed earlier version.
-                if !rows.is_empty() {
-                    let sql = format!(
-                        "DELETE FROM quarantine WHERE feed = 'pis' AND record_key IN ({})",
-                        // `(?),(?),…` on SQLite, `($1),($2),…` on PostgreSQL.
-                        values_placeholders(self.backend, rows.len(), 1)
-                    );
-                    let mut q = sqlx::query(&sql);
-                    for r in rows {
-                        q = q.bind(r.record.person_id.as_str());
-                    }
-                    q.execute(&mut *tx)
-                        .await
-                        .map_err(doing("clearing fixed pis records from quarantine"))?;
-                }
+                pis_keys.extend(rows.iter().map(|r| r.record.person_id.as_str()));
             }
+        }
+        // A record that arrives well-formed replaces its malformed earlier version.
+        if !pis_keys.is_empty() && pis_quarantined(&mut tx).await? {
+            run_chunks(
+                &mut tx,
+                self.backend,
+                &pis_keys,
+                Insert {
+                    head: "DELETE FROM quarantine WHERE feed = 'pis' AND record_key IN (SELECT column1 FROM (",
+                    tail: ") AS fixed)",
+                    cols: 1,
+                    doing: "clearing fixed pis records from quarantine",
+                },
+                |q, k| q.bind(*k),
+            )
+            .await?;
         }
         if stats.new > 0 {
             sqlx::query("UPDATE source_version SET version = version + 1 WHERE id = 1")
@@ -278,201 +282,188 @@ async fn insert_malformed(
     Ok(inserted > 0)
 }
 
-async fn insert_records(
-    tx: &mut WriteTx,
-    backend: Backend,
-    records: &Records,
-) -> Result<u64, StoreError> {
-    match records {
-        Records::Psb(rows) => {
-            run_chunks(
-                tx,
-                backend,
-                rows,
-                Insert {
-                    head: "INSERT INTO psb_rows (lsh, ywlx, id_number, name, sex, birth_date, ethnicity, household, relation,
+/// Whether the quarantine holds any pis record a well-formed one could replace.
+async fn pis_quarantined(tx: &mut WriteTx) -> Result<bool, StoreError> {
+    let row = sqlx::query("SELECT 1 FROM quarantine WHERE feed = 'pis' LIMIT 1")
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(doing("looking for quarantined pis records"))?;
+    Ok(row.is_some())
+}
+
+/// The insert statement of a stream's records.
+fn insert_of(records: &Records) -> Insert<'static> {
+    let (head, tail, cols) = match records {
+        Records::Psb(_) => (
+            "INSERT INTO psb_rows (lsh, ywlx, id_number, name, sex, birth_date, ethnicity, household, relation,
                  division, from_county, to_county, father_id, mother_id, birth_cert_no, death_date, event_date,
                  recorded_at, raw)",
-                    tail: "ON CONFLICT (lsh) DO NOTHING",
-                    cols: 19,
-                    doing: "storing feed records",
-                },
-                |q, w| {
-                    let r = &w.record;
-                    q.bind(r.lsh.as_str())
-                        .bind(r.kind.code())
-                        .bind(r.id.as_str())
-                        .bind(r.name.as_str())
-                        .bind(r.sex.code())
-                        .bind(date(r.birth_date))
-                        .bind(r.ethnicity.as_deref())
-                        .bind(r.household.as_deref())
-                        .bind(r.relation.as_deref())
-                        .bind(r.division.as_str())
-                        .bind(r.from_county.as_deref())
-                        .bind(r.to_county.as_deref())
-                        .bind(r.father_id.as_deref())
-                        .bind(r.mother_id.as_ref().map(|i| i.as_str()))
-                        .bind(r.birth_cert_no.as_deref())
-                        .bind(r.death_date.map(date))
-                        .bind(date(r.event_date))
-                        .bind(r.recorded_at.as_str())
-                        .bind(w.raw.as_str())
-                },
-            )
-            .await
-        }
-        Records::Marriages(rows) => {
-            run_chunks(
-                tx,
-                backend,
-                rows,
-                Insert {
-                    head: "INSERT INTO mca_marriages (reg_no, kind, husband_name, husband_id, wife_name, wife_id, reg_date, office, raw)",
-                    tail: "ON CONFLICT (reg_no) DO NOTHING",
-                    cols: 9,
-                    doing: "storing feed records",
-                },
-                |q, w| {
-                    let r = &w.record;
-                    q.bind(r.reg_no.as_str())
-                        .bind(r.kind.zh())
-                        .bind(r.husband_name.as_str())
-                        .bind(r.husband_id.as_str())
-                        .bind(r.wife_name.as_str())
-                        .bind(r.wife_id.as_str())
-                        .bind(date(r.reg_date))
-                        .bind(r.office.as_str())
-                        .bind(w.raw.as_str())
-                },
-            )
-            .await
-        }
-        Records::Cremations(rows) => {
-            run_chunks(
-                tx,
-                backend,
-                rows,
-                Insert {
-                    head: "INSERT INTO mca_cremations (cert_no, name, sex, id_number, death_date, cremation_date, address, funeral_home, raw)",
-                    tail: "ON CONFLICT (cert_no) DO NOTHING",
-                    cols: 9,
-                    doing: "storing feed records",
-                },
-                |q, w| {
-                    let r = &w.record;
-                    q.bind(r.cert_no.as_str())
-                        .bind(r.name.as_str())
-                        .bind(r.sex.code())
-                        .bind(r.id.as_ref().map(|i| i.as_str()))
-                        .bind(date(r.death_date))
-                        .bind(date(r.cremation_date))
-                        .bind(r.address.as_str())
-                        .bind(r.funeral_home.as_str())
-                        .bind(w.raw.as_str())
-                },
-            )
-            .await
-        }
-        Records::Births(rows) => {
-            run_chunks(
-                tx,
-                backend,
-                rows,
-                Insert {
-                    head: "INSERT INTO nhc_births (cert_no, version, status, child_name, child_sex, birth_date, mother_name,
+            "ON CONFLICT (lsh) DO NOTHING",
+            19,
+        ),
+        Records::Marriages(_) => (
+            "INSERT INTO mca_marriages (reg_no, kind, husband_name, husband_id, wife_name, wife_id, reg_date, office, raw)",
+            "ON CONFLICT (reg_no) DO NOTHING",
+            9,
+        ),
+        Records::Cremations(_) => (
+            "INSERT INTO mca_cremations (cert_no, name, sex, id_number, death_date, cremation_date, address, funeral_home, raw)",
+            "ON CONFLICT (cert_no) DO NOTHING",
+            9,
+        ),
+        Records::Births(_) => (
+            "INSERT INTO nhc_births (cert_no, version, status, child_name, child_sex, birth_date, mother_name,
                  mother_id, father_name, father_id, facility, residence_code, updated_at, updated_date, raw)",
-                    tail: "ON CONFLICT (cert_no, version) DO NOTHING",
-                    cols: 15,
-                    doing: "storing feed records",
-                },
-                |q, w| {
-                    let r = &w.record;
-                    q.bind(r.cert_no.as_str())
-                        .bind(r.version)
-                        .bind(r.status.code())
-                        .bind(r.child_name.as_deref())
-                        .bind(r.child_sex.code())
-                        .bind(date(r.birth_date))
-                        .bind(r.mother_name.as_deref())
-                        .bind(r.mother_id.as_str())
-                        .bind(r.father_name.as_deref())
-                        .bind(r.father_id.as_deref())
-                        .bind(r.facility.as_deref())
-                        .bind(r.residence.as_ref().map(|d| d.as_str()))
-                        .bind(r.updated_at.as_str())
-                        .bind(date(r.updated_date))
-                        .bind(w.raw.as_str())
-                },
-            )
-            .await
-        }
-        Records::Deaths(rows) => {
-            run_chunks(
-                tx,
-                backend,
-                rows,
-                Insert {
-                    head: "INSERT INTO nhc_deaths (cert_no, version, status, name, id_number, sex, death_date, residence_code,
+            "ON CONFLICT (cert_no, version) DO NOTHING",
+            15,
+        ),
+        Records::Deaths(_) => (
+            "INSERT INTO nhc_deaths (cert_no, version, status, name, id_number, sex, death_date, residence_code,
                  updated_at, updated_date, raw)",
-                    tail: "ON CONFLICT (cert_no, version) DO NOTHING",
-                    cols: 11,
-                    doing: "storing feed records",
-                },
-                |q, w| {
-                    let r = &w.record;
-                    q.bind(r.cert_no.as_str())
-                        .bind(r.version)
-                        .bind(r.status.code())
-                        .bind(r.name.as_deref())
-                        .bind(r.id.as_ref().map(|i| i.as_str()))
-                        .bind(r.sex.code())
-                        .bind(date(r.death_date))
-                        .bind(r.residence.as_ref().map(|d| d.as_str()))
-                        .bind(r.updated_at.as_str())
-                        .bind(date(r.updated_date))
-                        .bind(w.raw.as_str())
-                },
-            )
-            .await
-        }
-        Records::Pis(rows) => {
-            run_chunks(
-                tx,
-                backend,
-                rows,
-                Insert {
-                    head: "INSERT INTO pis_rows (person_id, sfzh, id_norm, name, sex, birth_date, village, marital, mother_id,
+            "ON CONFLICT (cert_no, version) DO NOTHING",
+            11,
+        ),
+        Records::Pis(_) => (
+            "INSERT INTO pis_rows (person_id, sfzh, id_norm, name, sex, birth_date, village, marital, mother_id,
                  birth_cert_no, state, deleted, ever_deleted, modified_time, raw)",
-                    tail: "ON CONFLICT (person_id) DO UPDATE SET sfzh = excluded.sfzh, id_norm = excluded.id_norm,
+            "ON CONFLICT (person_id) DO UPDATE SET sfzh = excluded.sfzh, id_norm = excluded.id_norm,
                  name = excluded.name, sex = excluded.sex, birth_date = excluded.birth_date, village = excluded.village,
                  marital = excluded.marital, mother_id = excluded.mother_id, birth_cert_no = excluded.birth_cert_no,
                  state = excluded.state, deleted = excluded.deleted,
                  ever_deleted = CASE WHEN pis_rows.ever_deleted = 1 THEN 1 ELSE excluded.ever_deleted END,
                  modified_time = excluded.modified_time, raw = excluded.raw
                  WHERE excluded.modified_time > pis_rows.modified_time",
-                    cols: 15,
-                    doing: "storing feed records",
-                },
-                |q, w| {
-                    let r = &w.record;
-                    q.bind(r.person_id.as_str())
-                        .bind(r.sfzh.as_str())
-                        .bind(r.id_norm.as_str())
-                        .bind(r.name.as_str())
-                        .bind(r.sex.code())
-                        .bind(date(r.birth_date))
-                        .bind(r.village.as_str())
-                        .bind(r.marital.as_deref())
-                        .bind(r.mother_id.as_deref())
-                        .bind(r.birth_cert_no.as_deref())
-                        .bind(r.state.code())
-                        .bind(i64::from(r.deleted))
-                        .bind(i64::from(r.ever_deleted))
-                        .bind(r.modified_time.as_str())
-                        .bind(w.raw.as_str())
-                },
-            )
+            15,
+        ),
+    };
+    Insert {
+        head,
+        tail,
+        cols,
+        doing: "storing feed records",
+    }
+}
+
+/// Stores a batch's records; returns how many were new (or, for pis, newer).
+async fn insert_records(
+    tx: &mut WriteTx,
+    backend: Backend,
+    records: &Records,
+) -> Result<u64, StoreError> {
+    let insert = insert_of(records);
+    match records {
+        Records::Psb(rows) => {
+            run_chunks(tx, backend, rows, insert, |q, w| {
+                let r = &w.record;
+                q.bind(r.lsh.as_str())
+                    .bind(r.kind.code())
+                    .bind(r.id.as_str())
+                    .bind(r.name.as_str())
+                    .bind(r.sex.code())
+                    .bind(date(r.birth_date))
+                    .bind(r.ethnicity.as_deref())
+                    .bind(r.household.as_deref())
+                    .bind(r.relation.as_deref())
+                    .bind(r.division.as_str())
+                    .bind(r.from_county.as_deref())
+                    .bind(r.to_county.as_deref())
+                    .bind(r.father_id.as_deref())
+                    .bind(r.mother_id.as_ref().map(|i| i.as_str()))
+                    .bind(r.birth_cert_no.as_deref())
+                    .bind(r.death_date.map(date))
+                    .bind(date(r.event_date))
+                    .bind(r.recorded_at.as_str())
+                    .bind(w.raw.as_str())
+            })
+            .await
+        }
+        Records::Marriages(rows) => {
+            run_chunks(tx, backend, rows, insert, |q, w| {
+                let r = &w.record;
+                q.bind(r.reg_no.as_str())
+                    .bind(r.kind.zh())
+                    .bind(r.husband_name.as_str())
+                    .bind(r.husband_id.as_str())
+                    .bind(r.wife_name.as_str())
+                    .bind(r.wife_id.as_str())
+                    .bind(date(r.reg_date))
+                    .bind(r.office.as_str())
+                    .bind(w.raw.as_str())
+            })
+            .await
+        }
+        Records::Cremations(rows) => {
+            run_chunks(tx, backend, rows, insert, |q, w| {
+                let r = &w.record;
+                q.bind(r.cert_no.as_str())
+                    .bind(r.name.as_str())
+                    .bind(r.sex.code())
+                    .bind(r.id.as_ref().map(|i| i.as_str()))
+                    .bind(date(r.death_date))
+                    .bind(date(r.cremation_date))
+                    .bind(r.address.as_str())
+                    .bind(r.funeral_home.as_str())
+                    .bind(w.raw.as_str())
+            })
+            .await
+        }
+        Records::Births(rows) => {
+            run_chunks(tx, backend, rows, insert, |q, w| {
+                let r = &w.record;
+                q.bind(r.cert_no.as_str())
+                    .bind(r.version)
+                    .bind(r.status.code())
+                    .bind(r.child_name.as_deref())
+                    .bind(r.child_sex.code())
+                    .bind(date(r.birth_date))
+                    .bind(r.mother_name.as_deref())
+                    .bind(r.mother_id.as_str())
+                    .bind(r.father_name.as_deref())
+                    .bind(r.father_id.as_deref())
+                    .bind(r.facility.as_deref())
+                    .bind(r.residence.as_ref().map(|d| d.as_str()))
+                    .bind(r.updated_at.as_str())
+                    .bind(date(r.updated_date))
+                    .bind(w.raw.as_str())
+            })
+            .await
+        }
+        Records::Deaths(rows) => {
+            run_chunks(tx, backend, rows, insert, |q, w| {
+                let r = &w.record;
+                q.bind(r.cert_no.as_str())
+                    .bind(r.version)
+                    .bind(r.status.code())
+                    .bind(r.name.as_deref())
+                    .bind(r.id.as_ref().map(|i| i.as_str()))
+                    .bind(r.sex.code())
+                    .bind(date(r.death_date))
+                    .bind(r.residence.as_ref().map(|d| d.as_str()))
+                    .bind(r.updated_at.as_str())
+                    .bind(date(r.updated_date))
+                    .bind(w.raw.as_str())
+            })
+            .await
+        }
+        Records::Pis(rows) => {
+            run_chunks(tx, backend, rows, insert, |q, w| {
+                let r = &w.record;
+                q.bind(r.person_id.as_str())
+                    .bind(r.sfzh.as_str())
+                    .bind(r.id_norm.as_str())
+                    .bind(r.name.as_str())
+                    .bind(r.sex.code())
+                    .bind(date(r.birth_date))
+                    .bind(r.village.as_str())
+                    .bind(r.marital.as_deref())
+                    .bind(r.mother_id.as_deref())
+                    .bind(r.birth_cert_no.as_deref())
+                    .bind(r.state.code())
+                    .bind(i64::from(r.deleted))
+                    .bind(i64::from(r.ever_deleted))
+                    .bind(r.modified_time.as_str())
+                    .bind(w.raw.as_str())
+            })
             .await
         }
     }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use sqlx::any::{AnyArguments, AnyConnectOptions, AnyPoolOptions};
 use sqlx::query::Query;
-use sqlx::{Any, AnyPool, Executor, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
 
 /// A store failure, with what was being done.
 #[derive(Debug, thiserror::Error)]
@@ -66,35 +66,111 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
-    /// SQLite's single writer, taken in turn. Without it, connections racing for the
-    /// write lock sleep in SQLite's busy handler (up to 100 ms a time) while the lock
-    /// sits free: four feeds syncing at once spent most of their time asleep.
-    writer: Arc<tokio::sync::Mutex<()>>,
+    /// SQLite's one writing connection, taken in turn. Without turns, connections
+    /// racing for the write lock sleep in SQLite's busy handler (up to 100 ms a time)
+    /// while the lock sits free; with one connection, the pages a write touches stay
+    /// in its cache for the next one instead of being read back by another connection.
+    writer: Option<Arc<tokio::sync::Mutex<SqliteWriter>>>,
 }
 
-/// A write transaction, holding SQLite's writer turn until it commits or is dropped.
+/// The SQLite writing connection and whether a transaction of a dropped
+/// [`WriteTx`] is still to be rolled back.
+#[derive(Debug)]
+struct SqliteWriter {
+    conn: AnyConnection,
+    in_transaction: bool,
+}
+
+/// A write transaction: on SQLite, the writer's turn until it commits or is dropped.
 pub(crate) struct WriteTx {
-    pub tx: Transaction<'static, Any>,
-    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    inner: Option<TxInner>,
+}
+
+enum TxInner {
+    Pool(Transaction<'static, Any>),
+    Sqlite(tokio::sync::OwnedMutexGuard<SqliteWriter>),
 }
 
 impl WriteTx {
-    pub async fn commit(self, what: &'static str) -> Result<(), StoreError> {
-        self.tx.commit().await.map_err(doing(what))
+    pub async fn commit(mut self, what: &'static str) -> Result<(), StoreError> {
+        match self.inner.take() {
+            Some(TxInner::Pool(tx)) => tx.commit().await.map_err(doing(what)),
+            Some(TxInner::Sqlite(mut w)) => {
+                let done = w.conn.execute("COMMIT").await.map_err(doing(what));
+                // A failed COMMIT leaves the transaction open: the next turn rolls it back.
+                w.in_transaction = done.is_err();
+                done.map(drop)
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn conn(&mut self) -> &mut AnyConnection {
+        match self
+            .inner
+            .as_mut()
+            .expect("a WriteTx is used only until it commits")
+        {
+            TxInner::Pool(tx) => tx,
+            TxInner::Sqlite(w) => &mut w.conn,
+        }
+    }
+}
+
+impl Drop for WriteTx {
+    /// A transaction dropped unfinished (an error on the way) is rolled back at once,
+    /// so SQLite's write lock is not held for the other connections' writes.
+    fn drop(&mut self) {
+        if let Some(TxInner::Sqlite(mut w)) = self.inner.take() {
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    if w.conn.execute("ROLLBACK").await.is_ok() {
+                        w.in_transaction = false;
+                    }
+                });
+            }
+        }
     }
 }
 
 impl std::ops::Deref for WriteTx {
-    type Target = sqlx::AnyConnection;
-    fn deref(&self) -> &sqlx::AnyConnection {
-        &self.tx
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        match self
+            .inner
+            .as_ref()
+            .expect("a WriteTx is used only until it commits")
+        {
+            TxInner::Pool(tx) => tx,
+            TxInner::Sqlite(w) => &w.conn,
+        }
     }
 }
 
 impl std::ops::DerefMut for WriteTx {
-    fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
-        &mut self.tx
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        self.conn()
     }
+}
+
+/// Settings every SQLite connection gets.
+async fn sqlite_pragmas(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    // 16 KiB pages for a new database (an existing one keeps its own): a commit writes
+    // a quarter as many WAL frames, and a first sync spent half as long committing.
+    // Set before WAL mode, which fixes the page size once the file exists.
+    conn.execute("PRAGMA page_size = 16384").await?;
+    conn.execute("PRAGMA journal_mode = WAL").await?;
+    conn.execute("PRAGMA synchronous = FULL").await?;
+    conn.execute("PRAGMA busy_timeout = 30000").await?;
+    conn.execute("PRAGMA foreign_keys = ON").await?;
+    // Statement journals (every multi-row insert inside a transaction has one) in
+    // memory, not in temporary files.
+    conn.execute("PRAGMA temp_store = MEMORY").await?;
+    // Checkpoint every 256 MiB of WAL (at 16 KiB pages) instead of every 4 MiB:
+    // index pages touched by many commits are copied back once, not each time.
+    conn.execute("PRAGMA wal_autocheckpoint = 16384").await?;
+    conn.execute("PRAGMA journal_size_limit = 67108864").await?;
+    Ok(())
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -119,50 +195,64 @@ impl Store {
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA synchronous = FULL").await?;
-                        conn.execute("PRAGMA busy_timeout = 30000").await?;
-                        // 16 MiB of page cache per connection (the default is 2 MiB):
-                        // random-key inserts into pis_rows otherwise read pages back from disk.
-                        conn.execute("PRAGMA cache_size = -16384").await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
-                        // Statement journals (every multi-row insert inside a
-                        // transaction has one) in memory, not in temporary files.
-                        conn.execute("PRAGMA temp_store = MEMORY").await?;
-                        // Checkpoint every 64 MiB of WAL instead of every 4 MiB: index
-                        // pages touched by many commits are copied back once, not each
-                        // time (a 1,000,000-person first sync wrote a third less).
-                        conn.execute("PRAGMA wal_autocheckpoint = 16384").await?;
-                        conn.execute("PRAGMA journal_size_limit = 67108864").await?;
+                        sqlite_pragmas(conn).await?;
                     }
                     Ok(())
                 })
             })
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
-            .map_err(|source| StoreError::Open {
-                url: redact_url(&url),
-                source,
-            })?;
+            .map_err(open_err)?;
         match backend {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
+        let writer = match backend {
+            Backend::Sqlite => {
+                let mut conn = AnyConnection::connect_with(&options)
+                    .await
+                    .map_err(open_err)?;
+                sqlite_pragmas(&mut conn).await.map_err(open_err)?;
+                // 64 MiB of cache (readers keep SQLite's 2 MiB): it holds the index
+                // pages that random-key inserts (pis person IDs) touch from one commit
+                // to the next.
+                conn.execute("PRAGMA cache_size = -65536")
+                    .await
+                    .map_err(open_err)?;
+                Some(Arc::new(tokio::sync::Mutex::new(SqliteWriter {
+                    conn,
+                    in_transaction: false,
+                })))
+            }
+            Backend::Postgres => None,
+        };
         Ok(Store {
             pool,
             backend,
-            writer: Arc::new(tokio::sync::Mutex::new(())),
+            writer,
         })
     }
 
-    /// Begins a transaction that writes; on SQLite, waits for the writer's turn first.
+    /// Begins a transaction that writes; on SQLite, on the writing connection, once it
+    /// is this caller's turn.
     pub(crate) async fn begin_write(&self, what: &'static str) -> Result<WriteTx, StoreError> {
-        let turn = match self.backend {
-            Backend::Sqlite => Some(self.writer.clone().lock_owned().await),
-            Backend::Postgres => None,
+        let inner = match &self.writer {
+            Some(writer) => {
+                let mut w = writer.clone().lock_owned().await;
+                if w.in_transaction {
+                    w.conn.execute("ROLLBACK").await.map_err(doing(what))?;
+                    w.in_transaction = false;
+                }
+                w.conn
+                    .execute("BEGIN IMMEDIATE")
+                    .await
+                    .map_err(doing(what))?;
+                w.in_transaction = true;
+                TxInner::Sqlite(w)
+            }
+            None => TxInner::Pool(self.pool.begin().await.map_err(doing(what))?),
         };
-        let tx = self.pool.begin().await.map_err(doing(what))?;
-        Ok(WriteTx { tx, _turn: turn })
+        Ok(WriteTx { inner: Some(inner) })
     }
 
     pub fn backend(&self) -> Backend {
@@ -177,6 +267,14 @@ impl Store {
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
         self.pool.close().await;
+        if let Some(writer) = &self.writer {
+            let mut w = writer.lock().await;
+            if w.in_transaction && w.conn.execute("ROLLBACK").await.is_ok() {
+                w.in_transaction = false;
+            }
+            // Everything into the main file, so a copy of it alone is whole.
+            let _ = w.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").await;
+        }
     }
 }
 
@@ -262,9 +360,57 @@ pub(crate) struct Insert<'a> {
     pub doing: &'static str,
 }
 
+/// The statements of one multi-row insert: a whole chunk's and the last, shorter one's.
+pub(crate) struct InsertSql {
+    full: String,
+    last: String,
+}
+
+impl Insert<'_> {
+    /// The statements for inserting `rows` rows.
+    pub(crate) fn sql(&self, backend: Backend, rows: usize) -> InsertSql {
+        let statement = |n: usize| {
+            format!(
+                "{} VALUES {} {}",
+                self.head,
+                values_placeholders(backend, n, self.cols),
+                self.tail
+            )
+        };
+        InsertSql {
+            full: if rows >= CHUNK {
+                statement(CHUNK)
+            } else {
+                String::new()
+            },
+            last: match rows % CHUNK {
+                0 => String::new(),
+                n => statement(n),
+            },
+        }
+    }
+}
+
+/// One chunk's statement with its rows bound. Whole chunks reuse one prepared
+/// statement; the last, of any length, is prepared once and not kept (kept, a
+/// thousand-value statement holds megabytes).
+fn bind_chunk<'q, T>(
+    sql: &'q InsertSql,
+    chunk: &'q [T],
+    bind: impl Fn(AnyQuery<'q>, &'q T) -> AnyQuery<'q>,
+) -> AnyQuery<'q> {
+    let q = if chunk.len() == CHUNK {
+        sqlx::query(&sql.full)
+    } else {
+        sqlx::query(&sql.last).persistent(false)
+    };
+    chunk.iter().fold(q, bind)
+}
+
 /// Inserts rows in multi-row statements of `CHUNK` rows, `bind` adding one row's
 /// values (borrowed, so nothing is copied on the way to the driver); returns the rows
-/// affected.
+/// affected. Each chunk is bound while the one before it runs, so on SQLite the
+/// writer's turn is spent writing, and at most two chunks are bound at a time.
 pub(crate) async fn run_chunks<T>(
     tx: &mut WriteTx,
     backend: Backend,
@@ -272,23 +418,88 @@ pub(crate) async fn run_chunks<T>(
     insert: Insert<'_>,
     bind: impl for<'q> Fn(AnyQuery<'q>, &'q T) -> AnyQuery<'q> + Copy,
 ) -> Result<u64, StoreError> {
+    let sql = insert.sql(backend, rows.len());
+    let bound = |chunk| bind_chunk(&sql, chunk, bind);
+    let mut chunks = rows.chunks(CHUNK);
+    let mut next = chunks.next().map(bound);
     let mut affected = 0;
-    for chunk in rows.chunks(CHUNK) {
-        let sql = format!(
-            "{} VALUES {} {}",
-            insert.head,
-            values_placeholders(backend, chunk.len(), insert.cols),
-            insert.tail
-        );
-        let mut q = sqlx::query(&sql);
-        for row in chunk {
-            q = bind(q, row);
-        }
-        affected += q
-            .execute(&mut **tx)
-            .await
-            .map_err(doing(insert.doing))?
-            .rows_affected();
+    while let Some(q) = next.take() {
+        // `join!` polls the statement first, which hands it to the driver, then binds.
+        let (done, following) =
+            tokio::join!(q.execute(&mut **tx), async { chunks.next().map(bound) });
+        affected += done.map_err(doing(insert.doing))?.rows_affected();
+        next = following;
     }
     Ok(affected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn feed_states(store: &Store) -> Vec<String> {
+        store
+            .feed_states()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.stream)
+            .collect()
+    }
+
+    /// A write transaction holding one new `feed_state` row, left open.
+    async fn write_stream(store: &Store, stream: &str) -> WriteTx {
+        let mut tx = store.begin_write("test").await.unwrap();
+        sqlx::query("INSERT INTO feed_state (stream, cursor) VALUES ($1, 'c')")
+            .bind(stream.to_string())
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx
+    }
+
+    #[tokio::test]
+    async fn a_write_dropped_unfinished_is_rolled_back_and_blocks_no_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("w.db").display());
+        let store = Store::open(&url).await.unwrap();
+        drop(write_stream(&store, "psb").await);
+        // A pool connection writes at once instead of waiting out the busy timeout.
+        let started = std::time::Instant::now();
+        store.record_pull_outcome(&["pis"], None).await.unwrap();
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        write_stream(&store, "nhc.birth")
+            .await
+            .commit("test")
+            .await
+            .unwrap();
+        assert_eq!(feed_states(&store).await, ["nhc.birth", "pis"]);
+    }
+
+    #[tokio::test]
+    async fn a_new_database_gets_large_pages_and_close_leaves_it_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.db");
+        let store = Store::open(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        write_stream(&store, "psb")
+            .await
+            .commit("test")
+            .await
+            .unwrap();
+        store.close().await;
+        // Only the main file is copied: what was committed must be in it.
+        let copy = dir.path().join("copy.db");
+        std::fs::copy(&path, &copy).unwrap();
+        let copied = Store::open(&format!("sqlite://{}", copy.display()))
+            .await
+            .unwrap();
+        assert_eq!(feed_states(&copied).await, ["psb"]);
+        let page: i64 = sqlx::query_scalar("PRAGMA page_size")
+            .fetch_one(&copied.pool)
+            .await
+            .unwrap();
+        assert_eq!(page, 16384);
+    }
 }

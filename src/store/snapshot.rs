@@ -5,7 +5,7 @@ use serde_json::Value;
 use sqlx::Row;
 
 use super::{doing, Backend, Store, StoreError};
-use crate::domain::{DivisionCode, IdNumber, Sex};
+use crate::domain::{parse_dashed_date, DivisionCode, IdNumber, Sex};
 use crate::records::{
     BirthCertificate, CertStatus, Cremation, DeathCertificate, Marriage, MarriageKind, PisRecord,
     PisState, PsbEvent, PsbEventKind, Snapshot,
@@ -41,15 +41,12 @@ fn int(r: &[Value], i: usize) -> Result<i64, StoreError> {
 
 fn day(r: &[Value], i: usize, what: &'static str) -> Result<NaiveDate, StoreError> {
     let s = text(r, i)?;
-    NaiveDate::parse_from_str(&s, "%Y-%m-%d").map_err(|_| corrupt(what, format!("date {s:?}")))
+    parse_dashed_date(&s).ok_or_else(|| corrupt(what, format!("date {s:?}")))
 }
 
 fn opt_day(r: &[Value], i: usize, what: &'static str) -> Result<Option<NaiveDate>, StoreError> {
     opt_text(r, i)?
-        .map(|s| {
-            NaiveDate::parse_from_str(&s, "%Y-%m-%d")
-                .map_err(|_| corrupt(what, format!("date {s:?}")))
-        })
+        .map(|s| parse_dashed_date(&s).ok_or_else(|| corrupt(what, format!("date {s:?}"))))
         .transpose()
 }
 

@@ -3,7 +3,7 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{doing, Store, StoreError, WriteTx};
+use super::{doing, run_chunks, Insert, Store, StoreError, WriteTx};
 use crate::reconcile::TicketKind;
 use crate::tickets::{Change, ExistingTicket, Status};
 
@@ -80,6 +80,21 @@ fn ticket_of(r: &AnyRow) -> Result<StoredTicket, StoreError> {
         person_key: r.try_get(10).map_err(doing("decoding a ticket"))?,
         village: r.try_get(11).map_err(doing("decoding a ticket"))?,
     })
+}
+
+/// A new ticket's columns, ready to bind.
+struct OpenedRow<'a> {
+    ticket_id: &'a String,
+    kind: &'static str,
+    township: String,
+    subject_key: String,
+    subject: String,
+    evidence: String,
+    digest: &'a String,
+    summary_zh: &'a String,
+    suggestion: Option<String>,
+    person_key: Option<&'a str>,
+    village: Option<&'a str>,
 }
 
 /// Who changed something and why, for the ticket history.
@@ -161,35 +176,84 @@ impl Store {
         started_at: &str,
         summary: &serde_json::Value,
     ) -> Result<i64, StoreError> {
-        let mut tx = self.begin_write("beginning ticket changes").await?;
-        for c in changes {
-            match c {
+        // New tickets and their first events go in multi-row statements: a first
+        // run opens tens of thousands.
+        let opened: Vec<OpenedRow> = changes
+            .iter()
+            .filter_map(|c| match c {
                 Change::Open {
                     ticket_id,
                     draft,
                     digest,
-                } => {
-                    sqlx::query(
-                        "INSERT INTO tickets (ticket_id, kind, township, subject_key, subject, status, opened_at, updated_at, evidence,
-                         evidence_digest, summary_zh, suggestion, person_key, village) VALUES ($1,$2,$3,$4,$5,'open',$6,$6,$7,$8,$9,$10,$11,$12)",
-                    )
-                    .bind(ticket_id.clone())
-                    .bind(draft.kind.as_str())
-                    .bind(draft.township.to_string())
-                    .bind(draft.subject_key())
-                    .bind(draft.subject.to_json().to_string())
-                    .bind(actor.now.to_string())
-                    .bind(evidence_json(draft))
-                    .bind(digest.clone())
-                    .bind(draft.summary_zh.clone())
-                    .bind(suggestion_json(draft))
-                    .bind(draft.person_key.clone())
-                    .bind(draft.village.clone())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(doing("opening a ticket"))?;
-                    event(&mut tx, ticket_id, None, "open", actor, "raised").await?;
-                }
+                } => Some(OpenedRow {
+                    ticket_id,
+                    kind: draft.kind.as_str(),
+                    township: draft.township.to_string(),
+                    subject_key: draft.subject_key(),
+                    subject: draft.subject.to_json().to_string(),
+                    evidence: evidence_json(draft),
+                    digest,
+                    summary_zh: &draft.summary_zh,
+                    suggestion: suggestion_json(draft),
+                    person_key: draft.person_key.as_deref(),
+                    village: draft.village.as_deref(),
+                }),
+                _ => None,
+            })
+            .collect();
+        let mut tx = self.begin_write("beginning ticket changes").await?;
+        run_chunks(
+            &mut tx,
+            self.backend,
+            &opened,
+            Insert {
+                head: "INSERT INTO tickets (ticket_id, kind, township, subject_key, subject, status, opened_at, updated_at,
+                       evidence, evidence_digest, summary_zh, suggestion, person_key, village)",
+                tail: "",
+                cols: 14,
+                doing: "opening tickets",
+            },
+            |q, o| {
+                q.bind(o.ticket_id.as_str())
+                    .bind(o.kind)
+                    .bind(o.township.as_str())
+                    .bind(o.subject_key.as_str())
+                    .bind(o.subject.as_str())
+                    .bind("open")
+                    .bind(actor.now)
+                    .bind(actor.now)
+                    .bind(o.evidence.as_str())
+                    .bind(o.digest.as_str())
+                    .bind(o.summary_zh.as_str())
+                    .bind(o.suggestion.as_deref())
+                    .bind(o.person_key)
+                    .bind(o.village)
+            },
+        )
+        .await?;
+        run_chunks(
+            &mut tx,
+            self.backend,
+            &opened,
+            Insert {
+                head: "INSERT INTO ticket_events (ticket_id, at, from_status, to_status, actor, reason)",
+                tail: "",
+                cols: 6,
+                doing: "recording ticket events",
+            },
+            |q, o| {
+                q.bind(o.ticket_id.as_str())
+                    .bind(actor.now)
+                    .bind(None::<&str>)
+                    .bind("open")
+                    .bind(actor.name)
+                    .bind("raised")
+            },
+        )
+        .await?;
+        for c in changes {
+            match c {
+                Change::Open { .. } => {}
                 Change::Refresh {
                     ticket_id,
                     draft,
