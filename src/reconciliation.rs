@@ -177,23 +177,35 @@ pub async fn run(
         bump(summary.by_township.entry(township).or_default());
     }
     summary.open_by_kind.retain(|_, v| *v > 0);
+    record_run(store, summary, &changes, actor, &started_at, (t0, sw)).await
+}
+
+/// Applies the ticket changes and stores the run with its summary, in one
+/// transaction; logs the run's one INFO line.
+async fn record_run(
+    store: &Store,
+    mut summary: RunSummary,
+    changes: &[Change],
+    actor: &str,
+    started_at: &str,
+    (t0, mut sw): (Instant, Stopwatch),
+) -> Result<RunSummary, StoreError> {
     let now = format_timestamp(now_local());
     let actor = Actor {
         name: actor,
         now: &now,
     };
     summary.steps_ms = sw.1.clone();
-    let run_id = store
+    summary.run_id = store
         .apply_ticket_changes(
-            &changes,
+            changes,
             &actor,
-            &as_of.to_string(),
-            &started_at,
+            &summary.as_of,
+            started_at,
             &serde_json::to_value(&summary).unwrap_or_default(),
         )
         .await?;
     sw.lap("tickets");
-    summary.run_id = run_id;
     summary.steps_ms = sw.1;
     log_finished(&summary, t0.elapsed());
     Ok(summary)
@@ -236,25 +248,7 @@ async fn unchanged_run(
         *summary.open_by_kind.entry(kind).or_default() += n;
     }
     sw.lap("check");
-    summary.steps_ms = sw.1.clone();
-    let now = format_timestamp(now_local());
-    let actor = Actor {
-        name: actor,
-        now: &now,
-    };
-    summary.run_id = store
-        .apply_ticket_changes(
-            &[],
-            &actor,
-            &as_of.to_string(),
-            started_at,
-            &serde_json::to_value(&summary).unwrap_or_default(),
-        )
-        .await?;
-    sw.lap("tickets");
-    summary.steps_ms = sw.1;
-    log_finished(&summary, t0.elapsed());
-    Ok(summary)
+    record_run(store, summary, &[], actor, started_at, (t0, sw)).await
 }
 
 /// The one INFO line per run, and its duration for the metrics.

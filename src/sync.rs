@@ -251,7 +251,7 @@ static PENDING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(RECOR
 /// The most pages one transaction commits: what has queued up while the last commit
 /// ran goes in together. Every commit rewrites the index pages its rows touched, and
 /// pis person IDs are random, so a commit of a few pages rewrites nearly the whole
-/// pis key index; larger, fewer transactions wrote half as much in a first sync.
+/// pis key index; with larger, fewer transactions a first pis sync wrote half as much.
 const PAGES_PER_COMMIT: usize = 64;
 
 /// A decoded page and its share of [`RECORDS_PENDING`], given back once committed.

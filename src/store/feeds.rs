@@ -291,68 +291,22 @@ async fn pis_quarantined(tx: &mut WriteTx) -> Result<bool, StoreError> {
     Ok(row.is_some())
 }
 
-/// The insert statement of a stream's records.
-fn insert_of(records: &Records) -> Insert<'static> {
-    let (head, tail, cols) = match records {
-        Records::Psb(_) => (
-            "INSERT INTO psb_rows (lsh, ywlx, id_number, name, sex, birth_date, ethnicity, household, relation,
-                 division, from_county, to_county, father_id, mother_id, birth_cert_no, death_date, event_date,
-                 recorded_at, raw)",
-            "ON CONFLICT (lsh) DO NOTHING",
-            19,
-        ),
-        Records::Marriages(_) => (
-            "INSERT INTO mca_marriages (reg_no, kind, husband_name, husband_id, wife_name, wife_id, reg_date, office, raw)",
-            "ON CONFLICT (reg_no) DO NOTHING",
-            9,
-        ),
-        Records::Cremations(_) => (
-            "INSERT INTO mca_cremations (cert_no, name, sex, id_number, death_date, cremation_date, address, funeral_home, raw)",
-            "ON CONFLICT (cert_no) DO NOTHING",
-            9,
-        ),
-        Records::Births(_) => (
-            "INSERT INTO nhc_births (cert_no, version, status, child_name, child_sex, birth_date, mother_name,
-                 mother_id, father_name, father_id, facility, residence_code, updated_at, updated_date, raw)",
-            "ON CONFLICT (cert_no, version) DO NOTHING",
-            15,
-        ),
-        Records::Deaths(_) => (
-            "INSERT INTO nhc_deaths (cert_no, version, status, name, id_number, sex, death_date, residence_code,
-                 updated_at, updated_date, raw)",
-            "ON CONFLICT (cert_no, version) DO NOTHING",
-            11,
-        ),
-        Records::Pis(_) => (
-            "INSERT INTO pis_rows (person_id, sfzh, id_norm, name, sex, birth_date, village, marital, mother_id,
-                 birth_cert_no, state, deleted, ever_deleted, modified_time, raw)",
-            "ON CONFLICT (person_id) DO UPDATE SET sfzh = excluded.sfzh, id_norm = excluded.id_norm,
-                 name = excluded.name, sex = excluded.sex, birth_date = excluded.birth_date, village = excluded.village,
-                 marital = excluded.marital, mother_id = excluded.mother_id, birth_cert_no = excluded.birth_cert_no,
-                 state = excluded.state, deleted = excluded.deleted,
-                 ever_deleted = CASE WHEN pis_rows.ever_deleted = 1 THEN 1 ELSE excluded.ever_deleted END,
-                 modified_time = excluded.modified_time, raw = excluded.raw
-                 WHERE excluded.modified_time > pis_rows.modified_time",
-            15,
-        ),
-    };
-    Insert {
-        head,
-        tail,
-        cols,
-        doing: "storing feed records",
-    }
-}
-
 /// Stores a batch's records; returns how many were new (or, for pis, newer).
 async fn insert_records(
     tx: &mut WriteTx,
     backend: Backend,
     records: &Records,
 ) -> Result<u64, StoreError> {
-    let insert = insert_of(records);
     match records {
         Records::Psb(rows) => {
+            let insert = Insert {
+                head: "INSERT INTO psb_rows (lsh, ywlx, id_number, name, sex, birth_date, ethnicity, household, relation,
+                 division, from_county, to_county, father_id, mother_id, birth_cert_no, death_date, event_date,
+                 recorded_at, raw)",
+                tail: "ON CONFLICT (lsh) DO NOTHING",
+                cols: 19,
+                doing: "storing feed records",
+            };
             run_chunks(tx, backend, rows, insert, |q, w| {
                 let r = &w.record;
                 q.bind(r.lsh.as_str())
@@ -378,6 +332,12 @@ async fn insert_records(
             .await
         }
         Records::Marriages(rows) => {
+            let insert = Insert {
+                head: "INSERT INTO mca_marriages (reg_no, kind, husband_name, husband_id, wife_name, wife_id, reg_date, office, raw)",
+                tail: "ON CONFLICT (reg_no) DO NOTHING",
+                cols: 9,
+                doing: "storing feed records",
+            };
             run_chunks(tx, backend, rows, insert, |q, w| {
                 let r = &w.record;
                 q.bind(r.reg_no.as_str())
@@ -393,6 +353,12 @@ async fn insert_records(
             .await
         }
         Records::Cremations(rows) => {
+            let insert = Insert {
+                head: "INSERT INTO mca_cremations (cert_no, name, sex, id_number, death_date, cremation_date, address, funeral_home, raw)",
+                tail: "ON CONFLICT (cert_no) DO NOTHING",
+                cols: 9,
+                doing: "storing feed records",
+            };
             run_chunks(tx, backend, rows, insert, |q, w| {
                 let r = &w.record;
                 q.bind(r.cert_no.as_str())
@@ -408,6 +374,13 @@ async fn insert_records(
             .await
         }
         Records::Births(rows) => {
+            let insert = Insert {
+                head: "INSERT INTO nhc_births (cert_no, version, status, child_name, child_sex, birth_date, mother_name,
+                 mother_id, father_name, father_id, facility, residence_code, updated_at, updated_date, raw)",
+                tail: "ON CONFLICT (cert_no, version) DO NOTHING",
+                cols: 15,
+                doing: "storing feed records",
+            };
             run_chunks(tx, backend, rows, insert, |q, w| {
                 let r = &w.record;
                 q.bind(r.cert_no.as_str())
@@ -429,6 +402,13 @@ async fn insert_records(
             .await
         }
         Records::Deaths(rows) => {
+            let insert = Insert {
+                head: "INSERT INTO nhc_deaths (cert_no, version, status, name, id_number, sex, death_date, residence_code,
+                 updated_at, updated_date, raw)",
+                tail: "ON CONFLICT (cert_no, version) DO NOTHING",
+                cols: 11,
+                doing: "storing feed records",
+            };
             run_chunks(tx, backend, rows, insert, |q, w| {
                 let r = &w.record;
                 q.bind(r.cert_no.as_str())
@@ -446,6 +426,19 @@ async fn insert_records(
             .await
         }
         Records::Pis(rows) => {
+            let insert = Insert {
+                head: "INSERT INTO pis_rows (person_id, sfzh, id_norm, name, sex, birth_date, village, marital, mother_id,
+                 birth_cert_no, state, deleted, ever_deleted, modified_time, raw)",
+                tail: "ON CONFLICT (person_id) DO UPDATE SET sfzh = excluded.sfzh, id_norm = excluded.id_norm,
+                 name = excluded.name, sex = excluded.sex, birth_date = excluded.birth_date, village = excluded.village,
+                 marital = excluded.marital, mother_id = excluded.mother_id, birth_cert_no = excluded.birth_cert_no,
+                 state = excluded.state, deleted = excluded.deleted,
+                 ever_deleted = CASE WHEN pis_rows.ever_deleted = 1 THEN 1 ELSE excluded.ever_deleted END,
+                 modified_time = excluded.modified_time, raw = excluded.raw
+                 WHERE excluded.modified_time > pis_rows.modified_time",
+                cols: 15,
+                doing: "storing feed records",
+            };
             run_chunks(tx, backend, rows, insert, |q, w| {
                 let r = &w.record;
                 q.bind(r.person_id.as_str())
