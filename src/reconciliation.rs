@@ -107,10 +107,9 @@ pub async fn run(
     let snapshot = store.load_snapshot().await?;
     sw.lap("load");
     let outcome = tokio::task::block_in_place(|| reconcile(&snapshot, &params));
-    drop(snapshot);
     sw.lap("reconcile");
     let registry = store
-        .write_registry(&outcome.persons, &outcome.links)
+        .write_registry(&outcome.persons, &outcome.unlinked)
         .await?;
     sw.lap("registry");
     let existing = store.ticket_states().await?;
@@ -300,8 +299,8 @@ pub fn render_text(s: &RunSummary, city: &crate::config::CityConfig) -> String {
     }
     let (step, ms) = s.slowest_step();
     out.push_str(&format!(
-        "registry: {} persons written, {} links written; slowest step {step} ({ms} ms)\n",
-        s.registry.persons_written, s.registry.links_written
+        "registry: {} persons written, {} records that denote nobody written; slowest step {step} ({ms} ms)\n",
+        s.registry.persons_written, s.registry.unlinked_written
     ));
     out
 }

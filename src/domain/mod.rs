@@ -12,4 +12,4 @@ pub use dates::{
 };
 pub use division::{DivisionCode, TownshipCode};
 pub use id_number::{mask_id_str, mask_ids_in, normalise_id, IdError, IdNumber, Sex};
-pub use name::{mask_name, normalise_name};
+pub use name::{mask_name, normalise_name, same_name};

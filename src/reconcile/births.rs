@@ -1,7 +1,9 @@
 //! Births: pairing `CS` rows with birth certificates, and finding the PIS record that
 //! denotes each birth, exactly as tickets.md's terms define them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use foldhash::{HashMap, HashMapExt};
 
 use chrono::NaiveDate;
 
@@ -91,9 +93,9 @@ impl<'a> Birth<'a> {
 pub fn pair_births<'a>(view: &View<'a>) -> Vec<Birth<'a>> {
     let certs: &[&BirthCertificate] = &view.birth_certs;
     let mut cs_rows: Vec<&PsbEvent> = view
-        .psb_ids
+        .psb
         .iter()
-        .flat_map(|id| view.psb[id].rows.iter().copied())
+        .flat_map(|(_, p)| p.rows.iter().copied())
         .filter(|r| r.kind == PsbEventKind::Birth)
         .collect();
     cs_rows.sort_by(|a, b| a.lsh.cmp(&b.lsh));

@@ -1,7 +1,7 @@
 //! Marital status as civil affairs implies it: marriages, divorces, annulments that
 //! undo the marriage they annul, and a spouse's death.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use chrono::NaiveDate;
 

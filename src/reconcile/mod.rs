@@ -8,7 +8,7 @@ mod rules;
 mod ticket;
 mod view;
 
-pub use registry::{Field, GoldenRecord, Link};
+pub use registry::{Field, GoldenRecord, RecordRef, Unlinked};
 pub use ticket::{Evidence, Subject, TicketDraft, TicketKind};
 
 use std::collections::HashSet;
@@ -27,18 +27,20 @@ pub struct Params {
     pub counties: Vec<String>,
 }
 
-/// What one reconciliation found.
+/// What one reconciliation found. The registry borrows from the snapshot it was built
+/// from.
 #[derive(Debug)]
-pub struct Outcome {
+pub struct Outcome<'a> {
     pub tickets: Vec<TicketDraft>,
-    pub persons: Vec<GoldenRecord>,
-    pub links: Vec<Link>,
+    pub persons: Vec<GoldenRecord<'a>>,
+    /// Source records that denote no person, with the reason.
+    pub unlinked: Vec<Unlinked<'a>>,
     /// Certificates whose current version is void: tickets resting on them are withdrawn.
     pub voided_certificates: HashSet<String>,
 }
 
 /// Reconciles every department's records as of `params.as_of`.
-pub fn reconcile(snap: &Snapshot, params: &Params) -> Outcome {
+pub fn reconcile<'a>(snap: &'a Snapshot, params: &Params) -> Outcome<'a> {
     let dates = view::Dates::new(
         params.as_of,
         params.grace_days,
@@ -47,11 +49,11 @@ pub fn reconcile(snap: &Snapshot, params: &Params) -> Outcome {
     let view = view::View::build(snap, dates);
     let rules = rules::Rules::new(&view, &params.counties);
     let (tickets, births, pis_person) = rules.run();
-    let (persons, links) = registry::build(snap, &view, &births, &pis_person);
+    let (persons, unlinked) = registry::build(snap, &view, &births, &pis_person);
     Outcome {
         tickets,
         persons,
-        links,
-        voided_certificates: view.voided.clone(),
+        unlinked,
+        voided_certificates: view.voided.iter().cloned().collect(),
     }
 }

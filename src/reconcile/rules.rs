@@ -1,13 +1,15 @@
 //! The twelve ticket rules of tickets.md, with their precedence. Each rule reads the
 //! as-of [`View`] and the derived indexes below; none does I/O.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
+
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use super::births::{denote_births, mother_key, pair_births, Birth};
 use super::marital::MaritalHistory;
 use super::ticket::{Evidence, Subject, TicketDraft, TicketKind};
 use super::view::{slash, Identity, PsbPerson, View};
-use crate::domain::{normalise_name, IdNumber, TownshipCode};
+use crate::domain::{normalise_name, same_name, IdNumber, TownshipCode};
 use crate::records::{PisRecord, PsbEventKind};
 
 /// Everything the rules share: the view plus who-denotes-whom.
@@ -20,8 +22,45 @@ pub struct Rules<'a, 'v> {
     /// Per PIS record: the person ID it denotes (valid `sfzh`, or its birth's child).
     pub pis_person: Vec<Option<IdNumber>>,
     /// Active PIS records per person ID.
-    pub active_by_person: HashMap<IdNumber, Vec<usize>>,
+    pub active_by_person: ActiveRecords,
     pub drafts: Vec<TicketDraft>,
+}
+
+/// Active PIS records per person ID, kept flat: every record index in person order,
+/// and each person's range of it. One small vector per person cost two seconds to
+/// free after a first run of a million people.
+pub struct ActiveRecords {
+    records: Vec<usize>,
+    by_person: HashMap<IdNumber, (u32, u32)>,
+}
+
+impl ActiveRecords {
+    fn new(mut pairs: Vec<(IdNumber, usize)>) -> ActiveRecords {
+        pairs.sort_unstable();
+        let mut by_person = HashMap::with_capacity(pairs.len());
+        let mut records = Vec::with_capacity(pairs.len());
+        for (n, &(id, i)) in pairs.iter().enumerate() {
+            let at = n as u32;
+            by_person.entry(id).or_insert((at, at)).1 = at + 1;
+            records.push(i);
+        }
+        ActiveRecords { records, by_person }
+    }
+
+    /// The person's active records, in register order.
+    pub fn of(&self, id: &IdNumber) -> &[usize] {
+        self.by_person
+            .get(id)
+            .map_or(&[], |&(a, b)| &self.records[a as usize..b as usize])
+    }
+
+    pub fn contains(&self, id: &IdNumber) -> bool {
+        self.by_person.contains_key(id)
+    }
+
+    pub fn persons(&self) -> impl Iterator<Item = &IdNumber> {
+        self.by_person.keys()
+    }
 }
 
 fn pis_evidence(r: &PisRecord) -> Evidence {
@@ -78,7 +117,7 @@ impl<'a, 'v> Rules<'a, 'v> {
         let births = pair_births(view);
         let pis_birth = denote_births(&births, view.pis);
         let mut pis_person = vec![None; view.pis.len()];
-        let mut active_by_person: HashMap<IdNumber, Vec<usize>> = HashMap::new();
+        let mut active = Vec::new();
         for (i, r) in view.pis.iter().enumerate() {
             let person = if r.id_norm.is_empty() {
                 pis_birth[i].and_then(|b| births[b].child_id())
@@ -87,9 +126,10 @@ impl<'a, 'v> Rules<'a, 'v> {
             };
             pis_person[i] = person;
             if let (Some(p), true) = (person, r.is_active()) {
-                active_by_person.entry(p).or_default().push(i);
+                active.push((p, i));
             }
         }
+        let active_by_person = ActiveRecords::new(active);
         Rules {
             view,
             counties,
@@ -105,15 +145,18 @@ impl<'a, 'v> Rules<'a, 'v> {
         &self.view.pis[i]
     }
 
+    /// The person has an active record in the township.
+    fn in_township(&self, id: &IdNumber, township: TownshipCode) -> bool {
+        self.active_by_person
+            .of(id)
+            .iter()
+            .any(|&i| self.pis(i).village.township() == township)
+    }
+
     /// Active records of a person, grouped by township (first record of each kept for evidence).
     fn active_by_township(&self, id: &IdNumber) -> BTreeMap<TownshipCode, Vec<usize>> {
         let mut m: BTreeMap<TownshipCode, Vec<usize>> = BTreeMap::new();
-        for &i in self
-            .active_by_person
-            .get(id)
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
-        {
+        for &i in self.active_by_person.of(id) {
             m.entry(self.pis(i).village.township()).or_default().push(i);
         }
         m
@@ -170,7 +213,8 @@ impl<'a, 'v> Rules<'a, 'v> {
         self.duplicates();
         self.marital_mismatch();
         let mut drafts = self.drafts;
-        drafts.sort_by_key(|a| (a.kind, a.township, a.subject_key()));
+        // The subject key is built once per draft, not once per comparison.
+        drafts.sort_by_cached_key(|a| (a.kind, a.township, a.subject_key()));
         (drafts, self.births, self.pis_person)
     }
 
@@ -208,8 +252,8 @@ impl<'a, 'v> Rules<'a, 'v> {
     }
 
     fn move_out_not_recorded(&mut self) {
-        for id in self.view.psb_ids.clone() {
-            let p = &self.view.psb[&id];
+        let view = self.view;
+        for (&id, p) in view.psb.iter() {
             let last = p.latest();
             if last.kind != PsbEventKind::MoveOut || last.event_date > self.view.dates.overdue {
                 continue;
@@ -239,8 +283,8 @@ impl<'a, 'v> Rules<'a, 'v> {
     /// `MOVE_IN_NOT_RECORDED`; returns the persons it covers.
     fn move_in_not_recorded(&mut self) -> HashSet<IdNumber> {
         let mut covered = HashSet::new();
-        for id in self.view.psb_ids.clone() {
-            let p = &self.view.psb[&id];
+        let view = self.view;
+        for (&id, p) in view.psb.iter() {
             let last = p.latest();
             if last.kind != PsbEventKind::MoveIn
                 || last.event_date > self.view.dates.overdue
@@ -249,16 +293,15 @@ impl<'a, 'v> Rules<'a, 'v> {
                 continue;
             }
             let dest = last.division.township();
-            if self.active_by_township(&id).contains_key(&dest) {
+            if self.in_township(&id, dest) {
                 continue;
             }
             covered.insert(id);
             let mut ev = vec![psb_evidence(last)];
             ev.extend(
                 self.active_by_person
-                    .get(&id)
-                    .into_iter()
-                    .flatten()
+                    .of(&id)
+                    .iter()
                     .map(|&i| pis_evidence(self.pis(i))),
             );
             let summary = format!(
@@ -280,13 +323,22 @@ impl<'a, 'v> Rules<'a, 'v> {
     }
 
     fn residence_mismatch(&mut self) {
-        for id in self.view.psb_ids.clone() {
-            let p = &self.view.psb[&id];
+        let view = self.view;
+        for (&id, p) in view.psb.iter() {
             let last = p.latest();
             if !p.on_register() || last.kind == PsbEventKind::MoveIn || self.off_register(&id) {
                 continue;
             }
             let home = p.township();
+            // Most people are registered where they live: no grouping to do.
+            if self
+                .active_by_person
+                .of(&id)
+                .iter()
+                .all(|&i| self.pis(i).village.township() == home)
+            {
+                continue;
+            }
             for (township, recs) in self.active_by_township(&id) {
                 if township == home {
                     continue;
@@ -445,12 +497,11 @@ impl<'a, 'v> Rules<'a, 'v> {
     ) {
         let dates = self.view.dates;
         let mut candidates: Vec<IdNumber> = Vec::new();
-        for id in &self.view.psb_ids {
-            let p = &self.view.psb[id];
+        for (id, p) in self.view.psb.iter() {
             let last = p.latest();
             if !p.on_register()
                 || self.view.deaths.contains_key(id)
-                || self.active_by_person.contains_key(id)
+                || self.active_by_person.contains(id)
                 || birth_children.contains(id)
                 || move_in.contains(id)
                 || (matches!(last.kind, PsbEventKind::Birth | PsbEventKind::MoveIn)
@@ -569,7 +620,7 @@ impl<'a, 'v> Rules<'a, 'v> {
 
     fn identity_mismatch(&mut self) {
         let dates = self.view.dates;
-        let mut ids: Vec<IdNumber> = self.active_by_person.keys().copied().collect();
+        let mut ids: Vec<IdNumber> = self.active_by_person.persons().copied().collect();
         ids.sort();
         for id in ids {
             let Some(p) = self.view.psb.get(&id) else {
@@ -578,10 +629,21 @@ impl<'a, 'v> Rules<'a, 'v> {
             if !p.on_register() || self.off_register(&id) {
                 continue;
             }
+            // The common case, checked without building identities: every record
+            // states the person as the register does now.
+            let last = p.latest();
+            if self.active_by_person.of(&id).iter().all(|&i| {
+                let r = self.pis(i);
+                r.sex == last.sex
+                    && r.birth_date == last.birth_date
+                    && same_name(&r.name, &last.name)
+            }) {
+                continue;
+            }
             let accepted = p.accepted_identities(&dates);
             let current = p.identity();
             let mut bad: BTreeMap<TownshipCode, Vec<usize>> = BTreeMap::new();
-            for &i in &self.active_by_person[&id] {
+            for &i in self.active_by_person.of(&id) {
                 if !accepted.contains(&Identity::of_pis(self.pis(i))) {
                     bad.entry(self.pis(i).village.township())
                         .or_default()
@@ -705,7 +767,7 @@ impl<'a, 'v> Rules<'a, 'v> {
         let mut ids: Vec<IdNumber> = histories
             .keys()
             .copied()
-            .filter(|id| self.active_by_person.contains_key(id))
+            .filter(|id| self.active_by_person.contains(id))
             .collect();
         ids.sort();
         for id in ids {
@@ -723,7 +785,7 @@ impl<'a, 'v> Rules<'a, 'v> {
                 continue;
             };
             let mut bad: BTreeMap<TownshipCode, Vec<usize>> = BTreeMap::new();
-            for &i in &self.active_by_person[&id] {
+            for &i in self.active_by_person.of(&id) {
                 let hyzk = self.pis(i).marital.as_deref();
                 if !overdue.matches(hyzk) && !now.matches(hyzk) {
                     bad.entry(self.pis(i).village.township())

@@ -1,7 +1,7 @@
 //! The world as of one date: which records count, each PSB person's history, death
 //! evidence, the current version of each certificate. Built once per reconciliation.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use chrono::{Duration, NaiveDate};
 
@@ -111,12 +111,72 @@ pub struct DeathEvidence {
     pub evidence: Vec<Evidence>,
 }
 
+/// The household register's persons in ID order (the rules walk them all, and their
+/// output must not depend on a hash order), each found by ID through an index.
+pub struct PsbPersons<'a> {
+    people: Vec<(IdNumber, PsbPerson<'a>)>,
+    index: HashMap<IdNumber, u32>,
+}
+
+impl<'a> PsbPersons<'a> {
+    /// Groups rows by ID, each person's rows in event order.
+    fn new(rows: impl Iterator<Item = &'a PsbEvent>) -> PsbPersons<'a> {
+        let rows: Vec<&'a PsbEvent> = rows.collect();
+        // Sorting small (ID, position) pairs reads no record; only the few rows of
+        // one person are then compared by their fields.
+        let mut order: Vec<(IdNumber, u32)> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.id, i as u32))
+            .collect();
+        order.sort_unstable();
+        let mut people: Vec<(IdNumber, PsbPerson<'a>)> = Vec::new();
+        for group in order.chunk_by(|a, b| a.0 == b.0) {
+            let mut person: Vec<&'a PsbEvent> =
+                group.iter().map(|&(_, i)| rows[i as usize]).collect();
+            person.sort_by(|a, b| {
+                (a.event_date, &a.recorded_at, &a.lsh).cmp(&(b.event_date, &b.recorded_at, &b.lsh))
+            });
+            people.push((group[0].0, PsbPerson { rows: person }));
+        }
+        let index = people
+            .iter()
+            .enumerate()
+            .map(|(i, (id, _))| (*id, i as u32))
+            .collect();
+        PsbPersons { people, index }
+    }
+
+    pub fn get(&self, id: &IdNumber) -> Option<&PsbPerson<'a>> {
+        self.index.get(id).map(|&i| &self.people[i as usize].1)
+    }
+
+    pub fn contains_key(&self, id: &IdNumber) -> bool {
+        self.index.contains_key(id)
+    }
+
+    /// Every person, in ID order.
+    pub fn iter(&self) -> impl Iterator<Item = (&IdNumber, &PsbPerson<'a>)> {
+        self.people.iter().map(|(id, p)| (id, p))
+    }
+
+    pub fn len(&self) -> usize {
+        self.people.len()
+    }
+}
+
+impl<'a> std::ops::Index<&IdNumber> for PsbPersons<'a> {
+    type Output = PsbPerson<'a>;
+
+    fn index(&self, id: &IdNumber) -> &PsbPerson<'a> {
+        self.get(id).expect("a PSB person of the view")
+    }
+}
+
 /// The as-of view reconciliation rules read.
 pub struct View<'a> {
     pub dates: Dates,
-    pub psb: HashMap<IdNumber, PsbPerson<'a>>,
-    /// PSB persons in ID order, for deterministic output.
-    pub psb_ids: Vec<IdNumber>,
+    pub psb: PsbPersons<'a>,
     pub marriages: Vec<&'a Marriage>,
     pub deaths: HashMap<IdNumber, DeathEvidence>,
     /// Current `VALID` birth certificates as of the date, in certificate-number order.
@@ -128,20 +188,7 @@ pub struct View<'a> {
 
 impl<'a> View<'a> {
     pub fn build(snap: &'a Snapshot, dates: Dates) -> View<'a> {
-        let mut psb: HashMap<IdNumber, PsbPerson<'a>> = HashMap::new();
-        for r in snap.psb.iter().filter(|r| r.event_date <= dates.as_of) {
-            psb.entry(r.id)
-                .or_insert_with(|| PsbPerson { rows: Vec::new() })
-                .rows
-                .push(r);
-        }
-        for p in psb.values_mut() {
-            p.rows.sort_by(|a, b| {
-                (a.event_date, &a.recorded_at, &a.lsh).cmp(&(b.event_date, &b.recorded_at, &b.lsh))
-            });
-        }
-        let mut psb_ids: Vec<IdNumber> = psb.keys().copied().collect();
-        psb_ids.sort();
+        let psb = PsbPersons::new(snap.psb.iter().filter(|r| r.event_date <= dates.as_of));
 
         let (birth_current, mut voided) = current_versions(
             snap.births
@@ -177,8 +224,8 @@ impl<'a> View<'a> {
             e.date = e.date.min(date);
             e.evidence.push(ev);
         };
-        for id in &psb_ids {
-            for r in &psb[id].rows {
+        for (_, p) in psb.iter() {
+            for r in &p.rows {
                 if r.kind == PsbEventKind::Death {
                     let d = r.death_date.unwrap_or(r.event_date);
                     add(
@@ -228,7 +275,6 @@ impl<'a> View<'a> {
         View {
             dates,
             psb,
-            psb_ids,
             marriages,
             deaths,
             birth_certs,

@@ -1,29 +1,33 @@
-//! The registry tables: golden records and record links. Written as a difference
-//! against what is stored, so a run that changes nothing writes nothing.
+//! The registry tables: golden records, each with the source records that denote it,
+//! and the source records that denote nobody. Written as a difference against what is
+//! stored, so a run that changes nothing writes nothing.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use super::snapshot::{opt_text, text, TableRead};
+use super::snapshot::{text, TableRead};
 use super::{doing, run_chunks, Insert, Store, StoreError, CHUNK};
-use crate::reconcile::{GoldenRecord, Link};
+use crate::reconcile::{GoldenRecord, Unlinked};
 
-/// A stored golden record.
+/// A stored golden record, in the shape `popsync person` and the API show.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct PersonRow {
     pub person_key: String,
     pub township: Option<String>,
     pub state: String,
+    /// `{"fields": {NAME: {"record", "source", "value"}}, "key", "state", "township"}`.
     pub record: serde_json::Value,
 }
 
-/// A stored link from a source record.
+/// A source record linked to a person.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct LinkRow {
     pub source: String,
     pub record_key: String,
+    /// Why the record denotes nobody; always empty for a person's own links.
     pub reason: Option<String>,
 }
 
@@ -32,50 +36,103 @@ pub struct LinkRow {
 pub struct RegistryWrite {
     pub persons_written: u64,
     pub persons_removed: u64,
-    pub links_written: u64,
-    pub links_removed: u64,
+    pub unlinked_written: u64,
+    pub unlinked_removed: u64,
 }
 
-/// A digest of everything a golden record says, in field order.
-fn person_digest(p: &GoldenRecord) -> String {
-    let mut h = Sha256::new();
-    h.update(p.state.as_bytes());
-    h.update(
-        p.township
-            .map(|t| t.to_string())
-            .unwrap_or_default()
-            .as_bytes(),
-    );
-    for f in &p.fields {
-        for part in [f.name, f.value.as_str(), f.source, f.record.as_str()] {
-            h.update(part.as_bytes());
-            h.update([0]);
+/// A golden record as stored in `persons.record`: `{"fields": [[NAME, VALUE, REF]],
+/// "refs": [[SOURCE, RECORD]], "links": [[SOURCE, RECORD]]}`. A field names its
+/// record by its place in `refs`: most fields of a person come from one record, and
+/// writing its key once per field made the text two and a half times as long.
+#[derive(serde::Deserialize)]
+struct StoredRecord {
+    fields: Vec<(String, String, usize)>,
+    refs: Vec<(String, String)>,
+    links: Vec<(String, String)>,
+}
+
+/// Writes a golden record's stored text into `out` (cleared first).
+fn stored_text(p: &GoldenRecord<'_>, out: &mut Vec<u8>) {
+    let mut refs: Vec<(&str, &str)> = Vec::with_capacity(2);
+    out.clear();
+    out.extend_from_slice(b"{\"fields\":[");
+    for (i, f) in p.fields.iter().enumerate() {
+        let r = (f.source, f.record.as_ref());
+        let at = match refs.iter().position(|x| *x == r) {
+            Some(at) => at,
+            None => {
+                refs.push(r);
+                refs.len() - 1
+            }
+        };
+        if i > 0 {
+            out.push(b',');
         }
+        out.push(b'[');
+        json_str(out, f.name);
+        out.push(b',');
+        json_str(out, &f.value);
+        // Writing into a `Vec` cannot fail.
+        let _ = std::io::Write::write_fmt(out, format_args!(",{at}]"));
     }
-    h.finalize()
-        .iter()
-        .take(12)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    out.extend_from_slice(b"],\"refs\":");
+    json_pairs(out, refs.iter().copied());
+    out.extend_from_slice(b",\"links\":");
+    json_pairs(out, p.links.iter().map(|l| (l.source, l.key.as_ref())));
+    out.push(b'}');
 }
 
-/// A write that changes at least this many golden records, and at least half of
-/// them, rebuilds the indexes below instead of updating them.
-const BULK_WRITE_MIN: usize = 1_000;
+fn json_pairs<'s>(out: &mut Vec<u8>, pairs: impl Iterator<Item = (&'s str, &'s str)>) {
+    out.push(b'[');
+    for (i, (a, b)) in pairs.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.push(b'[');
+        json_str(out, a);
+        out.push(b',');
+        json_str(out, b);
+        out.push(b']');
+    }
+    out.push(b']');
+}
 
-/// The registry's secondary indexes, as the migrations create them.
-const SECONDARY_INDEXES: [(&str, &str); 2] = [
-    ("persons_township", "persons (township)"),
-    ("record_links_person", "record_links (person_key)"),
-];
+/// A JSON string literal; serialising a `str` into a `Vec` cannot fail.
+fn json_str(out: &mut Vec<u8>, s: &str) {
+    let _ = serde_json::to_writer(out, s);
+}
+
+/// The stored text back in the shape `popsync person` and the API show.
+fn expanded(key: &str, township: Option<&str>, state: &str, r: &StoredRecord) -> serde_json::Value {
+    let fields: serde_json::Map<String, serde_json::Value> = r
+        .fields
+        .iter()
+        .map(|(name, value, at)| {
+            let (source, record) = r.refs.get(*at).cloned().unwrap_or_default();
+            (
+                name.clone(),
+                serde_json::json!({"record": record, "source": source, "value": value}),
+            )
+        })
+        .collect();
+    serde_json::json!({"fields": fields, "key": key, "state": state, "township": township})
+}
+
+/// The first 12 bytes of a SHA-256, in hex: enough to tell a change.
+fn short_hex(digest: &[u8]) -> String {
+    let mut s = String::with_capacity(24);
+    for b in digest.iter().take(12) {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
 
 /// A golden record on its way into `persons`.
 struct PersonInsert<'a> {
     key: &'a str,
-    id: Option<String>,
     township: Option<String>,
     state: &'static str,
-    json: String,
+    text: String,
     digest: &'a str,
 }
 
@@ -83,11 +140,13 @@ const PERSON_DIGESTS: TableRead = TableRead {
     table: "persons",
     columns: "person_key, digest",
     key: &["person_key"],
+    by_rowid: false,
 };
-const LINKS: TableRead = TableRead {
-    table: "record_links",
-    columns: "source, record_key, person_key, reason",
+const UNLINKED: TableRead = TableRead {
+    table: "unlinked_records",
+    columns: "source, record_key, reason",
     key: &["source", "record_key"],
+    by_rowid: false,
 };
 
 impl Store {
@@ -96,28 +155,38 @@ impl Store {
     /// read and write nothing.
     pub async fn write_registry(
         &self,
-        persons: &[GoldenRecord],
-        links: &[Link],
+        persons: &[GoldenRecord<'_>],
+        unlinked: &[Unlinked<'_>],
     ) -> Result<RegistryWrite, StoreError> {
-        // Digests come from the fields themselves: JSON is built only for the persons
-        // that changed, which after the first run is almost none.
-        let digests: Vec<String> = persons.iter().map(person_digest).collect();
+        let mut buf = Vec::new();
+        let digests: Vec<String> = persons
+            .iter()
+            .map(|p| {
+                stored_text(p, &mut buf);
+                let township = p.township.map(|t| t.to_string()).unwrap_or_default();
+                short_hex(
+                    &Sha256::new()
+                        .chain_update(p.state)
+                        .chain_update([0])
+                        .chain_update(township)
+                        .chain_update([0])
+                        .chain_update(&buf)
+                        .finalize(),
+                )
+            })
+            .collect();
         let mut whole = Sha256::new();
         for (p, d) in persons.iter().zip(&digests) {
             whole.update(p.key.as_bytes());
             whole.update(d.as_bytes());
         }
-        for l in links {
-            whole.update(l.source.as_bytes());
-            whole.update(l.record_key.as_bytes());
-            whole.update(l.person_key.as_deref().unwrap_or("-").as_bytes());
-            whole.update(l.reason.unwrap_or("").as_bytes());
+        for u in unlinked {
+            for part in [u.record.source, &u.record.key, u.reason] {
+                whole.update(part.as_bytes());
+                whole.update([0]);
+            }
         }
-        let whole: String = whole
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let whole = short_hex(&whole.finalize());
         let last: Option<String> = sqlx::query("SELECT digest FROM registry_state WHERE id = 1")
             .fetch_optional(&self.pool)
             .await
@@ -136,49 +205,37 @@ impl Store {
             Ok(())
         })
         .await?;
-        let mut stored_links: HashMap<(String, String), (Option<String>, Option<String>)> =
-            HashMap::new();
-        self.read_table(&LINKS, |r| {
-            stored_links.insert(
-                (text(r, 0)?, text(r, 1)?),
-                (opt_text(r, 2)?, opt_text(r, 3)?),
-            );
+        let mut stored_unlinked: HashMap<(String, String), String> = HashMap::new();
+        self.read_table(&UNLINKED, |r| {
+            stored_unlinked.insert((text(r, 0)?, text(r, 1)?), text(r, 2)?);
             Ok(())
         })
         .await?;
 
         let mut tx = self.begin_write("beginning a registry write").await?;
-        let mut changed: Vec<(&GoldenRecord, String)> = Vec::new();
-        for (p, d) in persons.iter().zip(digests) {
-            if stored.remove(&p.key).as_deref() != Some(d.as_str()) {
-                changed.push((p, d));
-            }
-        }
-        // In key order, B-tree pages fill one after another instead of being split
-        // and rewritten at random.
-        changed.sort_unstable_by(|a, b| a.0.key.cmp(&b.0.key));
-        // A bulk write (the first run, or a change of rules) builds the secondary
-        // indexes afterwards, by sorting, instead of updating them row by row.
-        let bulk = changed.len() >= BULK_WRITE_MIN && changed.len() * 2 >= persons.len();
-        if bulk {
-            for (name, _) in SECONDARY_INDEXES {
-                sqlx::query(&format!("DROP INDEX IF EXISTS {name}"))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(doing("dropping a registry index for a bulk write"))?;
-            }
-        }
-        // JSON is built a statement's worth at a time, never for the whole registry.
+        // Persons come in key order: B-tree pages fill one after another instead of
+        // being split and rewritten at random.
+        let changed: Vec<(&GoldenRecord, &str)> = persons
+            .iter()
+            .zip(&digests)
+            .filter(|(p, d)| stored.remove(&p.key).as_deref() != Some(d.as_str()))
+            .map(|(p, d)| (p, d.as_str()))
+            .collect();
+        // Stored text is built a statement's worth at a time, never for the whole
+        // registry at once.
         for chunk in changed.chunks(CHUNK) {
             let rows: Vec<PersonInsert> = chunk
                 .iter()
-                .map(|(p, d)| PersonInsert {
-                    key: &p.key,
-                    id: p.id.map(|i| i.to_string()),
-                    township: p.township.map(|t| t.to_string()),
-                    state: p.state,
-                    json: p.to_json_string(),
-                    digest: d,
+                .map(|(p, d)| {
+                    stored_text(p, &mut buf);
+                    PersonInsert {
+                        key: &p.key,
+                        township: p.township.map(|t| t.to_string()),
+                        state: p.state,
+                        // The writer above only ever writes UTF-8.
+                        text: String::from_utf8_lossy(&buf).into_owned(),
+                        digest: d,
+                    }
                 })
                 .collect();
             write.persons_written += run_chunks(
@@ -186,18 +243,17 @@ impl Store {
                 self.backend,
                 &rows,
                 Insert {
-                    head: "INSERT INTO persons (person_key, id_number, township, state, record, digest)",
-                    tail: "ON CONFLICT (person_key) DO UPDATE SET id_number = excluded.id_number, township = excluded.township,
+                    head: "INSERT INTO persons (person_key, township, state, record, digest)",
+                    tail: "ON CONFLICT (person_key) DO UPDATE SET township = excluded.township,
                      state = excluded.state, record = excluded.record, digest = excluded.digest",
-                    cols: 6,
+                    cols: 5,
                     doing: "writing golden records",
                 },
                 |q, p| {
                     q.bind(p.key)
-                        .bind(p.id.as_deref())
                         .bind(p.township.as_deref())
                         .bind(p.state)
-                        .bind(p.json.as_str())
+                        .bind(p.text.as_str())
                         .bind(p.digest)
                 },
             )
@@ -212,48 +268,41 @@ impl Store {
             write.persons_removed += 1;
         }
 
-        let mut changed: Vec<&Link> = Vec::new();
-        for l in links {
-            let now = (l.person_key.clone(), l.reason.map(str::to_string));
-            if stored_links.remove(&(l.source.to_string(), l.record_key.clone())) != Some(now) {
-                changed.push(l);
-            }
-        }
-        changed.sort_unstable_by(|a, b| (a.source, &a.record_key).cmp(&(b.source, &b.record_key)));
-        write.links_written += run_chunks(
+        let mut changed: Vec<&Unlinked> = unlinked
+            .iter()
+            .filter(|u| {
+                stored_unlinked
+                    .remove(&(u.record.source.to_string(), u.record.key.to_string()))
+                    .as_deref()
+                    != Some(u.reason)
+            })
+            .collect();
+        changed.sort_unstable_by(|a, b| a.record.cmp(&b.record));
+        write.unlinked_written += run_chunks(
             &mut tx,
             self.backend,
             &changed,
             Insert {
-                head: "INSERT INTO record_links (source, record_key, person_key, reason)",
-                tail: "ON CONFLICT (source, record_key) DO UPDATE SET person_key = excluded.person_key, reason = excluded.reason",
-                cols: 4,
-                doing: "writing record links",
+                head: "INSERT INTO unlinked_records (source, record_key, reason)",
+                tail: "ON CONFLICT (source, record_key) DO UPDATE SET reason = excluded.reason",
+                cols: 3,
+                doing: "writing records that denote nobody",
             },
-            |q, l| {
-                q.bind(l.source)
-                    .bind(l.record_key.as_str())
-                    .bind(l.person_key.as_deref())
-                    .bind(l.reason)
+            |q, u| {
+                q.bind(u.record.source)
+                    .bind(u.record.key.as_ref())
+                    .bind(u.reason)
             },
         )
         .await?;
-        for (source, key) in stored_links.keys() {
-            sqlx::query("DELETE FROM record_links WHERE source = $1 AND record_key = $2")
+        for (source, key) in stored_unlinked.keys() {
+            sqlx::query("DELETE FROM unlinked_records WHERE source = $1 AND record_key = $2")
                 .bind(source.clone())
                 .bind(key.clone())
                 .execute(&mut *tx)
                 .await
-                .map_err(doing("removing record links"))?;
-            write.links_removed += 1;
-        }
-        if bulk {
-            for (name, on) in SECONDARY_INDEXES {
-                sqlx::query(&format!("CREATE INDEX {name} ON {on}"))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(doing("rebuilding a registry index after a bulk write"))?;
-            }
+                .map_err(doing("removing records that denote nobody"))?;
+            write.unlinked_removed += 1;
         }
         sqlx::query("INSERT INTO registry_state (id, digest) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET digest = excluded.digest")
             .bind(whole)
@@ -280,34 +329,44 @@ impl Store {
             .map_err(doing("reading a golden record"))?;
         let Some(r) = row else { return Ok(None) };
         let d = || doing("decoding a golden record");
-        let record: String = r.try_get(3).map_err(d())?;
+        let person_key: String = r.try_get(0).map_err(d())?;
+        let township: Option<String> = r.try_get(1).map_err(d())?;
+        let state: String = r.try_get(2).map_err(d())?;
+        let record = stored_record(&r.try_get::<String, _>(3).map_err(d())?)?;
         Ok(Some(PersonRow {
-            person_key: r.try_get(0).map_err(d())?,
-            township: r.try_get(1).map_err(d())?,
-            state: r.try_get(2).map_err(d())?,
-            record: serde_json::from_str(&record).map_err(|e| StoreError::Corrupt {
-                what: "golden record",
-                detail: e.to_string(),
-            })?,
+            record: expanded(&person_key, township.as_deref(), &state, &record),
+            person_key,
+            township,
+            state,
         }))
     }
 
-    /// Every source record linked to a person.
+    /// Every source record linked to a person, in (source, key) order.
     pub async fn person_links(&self, key: &str) -> Result<Vec<LinkRow>, StoreError> {
-        let rows = sqlx::query("SELECT source, record_key, reason FROM record_links WHERE person_key = $1 ORDER BY source, record_key")
+        let row = sqlx::query("SELECT record FROM persons WHERE person_key = $1")
             .bind(key.to_string())
-            .fetch_all(&self.pool)
+            .fetch_optional(&self.pool)
             .await
             .map_err(doing("reading links"))?;
-        rows.iter()
-            .map(|r| {
-                let d = || doing("decoding a link");
-                Ok(LinkRow {
-                    source: r.try_get(0).map_err(d())?,
-                    record_key: r.try_get(1).map_err(d())?,
-                    reason: r.try_get(2).map_err(d())?,
-                })
+        let Some(row) = row else {
+            return Ok(Vec::new());
+        };
+        let text: String = row.try_get(0).map_err(doing("decoding links"))?;
+        Ok(stored_record(&text)?
+            .links
+            .into_iter()
+            .map(|(source, record_key)| LinkRow {
+                source,
+                record_key,
+                reason: None,
             })
-            .collect()
+            .collect())
     }
+}
+
+fn stored_record(text: &str) -> Result<StoredRecord, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
+        what: "golden record",
+        detail: e.to_string(),
+    })
 }

@@ -1,7 +1,10 @@
 //! Reading every stored source record back as domain records, for reconciliation.
 
+use std::borrow::Cow;
+use std::fmt;
+
 use chrono::NaiveDate;
-use serde_json::Value;
+use serde::de::{self, Deserialize, Deserializer, Visitor};
 use sqlx::Row;
 
 use super::{doing, Backend, Store, StoreError};
@@ -18,56 +21,121 @@ fn corrupt(what: &'static str, detail: impl Into<String>) -> StoreError {
     }
 }
 
-/// A row whose cells read as the plain types the store uses.
-pub(crate) trait Readable {
-    fn string(&self, i: usize) -> Result<String, sqlx::Error>;
-    fn opt_string(&self, i: usize) -> Result<Option<String>, sqlx::Error>;
-    fn integer(&self, i: usize) -> Result<i64, sqlx::Error>;
+/// One cell of a JSON-aggregated row, borrowed from the batch's text where it can be.
+/// Parsed into `serde_json::Value`s instead, every text cell was allocated twice.
+#[derive(Clone, Debug)]
+pub(crate) enum Cell<'r> {
+    Null,
+    Int(i64),
+    Text(Cow<'r, str>),
+}
+
+impl<'de> Deserialize<'de> for Cell<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Cell<'de>, D::Error> {
+        struct CellVisitor;
+        impl<'de> Visitor<'de> for CellVisitor {
+            type Value = Cell<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("null, an integer or a string")
+            }
+            fn visit_unit<E>(self) -> Result<Cell<'de>, E> {
+                Ok(Cell::Null)
+            }
+            fn visit_none<E>(self) -> Result<Cell<'de>, E> {
+                Ok(Cell::Null)
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Cell<'de>, E> {
+                Ok(Cell::Int(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Cell<'de>, E> {
+                i64::try_from(v).map(Cell::Int).map_err(E::custom)
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Cell<'de>, E> {
+                Ok(Cell::Text(Cow::Owned(v.to_string())))
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Cell<'de>, E> {
+                Ok(Cell::Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Cell<'de>, E> {
+                Ok(Cell::Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Cell<'de>, E> {
+                Ok(Cell::Text(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_any(CellVisitor)
+    }
+}
+
+/// A cell as text, without copying it; `None` for NULL.
+fn cell_str<'c>(r: &'c [Cell<'_>], i: usize) -> Result<Option<Cow<'c, str>>, StoreError> {
+    match r.get(i) {
+        Some(Cell::Null) => Ok(None),
+        Some(Cell::Text(s)) => Ok(Some(Cow::Borrowed(s.as_ref()))),
+        Some(Cell::Int(n)) => Ok(Some(Cow::Owned(n.to_string()))),
+        None => Err(corrupt("stored record", format!("no column {i}"))),
+    }
+}
+
+fn required<'c>(r: &'c [Cell<'_>], i: usize) -> Result<Cow<'c, str>, StoreError> {
+    cell_str(r, i)?.ok_or_else(|| corrupt("stored record", format!("column {i} is NULL")))
 }
 
 /// A text cell of a JSON-aggregated row (`read_table`), as a store error when it is not.
-pub(crate) fn text(r: &[Value], i: usize) -> Result<String, StoreError> {
-    r.string(i).map_err(doing("decoding a stored record"))
+pub(crate) fn text(r: &[Cell<'_>], i: usize) -> Result<String, StoreError> {
+    required(r, i).map(Cow::into_owned)
 }
 
 /// A nullable text cell of a JSON-aggregated row.
-pub(crate) fn opt_text(r: &[Value], i: usize) -> Result<Option<String>, StoreError> {
-    r.opt_string(i).map_err(doing("decoding a stored record"))
+pub(crate) fn opt_text(r: &[Cell<'_>], i: usize) -> Result<Option<String>, StoreError> {
+    Ok(cell_str(r, i)?.map(Cow::into_owned))
 }
 
-fn int(r: &[Value], i: usize) -> Result<i64, StoreError> {
-    r.integer(i).map_err(doing("decoding a stored record"))
+fn int(r: &[Cell<'_>], i: usize) -> Result<i64, StoreError> {
+    match r.get(i) {
+        Some(Cell::Int(n)) => Ok(*n),
+        Some(Cell::Text(s)) => s.parse().map_err(|_| {
+            corrupt(
+                "stored record",
+                format!("column {i}: {s:?} is not an integer"),
+            )
+        }),
+        other => Err(corrupt(
+            "stored record",
+            format!("column {i}: expected an integer, got {other:?}"),
+        )),
+    }
 }
 
-fn day(r: &[Value], i: usize, what: &'static str) -> Result<NaiveDate, StoreError> {
-    let s = text(r, i)?;
+fn day(r: &[Cell<'_>], i: usize, what: &'static str) -> Result<NaiveDate, StoreError> {
+    let s = required(r, i)?;
     parse_dashed_date(&s).ok_or_else(|| corrupt(what, format!("date {s:?}")))
 }
 
-fn opt_day(r: &[Value], i: usize, what: &'static str) -> Result<Option<NaiveDate>, StoreError> {
-    opt_text(r, i)?
+fn opt_day(r: &[Cell<'_>], i: usize, what: &'static str) -> Result<Option<NaiveDate>, StoreError> {
+    cell_str(r, i)?
         .map(|s| parse_dashed_date(&s).ok_or_else(|| corrupt(what, format!("date {s:?}"))))
         .transpose()
 }
 
-fn id(r: &[Value], i: usize, what: &'static str) -> Result<IdNumber, StoreError> {
-    let s = text(r, i)?;
+fn id(r: &[Cell<'_>], i: usize, what: &'static str) -> Result<IdNumber, StoreError> {
+    let s = required(r, i)?;
     IdNumber::parse(&s).map_err(|e| corrupt(what, format!("ID: {e}")))
 }
 
-fn opt_id(r: &[Value], i: usize, what: &'static str) -> Result<Option<IdNumber>, StoreError> {
-    opt_text(r, i)?
+fn opt_id(r: &[Cell<'_>], i: usize, what: &'static str) -> Result<Option<IdNumber>, StoreError> {
+    cell_str(r, i)?
         .map(|s| IdNumber::parse(&s).map_err(|e| corrupt(what, format!("ID: {e}"))))
         .transpose()
 }
 
-fn division(r: &[Value], i: usize, what: &'static str) -> Result<DivisionCode, StoreError> {
-    let s = text(r, i)?;
+fn division(r: &[Cell<'_>], i: usize, what: &'static str) -> Result<DivisionCode, StoreError> {
+    let s = required(r, i)?;
     DivisionCode::parse(&s).ok_or_else(|| corrupt(what, format!("division {s:?}")))
 }
 
-fn opt_division(r: &[Value], i: usize) -> Result<Option<DivisionCode>, StoreError> {
-    Ok(opt_text(r, i)?.and_then(|s| DivisionCode::parse(&s)))
+fn opt_division(r: &[Cell<'_>], i: usize) -> Result<Option<DivisionCode>, StoreError> {
+    Ok(cell_str(r, i)?.and_then(|s| DivisionCode::parse(&s)))
 }
 
 /// Rows per batch: each batch crosses from the database as one JSON text, because
@@ -81,6 +149,8 @@ pub(crate) struct TableRead {
     pub table: &'static str,
     pub columns: &'static str,
     pub key: &'static [&'static str],
+    /// On SQLite, page in rowid order (the table has rowids), else in key order.
+    pub by_rowid: bool,
 }
 
 const PSB: TableRead = TableRead {
@@ -89,67 +159,42 @@ const PSB: TableRead = TableRead {
     // rule reads them: left out here, they cost a million allocations less.
     columns: "lsh, ywlx, id_number, name, sex, birth_date, NULL, NULL, NULL, division, NULL, to_county, NULL, mother_id, birth_cert_no, death_date, event_date, recorded_at",
     key: &["lsh"],
+    by_rowid: true,
 };
 const MARRIAGES: TableRead = TableRead {
     table: "mca_marriages",
     columns: "reg_no, kind, husband_name, husband_id, wife_name, wife_id, reg_date, office",
     key: &["reg_no"],
+    by_rowid: true,
 };
 const CREMATIONS: TableRead = TableRead {
     table: "mca_cremations",
     columns: "cert_no, name, sex, id_number, death_date, cremation_date, address, funeral_home",
     key: &["cert_no"],
+    by_rowid: true,
 };
 const BIRTHS: TableRead = TableRead {
     table: "nhc_births",
     columns: "cert_no, version, status, child_name, child_sex, birth_date, mother_name, mother_id, father_name, father_id, facility, residence_code, updated_at, updated_date",
     key: &["cert_no", "version"],
+    by_rowid: true,
 };
 const DEATHS: TableRead = TableRead {
     table: "nhc_deaths",
     columns: "cert_no, version, status, name, id_number, sex, death_date, residence_code, updated_at, updated_date",
     key: &["cert_no", "version"],
+    by_rowid: true,
 };
 const PIS: TableRead = TableRead {
     table: "pis_rows",
     columns: "person_id, sfzh, id_norm, name, sex, birth_date, village, marital, mother_id, birth_cert_no, state, deleted, ever_deleted, modified_time",
     key: &["person_id"],
+    by_rowid: true,
 };
 
-/// A JSON array row (one element of a batch) reads like a database row.
-impl Readable for [Value] {
-    fn string(&self, i: usize) -> Result<String, sqlx::Error> {
-        match self.get(i) {
-            Some(Value::String(s)) => Ok(s.clone()),
-            Some(Value::Number(n)) => Ok(n.to_string()),
-            other => Err(sqlx::Error::Decode(
-                format!("column {i}: expected text, got {other:?}").into(),
-            )),
-        }
-    }
-    fn opt_string(&self, i: usize) -> Result<Option<String>, sqlx::Error> {
-        match self.get(i) {
-            None | Some(Value::Null) => Ok(None),
-            _ => self.string(i).map(Some),
-        }
-    }
-    fn integer(&self, i: usize) -> Result<i64, sqlx::Error> {
-        match self.get(i) {
-            Some(Value::Number(n)) => n.as_i64().ok_or_else(|| {
-                sqlx::Error::Decode(format!("column {i}: {n} is not an integer").into())
-            }),
-            Some(Value::String(s)) => s.parse().map_err(|_| {
-                sqlx::Error::Decode(format!("column {i}: {s:?} is not an integer").into())
-            }),
-            other => Err(sqlx::Error::Decode(
-                format!("column {i}: expected an integer, got {other:?}").into(),
-            )),
-        }
-    }
-}
-
 impl Store {
-    /// Every stored record, read in batches into compact domain records. The two
+    /// Every stored record, read in batches into compact domain records, each table in
+    /// its key order. The two
     /// large tables and the four small ones are read at once, on three connections:
     /// SQLite builds one table's pages while another's are decoded here.
     pub async fn load_snapshot(&self) -> Result<Snapshot, StoreError> {
@@ -185,50 +230,86 @@ impl Store {
             .await
         };
         tokio::try_join!(psb, pis, others)?;
+        // Reconciliation's output must not depend on where rows lie in the file.
+        snap.psb.sort_unstable_by(|a, b| a.lsh.cmp(&b.lsh));
+        snap.pis
+            .sort_unstable_by(|a, b| a.person_id.cmp(&b.person_id));
+        snap.marriages
+            .sort_unstable_by(|a, b| a.reg_no.cmp(&b.reg_no));
+        snap.cremations
+            .sort_unstable_by(|a, b| a.cert_no.cmp(&b.cert_no));
+        snap.births
+            .sort_unstable_by(|a, b| (&a.cert_no, a.version).cmp(&(&b.cert_no, b.version)));
+        snap.deaths
+            .sort_unstable_by(|a, b| (&a.cert_no, a.version).cmp(&(&b.cert_no, b.version)));
         Ok(snap)
     }
 
-    /// Pages through a table by its key, each page aggregated into one JSON array.
+    /// Pages through a table, each page aggregated into one JSON array. Source tables
+    /// are paged on SQLite in rowid order, the order their rows lie in the file: in key
+    /// order, a table whose keys arrived at random (pis) is read one seek per row, and
+    /// reading the pis table took 7.7 s instead of 2.8 s. Other tables and PostgreSQL
+    /// page in key order. Callers that need an order sort.
     pub(crate) async fn read_table(
         &self,
         t: &TableRead,
-        mut each: impl FnMut(&[Value]) -> Result<(), StoreError>,
+        mut each: impl FnMut(&[Cell<'_>]) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let order = t.key.join(", ");
-        let mut after: Option<Vec<Value>> = None;
+        let by_rowid = t.by_rowid && self.backend == Backend::Sqlite;
+        let order = if by_rowid {
+            "rowid".to_string()
+        } else {
+            t.key.join(", ")
+        };
+        let key_len = if by_rowid { 1 } else { t.key.len() };
+        let mut after: Option<Vec<Cell<'static>>> = None;
         loop {
             let cond = match &after {
                 None => "1 = 1".to_string(),
                 Some(_) => format!(
                     "({order}) > ({})",
-                    (1..=t.key.len())
+                    (1..=key_len)
                         .map(|i| format!("${i}"))
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
             };
-            let inner = format!(
-                "SELECT {} FROM {} WHERE {cond} ORDER BY {order} LIMIT {BATCH}",
-                t.columns, t.table
-            );
             let sql = match self.backend {
-                Backend::Sqlite => format!("SELECT json_group_array(json_array({})) FROM ({inner})", t.columns),
-                Backend::Postgres => format!("SELECT COALESCE(json_agg(json_build_array({}) ORDER BY {order}), '[]')::text FROM ({inner}) page", t.columns),
+                Backend::Sqlite if by_rowid => format!(
+                    "SELECT json_group_array(json_array({cols})), max(_rowid) FROM (SELECT rowid AS _rowid, {cols} FROM {table} WHERE {cond} ORDER BY rowid LIMIT {BATCH})",
+                    cols = t.columns,
+                    table = t.table
+                ),
+                Backend::Sqlite => format!(
+                    "SELECT json_group_array(json_array({cols})), NULL FROM (SELECT {cols} FROM {table} WHERE {cond} ORDER BY {order} LIMIT {BATCH})",
+                    cols = t.columns,
+                    table = t.table
+                ),
+                Backend::Postgres => format!(
+                    "SELECT COALESCE(json_agg(json_build_array({cols}) ORDER BY {order}), '[]')::text, NULL::bigint FROM (SELECT {cols} FROM {table} WHERE {cond} ORDER BY {order} LIMIT {BATCH}) page",
+                    cols = t.columns,
+                    table = t.table
+                ),
             };
             let mut q = sqlx::query(&sql);
             for v in after.iter().flatten() {
                 q = match v {
-                    Value::Number(n) => q.bind(n.as_i64().unwrap_or_default()),
-                    other => q.bind(other.as_str().unwrap_or_default().to_string()),
+                    Cell::Int(n) => q.bind(*n),
+                    Cell::Text(s) => q.bind(s.to_string()),
+                    Cell::Null => q.bind(None::<String>),
                 };
             }
-            let text: String = q
+            let row = q
                 .fetch_one(&self.pool)
                 .await
-                .map_err(doing("reading a batch of records"))?
+                .map_err(doing("reading a batch of records"))?;
+            let text: String = row
                 .try_get(0)
                 .map_err(doing("reading a batch of records"))?;
-            let rows: Vec<Vec<Value>> =
+            let last_rowid: Option<i64> = row
+                .try_get(1)
+                .map_err(doing("reading a batch of records"))?;
+            let rows: Vec<Vec<Cell>> =
                 serde_json::from_str(&text).map_err(|e| corrupt("record batch", e.to_string()))?;
             for r in &rows {
                 each(r)?;
@@ -236,18 +317,27 @@ impl Store {
             if rows.len() < BATCH {
                 return Ok(());
             }
-            let key_positions: Vec<usize> = t
-                .key
-                .iter()
-                .map(|k| {
-                    t.columns
-                        .split(", ")
-                        .position(|c| c == *k)
-                        .expect("key is a column")
-                })
-                .collect();
-            let last = rows.last().expect("a full batch");
-            after = Some(key_positions.iter().map(|&i| last[i].clone()).collect());
+            after = Some(match last_rowid {
+                Some(rowid) => vec![Cell::Int(rowid)],
+                None => {
+                    let last = rows.last().expect("a full batch");
+                    t.key
+                        .iter()
+                        .map(|k| {
+                            let i = t
+                                .columns
+                                .split(", ")
+                                .position(|c| c == *k)
+                                .expect("key is a column");
+                            match &last[i] {
+                                Cell::Text(s) => Cell::Text(Cow::Owned(s.to_string())),
+                                Cell::Int(n) => Cell::Int(*n),
+                                Cell::Null => Cell::Null,
+                            }
+                        })
+                        .collect()
+                }
+            });
         }
     }
 
@@ -277,7 +367,7 @@ impl Store {
     }
 }
 
-fn psb_record(r: &[Value]) -> Result<PsbEvent, StoreError> {
+fn psb_record(r: &[Cell<'_>]) -> Result<PsbEvent, StoreError> {
     let code = text(r, 1)?;
     Ok(PsbEvent {
         lsh: text(r, 0)?,
@@ -301,7 +391,7 @@ fn psb_record(r: &[Value]) -> Result<PsbEvent, StoreError> {
     })
 }
 
-fn marriages_record(r: &[Value]) -> Result<Marriage, StoreError> {
+fn marriages_record(r: &[Cell<'_>]) -> Result<Marriage, StoreError> {
     let kind = text(r, 1)?;
     Ok(Marriage {
         reg_no: text(r, 0)?,
@@ -315,7 +405,7 @@ fn marriages_record(r: &[Value]) -> Result<Marriage, StoreError> {
     })
 }
 
-fn cremations_record(r: &[Value]) -> Result<Cremation, StoreError> {
+fn cremations_record(r: &[Cell<'_>]) -> Result<Cremation, StoreError> {
     Ok(Cremation {
         cert_no: text(r, 0)?,
         name: text(r, 1)?,
@@ -328,7 +418,7 @@ fn cremations_record(r: &[Value]) -> Result<Cremation, StoreError> {
     })
 }
 
-fn births_record(r: &[Value]) -> Result<BirthCertificate, StoreError> {
+fn births_record(r: &[Cell<'_>]) -> Result<BirthCertificate, StoreError> {
     let status = text(r, 2)?;
     Ok(BirthCertificate {
         cert_no: text(r, 0)?,
@@ -349,7 +439,7 @@ fn births_record(r: &[Value]) -> Result<BirthCertificate, StoreError> {
     })
 }
 
-fn deaths_record(r: &[Value]) -> Result<DeathCertificate, StoreError> {
+fn deaths_record(r: &[Cell<'_>]) -> Result<DeathCertificate, StoreError> {
     let status = text(r, 2)?;
     Ok(DeathCertificate {
         cert_no: text(r, 0)?,
@@ -366,7 +456,7 @@ fn deaths_record(r: &[Value]) -> Result<DeathCertificate, StoreError> {
     })
 }
 
-fn pis_record(r: &[Value]) -> Result<PisRecord, StoreError> {
+fn pis_record(r: &[Cell<'_>]) -> Result<PisRecord, StoreError> {
     let state = int(r, 10)?;
     Ok(PisRecord {
         person_id: text(r, 0)?,

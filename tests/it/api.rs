@@ -9,7 +9,9 @@ use popsync::config::CityConfig;
 use popsync::domain::{
     format_timestamp, mask_id_str, normalise_id, now_local, IdNumber, TownshipCode,
 };
-use popsync::reconcile::{Evidence, GoldenRecord, Link, Subject, TicketDraft, TicketKind};
+use popsync::reconcile::{
+    Evidence, GoldenRecord, RecordRef, Subject, TicketDraft, TicketKind, Unlinked,
+};
 use popsync::store::{Actor, Store};
 use popsync::tickets::{self, Change};
 use reqwest::StatusCode;
@@ -173,7 +175,7 @@ pub async fn spawn_app() -> App {
 
     run(&store, fixture_drafts(), "2024-05-01").await;
     store
-        .write_registry(&persons(), &links())
+        .write_registry(&persons(), &unlinked())
         .await
         .expect("registry written");
 
@@ -295,40 +297,36 @@ pub async fn run(store: &Store, drafts: Vec<TicketDraft>, as_of: &str) -> Vec<Ch
     changes
 }
 
-fn person(key: &str, township: &str) -> GoldenRecord {
+fn person(key: &str, township: &str, lsh: &'static str) -> GoldenRecord<'static> {
     GoldenRecord {
         key: key.to_string(),
-        id: Some(IdNumber::parse(key).expect("valid")),
         township: TownshipCode::parse(township),
         state: "on_register",
         fields: vec![popsync::reconcile::Field {
             name: "name",
             value: "王某".into(),
             source: "psb",
-            record: "L1".into(),
+            record: lsh.into(),
+        }],
+        links: vec![RecordRef {
+            source: "psb",
+            key: lsh.into(),
         }],
     }
 }
 
-fn persons() -> Vec<GoldenRecord> {
-    vec![person(&a1(), TOWN_A), person(&b1(), TOWN_B)]
+fn persons() -> Vec<GoldenRecord<'static>> {
+    vec![person(&a1(), TOWN_A, "LA1"), person(&b1(), TOWN_B, "LB1")]
 }
 
-fn links() -> Vec<Link> {
-    vec![
-        Link {
-            source: "psb",
-            record_key: "LA1".into(),
-            person_key: Some(a1()),
-            reason: None,
+fn unlinked() -> Vec<Unlinked<'static>> {
+    vec![Unlinked {
+        record: RecordRef {
+            source: "pis",
+            key: "RK0".into(),
         },
-        Link {
-            source: "psb",
-            record_key: "LB1".into(),
-            person_key: Some(b1()),
-            reason: None,
-        },
-    ]
+        reason: "invalid ID",
+    }]
 }
 
 impl App {
@@ -708,6 +706,16 @@ async fn a_dismissal_survives_the_next_run_and_the_audit_trail_has_it() {
     assert_eq!(status, StatusCode::OK, "{person}");
     assert_eq!(person["person"]["person_key"], a1());
     assert_eq!(person["links"][0]["record_key"], "LA1");
+    let name = &person["person"]["record"]["fields"]["name"];
+    assert_eq!(
+        (
+            name["value"].as_str(),
+            name["source"].as_str(),
+            name["record"].as_str()
+        ),
+        (Some("王某"), Some("psb"), Some("LA1")),
+        "each field with the record it came from: {person}"
+    );
 
     // Bad dismissals are refused before anything changes.
     let path = format!("/api/v1/tickets/{ticket}/dismiss");
