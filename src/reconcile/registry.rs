@@ -79,12 +79,15 @@ pub fn build<'a>(
     for (id, p) in view.psb.iter() {
         let last: &'a PsbEvent = p.latest();
         let lsh = last.lsh.as_str();
-        let mut fields = vec![
+        // Room for state and marital status too: a vector that doubles when they
+        // come holds eight fields for every person.
+        let mut fields = Vec::with_capacity(6);
+        fields.extend([
             field("name", last.name.trim(), "psb", lsh),
             field("sex", last.sex.zh(), "psb", lsh),
             field("birth_date", last.birth_date.to_string(), "psb", lsh),
             field("township", p.township().to_string(), "psb", lsh),
-        ];
+        ]);
         let state = if let Some(d) = view.deaths.get(id) {
             let first = &d.evidence[0];
             fields.push(field(
@@ -170,12 +173,16 @@ pub fn build<'a>(
                 } else {
                     "pis_only"
                 },
-                fields: vec![
-                    field("name", r.name.trim(), "pis", pid),
-                    field("sex", r.sex.zh(), "pis", pid),
-                    field("birth_date", r.birth_date.to_string(), "pis", pid),
-                    field("township", r.village.township().to_string(), "pis", pid),
-                ],
+                fields: {
+                    let mut f = Vec::with_capacity(5);
+                    f.extend([
+                        field("name", r.name.trim(), "pis", pid),
+                        field("sex", r.sex.zh(), "pis", pid),
+                        field("birth_date", r.birth_date.to_string(), "pis", pid),
+                        field("township", r.village.township().to_string(), "pis", pid),
+                    ]);
+                    f
+                },
                 links: Vec::new(),
             });
             persons.len() - 1
