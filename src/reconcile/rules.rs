@@ -27,8 +27,8 @@ pub struct Rules<'a, 'v> {
 }
 
 /// Active PIS records per person ID, kept flat: every record index in person order,
-/// and each person's range of it. One small vector per person cost two seconds to
-/// free after a first run of a million people.
+/// and each person's range of it, instead of a million small vectors to allocate and
+/// free.
 pub struct ActiveRecords {
     records: Vec<usize>,
     by_person: HashMap<IdNumber, (u32, u32)>,
