@@ -222,6 +222,8 @@ impl Store {
         })
         .await?;
 
+        // Into an empty table (a first run) every person is new: plain inserts.
+        let empty = stored.is_empty();
         let mut tx = self.begin_write("beginning a registry write").await?;
         // Persons come in key order: B-tree pages fill one after another instead of
         // being split and rewritten at random.
@@ -254,8 +256,12 @@ impl Store {
                 &rows,
                 Insert {
                     head: "INSERT INTO persons (person_key, township, state, record, digest)",
-                    tail: "ON CONFLICT (person_key) DO UPDATE SET township = excluded.township,
-                     state = excluded.state, record = excluded.record, digest = excluded.digest",
+                    tail: if empty {
+                        ""
+                    } else {
+                        "ON CONFLICT (person_key) DO UPDATE SET township = excluded.township,
+                         state = excluded.state, record = excluded.record, digest = excluded.digest"
+                    },
                     cols: 5,
                     doing: "writing golden records",
                 },
