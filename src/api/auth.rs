@@ -9,7 +9,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
 use super::{ApiError, ApiState};
-use crate::domain::{format_timestamp, now_local, TownshipCode};
+use crate::domain::{format_timestamp, hex, now_local, TownshipCode};
 use crate::store::{AuditRow, TokenOwner};
 
 /// The authenticated caller of one request.
@@ -53,10 +53,6 @@ pub fn new_token() -> String {
 /// A new token ID, shown in lists and the audit trail (never secret).
 pub fn new_token_id() -> String {
     format!("tok_{}", hex(&rand::random::<[u8; 6]>()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Caller {

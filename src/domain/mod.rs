@@ -1,8 +1,10 @@
 //! Domain types parsed once at the edge and correct by construction afterwards:
-//! ID numbers, names, division codes, dates and the masking rules for logs.
+//! ID numbers, names, division codes, dates and the masking rules for logs; and the
+//! hex form of digests.
 
 mod dates;
 mod division;
+mod hex;
 mod id_number;
 mod name;
 
@@ -11,5 +13,6 @@ pub use dates::{
     parse_local_datetime, parse_slashed_date, today_local, CST_OFFSET_SECS,
 };
 pub use division::{DivisionCode, TownshipCode};
+pub use hex::hex;
 pub use id_number::{mask_id_str, mask_ids_in, normalise_id, IdError, IdNumber, Sex};
 pub use name::{mask_name, normalise_name, same_name};

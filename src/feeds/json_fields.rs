@@ -38,8 +38,7 @@ pub fn malformed((key, reason): RowError, raw: &str) -> Malformed {
 /// The key a malformed record is recognised by when it lacks its natural key.
 fn digest_key(raw: &[u8]) -> String {
     let d = Sha256::digest(raw);
-    let hex: String = d.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
+    format!("sha256:{}", crate::domain::hex(&d[..16]))
 }
 
 /// A required field, or the reason the record is malformed.

@@ -39,10 +39,7 @@ pub struct AuditRow {
 
 /// The stored form of a token: its SHA-256.
 pub fn hash_token(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::domain::hex(&Sha256::digest(token.as_bytes()))
 }
 
 impl Store {

@@ -3,13 +3,13 @@
 //! stored, so a run that changes nothing writes nothing.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use super::snapshot::{text, TableRead};
 use super::{doing, run_chunks, Insert, Store, StoreError, CHUNK};
+use crate::domain::hex;
 use crate::reconcile::{GoldenRecord, Unlinked};
 
 /// A stored golden record, in the shape `popsync person` and the API show.
@@ -112,28 +112,29 @@ fn json_str(out: &mut Vec<u8>, s: &str) {
 }
 
 /// The stored text back in the shape `popsync person` and the API show.
-fn expanded(key: &str, township: Option<&str>, state: &str, r: &StoredRecord) -> serde_json::Value {
-    let fields: serde_json::Map<String, serde_json::Value> = r
-        .fields
-        .iter()
-        .map(|(name, value, at)| {
-            let (source, record) = r.refs.get(*at).cloned().unwrap_or_default();
-            (
-                name.clone(),
-                serde_json::json!({"record": record, "source": source, "value": value}),
-            )
-        })
-        .collect();
-    serde_json::json!({"fields": fields, "key": key, "state": state, "township": township})
+fn expanded(
+    key: &str,
+    township: Option<&str>,
+    state: &str,
+    r: &StoredRecord,
+) -> Result<serde_json::Value, StoreError> {
+    let mut fields = serde_json::Map::new();
+    for (name, value, at) in &r.fields {
+        let (source, record) = r.refs.get(*at).ok_or_else(|| StoreError::Corrupt {
+            what: "golden record",
+            detail: format!("field {name} names record {at} of {}", r.refs.len()),
+        })?;
+        fields.insert(
+            name.clone(),
+            serde_json::json!({"record": record, "source": source, "value": value}),
+        );
+    }
+    Ok(serde_json::json!({"fields": fields, "key": key, "state": state, "township": township}))
 }
 
 /// The first 12 bytes of a SHA-256, in hex: enough to tell a change.
 fn short_hex(digest: &[u8]) -> String {
-    let mut s = String::with_capacity(24);
-    for b in digest.iter().take(12) {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
+    hex(&digest[..12])
 }
 
 /// A digest of everything a golden record says: its state, township and stored text
@@ -350,7 +351,7 @@ impl Store {
         let state: String = r.try_get(2).map_err(d())?;
         let record = stored_record(&r.try_get::<String, _>(3).map_err(d())?)?;
         Ok(Some(PersonRow {
-            record: expanded(&person_key, township.as_deref(), &state, &record),
+            record: expanded(&person_key, township.as_deref(), &state, &record)?,
             person_key,
             township,
             state,
@@ -438,7 +439,7 @@ mod tests {
             "once in refs, once in links: {text}"
         );
         let stored = stored_record(&text).expect("parses");
-        let shown = expanded(&p.key, Some("349901003"), p.state, &stored);
+        let shown = expanded(&p.key, Some("349901003"), p.state, &stored).expect("whole");
         assert_eq!(shown["fields"]["name"]["value"], "陈\"云\"燕\n");
         assert_eq!(shown["fields"]["sex"]["record"], "L1");
         assert_eq!(shown["fields"]["marital_status"]["source"], "mca");

@@ -162,6 +162,27 @@ pub(crate) struct TableRead {
     pub by_rowid: bool,
 }
 
+impl TableRead {
+    /// The key cells of a row, owned: where the next page starts.
+    fn key_of(&self, row: &[Cell<'_>]) -> Vec<Cell<'static>> {
+        self.key
+            .iter()
+            .map(|k| {
+                let i = self
+                    .columns
+                    .split(", ")
+                    .position(|c| c == *k)
+                    .expect("key is a column");
+                match &row[i] {
+                    Cell::Text(s) => Cell::Text(Cow::Owned(s.to_string())),
+                    Cell::Int(n) => Cell::Int(*n),
+                    Cell::Null => Cell::Null,
+                }
+            })
+            .collect()
+    }
+}
+
 const PSB: TableRead = TableRead {
     table: "psb_rows",
     // Household, relation, ethnicity, origin and father are kept in the store but no
@@ -326,23 +347,7 @@ impl Store {
                 each(r)?;
             }
             if full && next.is_none() {
-                let last = rows.last().expect("a full batch");
-                let after = t
-                    .key
-                    .iter()
-                    .map(|k| {
-                        let i = t
-                            .columns
-                            .split(", ")
-                            .position(|c| c == *k)
-                            .expect("key is a column");
-                        match &last[i] {
-                            Cell::Text(s) => Cell::Text(Cow::Owned(s.to_string())),
-                            Cell::Int(n) => Cell::Int(*n),
-                            Cell::Null => Cell::Null,
-                        }
-                    })
-                    .collect();
+                let after = t.key_of(rows.last().expect("a full batch"));
                 next = Some(self.spawn_page(next_sql.clone(), after));
             }
         }

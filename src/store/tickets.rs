@@ -84,14 +84,14 @@ fn ticket_of(r: &AnyRow) -> Result<StoredTicket, StoreError> {
 
 /// A new ticket's columns, ready to bind.
 struct OpenedRow<'a> {
-    ticket_id: &'a String,
+    ticket_id: &'a str,
     kind: &'static str,
     township: String,
     subject_key: String,
     subject: String,
     evidence: String,
-    digest: &'a String,
-    summary_zh: &'a String,
+    digest: &'a str,
+    summary_zh: &'a str,
     suggestion: Option<String>,
     person_key: Option<&'a str>,
     village: Option<&'a str>,
@@ -214,7 +214,7 @@ impl Store {
                 doing: "opening tickets",
             },
             |q, o| {
-                q.bind(o.ticket_id.as_str())
+                q.bind(o.ticket_id)
                     .bind(o.kind)
                     .bind(o.township.as_str())
                     .bind(o.subject_key.as_str())
@@ -223,8 +223,8 @@ impl Store {
                     .bind(actor.now)
                     .bind(actor.now)
                     .bind(o.evidence.as_str())
-                    .bind(o.digest.as_str())
-                    .bind(o.summary_zh.as_str())
+                    .bind(o.digest)
+                    .bind(o.summary_zh)
                     .bind(o.suggestion.as_deref())
                     .bind(o.person_key)
                     .bind(o.village)
@@ -242,7 +242,7 @@ impl Store {
                 doing: "recording ticket events",
             },
             |q, o| {
-                q.bind(o.ticket_id.as_str())
+                q.bind(o.ticket_id)
                     .bind(actor.now)
                     .bind(None::<&str>)
                     .bind("open")

@@ -97,8 +97,7 @@ pub enum Change {
 /// The stable ID of the ticket for one (kind, township, subject).
 pub fn ticket_id(kind: TicketKind, township: &str, subject_key: &str) -> String {
     let d = Sha256::digest(format!("{}|{township}|{subject_key}", kind.as_str()).as_bytes());
-    let hex: String = d.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    format!("T{hex}")
+    format!("T{}", crate::domain::hex(&d[..8]))
 }
 
 /// A digest of a draft's evidence: what "the evidence changed" means.
@@ -112,11 +111,7 @@ pub fn evidence_digest(draft: &TicketDraft) -> String {
         h.update(e.detail.as_bytes());
         h.update([1]);
     }
-    h.finalize()
-        .iter()
-        .take(16)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::domain::hex(&h.finalize()[..16])
 }
 
 /// Decides what happens to every stored ticket and every draft.
