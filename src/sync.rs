@@ -244,7 +244,7 @@ pub async fn sync_feed(
 /// Records fetched and decoded but not yet committed, across every stream of the
 /// process: the department's latency and the decoding overlap SQLite's writes instead
 /// of adding to them, and memory stays bounded however many feeds pull at once.
-const RECORDS_PENDING: usize = 96_000;
+const RECORDS_PENDING: usize = 48_000;
 
 static PENDING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(RECORDS_PENDING);
 

@@ -477,6 +477,52 @@ mod tests {
         assert_eq!(feed_states(&store).await, ["nhc.birth", "pis"]);
     }
 
+    /// A store written before the source tables lost their NOT NULL constraints
+    /// keeps every record through the upgrade, and the tables come out without them.
+    #[tokio::test]
+    async fn upgrading_the_source_tables_keeps_every_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("u.db").display());
+        let before_0006 = sqlx::migrate::Migrator {
+            migrations: std::borrow::Cow::Owned(SQLITE_MIGRATIONS.migrations[..5].to_vec()),
+            ..sqlx::migrate::Migrator::DEFAULT
+        };
+        sqlx::any::install_default_drivers();
+        let options = AnyConnectOptions::from_str(&prepare_sqlite_url(&url).unwrap()).unwrap();
+        let pool = AnyPoolOptions::new().connect_with(options).await.unwrap();
+        before_0006.run(&pool).await.unwrap();
+        for row in [
+            "INSERT INTO psb_rows VALUES ('L1','01','349901199001011234','张三',1,'1990-01-01',NULL,NULL,NULL,
+             '349901001001',NULL,NULL,NULL,NULL,NULL,NULL,'2010-01-01','2010-01-01 00:00:00','{}')",
+            "INSERT INTO mca_marriages VALUES ('M1','结婚','张三','a','李四','b','2010-01-01','o','x')",
+            "INSERT INTO mca_cremations VALUES ('C1','张三',1,NULL,'2010-01-01','2010-01-02','a','f','x')",
+            "INSERT INTO nhc_births VALUES ('B1',1,'0',NULL,1,'2010-01-01',NULL,'m',NULL,NULL,NULL,NULL,'t','2010-01-01','{}')",
+            "INSERT INTO nhc_deaths VALUES ('D1',2,'0',NULL,NULL,1,'2010-01-01',NULL,'t','2010-01-01','{}')",
+            "INSERT INTO pis_rows VALUES ('RK1','s','S','王五',2,'1990-01-01','349901001001',NULL,NULL,NULL,1,0,0,
+             '2010-01-01 00:00:00','{}')",
+        ] {
+            sqlx::query(row).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+
+        let store = Store::open(&url).await.unwrap();
+        let counts: Vec<(&str, i64)> = store
+            .record_counts()
+            .await
+            .unwrap()
+            .iter()
+            .map(|(feed, n, _)| (*feed, *n))
+            .collect();
+        assert_eq!(counts, [("psb", 1), ("mca", 2), ("nhc", 2), ("pis", 1)]);
+        let not_null: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pragma_table_info('pis_rows') WHERE \"notnull\" = 1",
+        )
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+        assert_eq!(not_null, 0);
+    }
+
     #[tokio::test]
     async fn a_new_database_gets_large_pages_and_close_leaves_it_whole() {
         let dir = tempfile::tempdir().unwrap();
