@@ -12,15 +12,47 @@ use super::view::{slash, Identity, PsbPerson, View};
 use crate::domain::{normalise_name, same_name, IdNumber, TownshipCode};
 use crate::records::{PisRecord, PsbEventKind};
 
-/// Everything the rules share: the view plus who-denotes-whom.
-pub struct Rules<'a, 'v> {
-    pub view: &'v View<'a>,
-    pub counties: &'v [String],
+/// Who denotes whom: births paired across departments, and the birth and person each
+/// PIS record denotes. The rules and the golden records both read it, so it is built
+/// first and both can be built from it at once.
+pub struct Denotations<'a> {
     pub births: Vec<Birth<'a>>,
     /// Per PIS record (not deleted): the birth it denotes.
     pub pis_birth: Vec<Option<usize>>,
     /// Per PIS record: the person ID it denotes (valid `sfzh`, or its birth's child).
     pub pis_person: Vec<Option<IdNumber>>,
+}
+
+impl<'a> Denotations<'a> {
+    pub fn new(view: &View<'a>) -> Denotations<'a> {
+        let births = pair_births(view);
+        let pis_birth = denote_births(&births, view.pis);
+        let pis_person = view
+            .pis
+            .iter()
+            .zip(&pis_birth)
+            .map(|(r, birth)| {
+                if r.id_norm.is_empty() {
+                    birth.and_then(|b| births[b].child_id())
+                } else {
+                    IdNumber::parse(&r.id_norm).ok()
+                }
+            })
+            .collect();
+        Denotations {
+            births,
+            pis_birth,
+            pis_person,
+        }
+    }
+}
+
+/// Everything the rules share: the view plus who-denotes-whom.
+pub struct Rules<'a, 'v> {
+    pub view: &'v View<'a>,
+    pub counties: &'v [String],
+    pub births: &'v [Birth<'a>],
+    pub pis_birth: &'v [Option<usize>],
     /// Active PIS records per person ID.
     pub active_by_person: ActiveRecords,
     pub drafts: Vec<TicketDraft>,
@@ -113,30 +145,25 @@ fn psb_evidence(r: &crate::records::PsbEvent) -> Evidence {
 }
 
 impl<'a, 'v> Rules<'a, 'v> {
-    pub fn new(view: &'v View<'a>, counties: &'v [String]) -> Rules<'a, 'v> {
-        let births = pair_births(view);
-        let pis_birth = denote_births(&births, view.pis);
-        let mut pis_person = vec![None; view.pis.len()];
-        let mut active = Vec::new();
-        for (i, r) in view.pis.iter().enumerate() {
-            let person = if r.id_norm.is_empty() {
-                pis_birth[i].and_then(|b| births[b].child_id())
-            } else {
-                IdNumber::parse(&r.id_norm).ok()
-            };
-            pis_person[i] = person;
-            if let (Some(p), true) = (person, r.is_active()) {
-                active.push((p, i));
-            }
-        }
-        let active_by_person = ActiveRecords::new(active);
+    pub fn new(
+        view: &'v View<'a>,
+        denoted: &'v Denotations<'a>,
+        counties: &'v [String],
+    ) -> Rules<'a, 'v> {
+        let active = view
+            .pis
+            .iter()
+            .zip(&denoted.pis_person)
+            .enumerate()
+            .filter(|(_, (r, _))| r.is_active())
+            .filter_map(|(i, (_, person))| Some(((*person)?, i)))
+            .collect();
         Rules {
             view,
             counties,
-            births,
-            pis_birth,
-            pis_person,
-            active_by_person,
+            births: &denoted.births,
+            pis_birth: &denoted.pis_birth,
+            active_by_person: ActiveRecords::new(active),
             drafts: Vec::new(),
         }
     }
@@ -199,7 +226,7 @@ impl<'a, 'v> Rules<'a, 'v> {
     }
 
     /// Runs every rule; returns the drafts in a stable order.
-    pub fn run(mut self) -> (Vec<TicketDraft>, Vec<Birth<'a>>, Vec<Option<IdNumber>>) {
+    pub fn run(mut self) -> Vec<TicketDraft> {
         let death_records = self.death_not_recorded();
         self.move_out_not_recorded();
         let move_in = self.move_in_not_recorded();
@@ -215,7 +242,7 @@ impl<'a, 'v> Rules<'a, 'v> {
         let mut drafts = self.drafts;
         // The subject key is built once per draft, not once per comparison.
         drafts.sort_by_cached_key(|a| (a.kind, a.township, a.subject_key()));
-        (drafts, self.births, self.pis_person)
+        drafts
     }
 
     /// `DEATH_NOT_RECORDED`; returns the PIS records it covers.
@@ -369,7 +396,8 @@ impl<'a, 'v> Rules<'a, 'v> {
             denoted[*b] = true;
         }
         let mut covered = HashSet::new();
-        for (bi, b) in self.births.clone().iter().enumerate() {
+        let births = self.births;
+        for (bi, b) in births.iter().enumerate() {
             if denoted[bi] || b.date() > self.view.dates.overdue || !b.belongs_to(self.counties) {
                 continue;
             }
@@ -412,7 +440,7 @@ impl<'a, 'v> Rules<'a, 'v> {
     }
 
     fn births_not_registered(&mut self) {
-        for b in self.births.clone() {
+        for b in self.births {
             let Some(cert) = b.cert else { continue };
             if b.cs.is_some()
                 || cert.birth_date > self.view.dates.birth_overdue
@@ -441,7 +469,7 @@ impl<'a, 'v> Rules<'a, 'v> {
                 TicketKind::BirthNotRegistered,
                 township,
                 subject,
-                birth_evidence(&b),
+                birth_evidence(b),
                 summary,
                 &[],
             );

@@ -151,6 +151,48 @@ fn person_digest(p: &GoldenRecord<'_>, buf: &mut Vec<u8>) -> String {
     short_hex(&h.finalize())
 }
 
+/// Every golden record's digest, in order; the halves on two cores.
+fn digests_of(persons: &[GoldenRecord<'_>]) -> Vec<String> {
+    let of = |half: &[GoldenRecord<'_>]| {
+        let mut buf = Vec::new();
+        half.iter()
+            .map(|p| person_digest(p, &mut buf))
+            .collect::<Vec<_>>()
+    };
+    let (first, second) = persons.split_at(persons.len() / 2);
+    std::thread::scope(|s| {
+        let second = s.spawn(|| of(second));
+        let mut digests = of(first);
+        digests.extend(
+            second
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e)),
+        );
+        digests
+    })
+}
+
+/// The rows of one statement of golden records, their stored text built in `buf`.
+fn person_rows<'a>(
+    chunk: &[(&'a GoldenRecord<'_>, &'a str)],
+    buf: &mut Vec<u8>,
+) -> Vec<PersonInsert<'a>> {
+    chunk
+        .iter()
+        .map(|(p, d)| {
+            stored_text(p, buf);
+            PersonInsert {
+                key: &p.key,
+                township: p.township.map(|t| t.to_string()),
+                state: p.state,
+                // The writer above only ever writes UTF-8.
+                text: String::from_utf8_lossy(buf).into_owned(),
+                digest: d,
+            }
+        })
+        .collect()
+}
+
 /// A golden record on its way into `persons`.
 struct PersonInsert<'a> {
     key: &'a str,
@@ -184,8 +226,7 @@ impl Store {
     ) -> Result<RegistryWrite, StoreError> {
         // The stored text is built twice for a person that changed (once for its
         // digest, once for the statement), and never kept for the whole registry.
-        let mut buf = Vec::new();
-        let digests: Vec<String> = persons.iter().map(|p| person_digest(p, &mut buf)).collect();
+        let digests = digests_of(persons);
         let mut whole = Sha256::new();
         for (p, d) in persons.iter().zip(&digests) {
             whole.update(p.key.as_bytes());
@@ -235,46 +276,35 @@ impl Store {
             .map(|(p, d)| (p, d.as_str()))
             .collect();
         // Stored text is built a statement's worth at a time, never for the whole
-        // registry at once.
-        for chunk in changed.chunks(CHUNK) {
-            let rows: Vec<PersonInsert> = chunk
-                .iter()
-                .map(|(p, d)| {
-                    stored_text(p, &mut buf);
-                    PersonInsert {
-                        key: &p.key,
-                        township: p.township.map(|t| t.to_string()),
-                        state: p.state,
-                        // The writer above only ever writes UTF-8.
-                        text: String::from_utf8_lossy(&buf).into_owned(),
-                        digest: d,
-                    }
-                })
-                .collect();
-            write.persons_written += run_chunks(
-                &mut tx,
-                self.backend,
-                &rows,
-                Insert {
-                    head: "INSERT INTO persons (person_key, township, state, record, digest)",
-                    tail: if empty {
-                        ""
-                    } else {
-                        "ON CONFLICT (person_key) DO UPDATE SET township = excluded.township,
-                         state = excluded.state, record = excluded.record, digest = excluded.digest"
-                    },
-                    cols: 5,
-                    doing: "writing golden records",
+        // registry at once, and the next statement's while SQLite runs this one.
+        let mut buf = Vec::new();
+        let mut chunks = changed.chunks(CHUNK);
+        let mut next = chunks.next().map(|c| person_rows(c, &mut buf));
+        while let Some(rows) = next.take() {
+            let insert = Insert {
+                head: "INSERT INTO persons (person_key, township, state, record, digest)",
+                tail: if empty {
+                    ""
+                } else {
+                    "ON CONFLICT (person_key) DO UPDATE SET township = excluded.township,
+                     state = excluded.state, record = excluded.record, digest = excluded.digest"
                 },
-                |q, p| {
+                cols: 5,
+                doing: "writing golden records",
+            };
+            // `join!` polls the statement first, which hands it to the driver.
+            let (written, following) = tokio::join!(
+                run_chunks(&mut tx, self.backend, &rows, insert, |q, p| {
                     q.bind(p.key)
                         .bind(p.township.as_deref())
                         .bind(p.state)
                         .bind(p.text.as_str())
                         .bind(p.digest)
-                },
-            )
-            .await?;
+                }),
+                async { chunks.next().map(|c| person_rows(c, &mut buf)) }
+            );
+            write.persons_written += written?;
+            next = following;
         }
         for key in stored.keys() {
             sqlx::query("DELETE FROM persons WHERE person_key = $1")
