@@ -5,6 +5,12 @@
 use crate::domain::{DivisionCode, IdNumber, Sex};
 use chrono::NaiveDate;
 
+/// A text field of a record. Almost every value the departments send (keys, names,
+/// codes, timestamps) fits in 24 bytes and is kept inline, in the record itself: a
+/// snapshot of a million people is millions of strings that then need no allocation
+/// of their own, to make, to follow when compared, or to free.
+pub type InlineText = compact_str::CompactString;
+
 /// `psb` household-registration event types.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PsbEventKind {
@@ -51,26 +57,26 @@ impl PsbEventKind {
 /// One household-registration event (`psb` row).
 #[derive(Clone, Debug, PartialEq)]
 pub struct PsbEvent {
-    pub lsh: String,
+    pub lsh: InlineText,
     pub kind: PsbEventKind,
     pub id: IdNumber,
-    pub name: String,
+    pub name: InlineText,
     pub sex: Sex,
     pub birth_date: NaiveDate,
-    pub ethnicity: Option<String>,
-    pub household: Option<String>,
-    pub relation: Option<String>,
+    pub ethnicity: Option<InlineText>,
+    pub household: Option<InlineText>,
+    pub relation: Option<InlineText>,
     pub division: DivisionCode,
-    pub from_county: Option<String>,
-    pub to_county: Option<String>,
+    pub from_county: Option<InlineText>,
+    pub to_county: Option<InlineText>,
     /// Kept as typed: the father's ID never makes a record malformed.
-    pub father_id: Option<String>,
+    pub father_id: Option<InlineText>,
     pub mother_id: Option<IdNumber>,
-    pub birth_cert_no: Option<String>,
+    pub birth_cert_no: Option<InlineText>,
     pub death_date: Option<NaiveDate>,
     pub event_date: NaiveDate,
     /// `djsj`, `YYYY-MM-DD HH:MM:SS` local; its text order is its time order.
-    pub recorded_at: String,
+    pub recorded_at: InlineText,
 }
 
 /// `mca` marriage-register business types.
@@ -108,28 +114,28 @@ impl MarriageKind {
 /// One marriage-register row.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Marriage {
-    pub reg_no: String,
+    pub reg_no: InlineText,
     pub kind: MarriageKind,
-    pub husband_name: String,
+    pub husband_name: InlineText,
     pub husband_id: IdNumber,
-    pub wife_name: String,
+    pub wife_name: InlineText,
     pub wife_id: IdNumber,
     pub reg_date: NaiveDate,
-    pub office: String,
+    pub office: InlineText,
 }
 
 /// One cremation-register row.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Cremation {
-    pub cert_no: String,
-    pub name: String,
+    pub cert_no: InlineText,
+    pub name: InlineText,
     pub sex: Sex,
     /// Empty for an unidentified person.
     pub id: Option<IdNumber>,
     pub death_date: NaiveDate,
     pub cremation_date: NaiveDate,
-    pub address: String,
-    pub funeral_home: String,
+    pub address: InlineText,
+    pub funeral_home: InlineText,
 }
 
 /// Certificate status: a voided certificate is evidence of nothing.
@@ -159,20 +165,20 @@ impl CertStatus {
 /// One version of a birth medical certificate.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BirthCertificate {
-    pub cert_no: String,
+    pub cert_no: InlineText,
     pub version: i64,
     pub status: CertStatus,
-    pub child_name: Option<String>,
+    pub child_name: Option<InlineText>,
     pub child_sex: Sex,
     pub birth_date: NaiveDate,
-    pub mother_name: Option<String>,
+    pub mother_name: Option<InlineText>,
     pub mother_id: IdNumber,
-    pub father_name: Option<String>,
-    pub father_id: Option<String>,
-    pub facility: Option<String>,
+    pub father_name: Option<InlineText>,
+    pub father_id: Option<InlineText>,
+    pub facility: Option<InlineText>,
     pub residence: Option<DivisionCode>,
     /// RFC 3339 in local time, as the department sent it after normalisation.
-    pub updated_at: String,
+    pub updated_at: InlineText,
     /// The local date of `updated_at`: what the as-of rule compares.
     pub updated_date: NaiveDate,
 }
@@ -180,15 +186,15 @@ pub struct BirthCertificate {
 /// One version of a death medical certificate.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DeathCertificate {
-    pub cert_no: String,
+    pub cert_no: InlineText,
     pub version: i64,
     pub status: CertStatus,
-    pub name: Option<String>,
+    pub name: Option<InlineText>,
     pub id: Option<IdNumber>,
     pub sex: Sex,
     pub death_date: NaiveDate,
     pub residence: Option<DivisionCode>,
-    pub updated_at: String,
+    pub updated_at: InlineText,
     pub updated_date: NaiveDate,
 }
 
@@ -222,23 +228,23 @@ impl PisState {
 /// One record of the family-planning register, as last modified.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PisRecord {
-    pub person_id: String,
+    pub person_id: InlineText,
     /// `sfzh` exactly as typed (the export shows it so staff find the typo).
-    pub sfzh: String,
+    pub sfzh: InlineText,
     /// Normalised `sfzh` (possibly invalid); empty when none was typed.
-    pub id_norm: String,
-    pub name: String,
+    pub id_norm: InlineText,
+    pub name: InlineText,
     pub sex: Sex,
     pub birth_date: NaiveDate,
     pub village: DivisionCode,
-    pub marital: Option<String>,
-    pub mother_id: Option<String>,
-    pub birth_cert_no: Option<String>,
+    pub marital: Option<InlineText>,
+    pub mother_id: Option<InlineText>,
+    pub birth_cert_no: Option<InlineText>,
     pub state: PisState,
     pub deleted: bool,
     /// `delFlag` 1 was seen for this record at some point: it is never active again.
     pub ever_deleted: bool,
-    pub modified_time: String,
+    pub modified_time: InlineText,
 }
 
 impl PisRecord {

@@ -1,35 +1,42 @@
 //! Lenient field access for JSON rows: departments send strings, sometimes numbers,
 //! sometimes null or empty strings for "absent". One row's oddity never fails a page.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::records::Malformed;
+use crate::records::{InlineText, Malformed};
 
-/// A field as text: strings trimmed, numbers printed; null and blank are absent.
-pub fn text(row: &Map<String, Value>, key: &str) -> Option<String> {
+/// A field's text as sent: strings as they are, numbers printed; null and blank are absent.
+fn field<'r>(row: &'r Map<String, Value>, key: &str) -> Option<Cow<'r, str>> {
     match row.get(key)? {
         Value::String(s) if s.trim().is_empty() => None,
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
+        Value::String(s) => Some(Cow::Borrowed(s)),
+        Value::Number(n) => Some(Cow::Owned(n.to_string())),
+        Value::Bool(b) => Some(Cow::Owned(b.to_string())),
         _ => None,
     }
 }
 
+/// A field as text (names keep their spaces: the rules compare them normalised).
+pub fn text(row: &Map<String, Value>, key: &str) -> Option<InlineText> {
+    field(row, key).map(|s| InlineText::from(s.as_ref()))
+}
+
 /// A field as trimmed text (for codes and dates).
-pub fn code(row: &Map<String, Value>, key: &str) -> Option<String> {
-    text(row, key).map(|s| s.trim().to_string())
+pub fn code(row: &Map<String, Value>, key: &str) -> Option<InlineText> {
+    field(row, key).map(|s| InlineText::from(s.trim()))
 }
 
 /// Why one record is malformed: its natural key when it has one, and the reason.
-pub type RowError = (Option<String>, String);
+pub type RowError = (Option<InlineText>, String);
 
 /// The quarantine entry for a record that failed to parse: keyed by its natural key,
 /// or by a digest of its raw text so that a redelivery is recognised.
 pub fn malformed((key, reason): RowError, raw: &str) -> Malformed {
     Malformed {
-        key: key.unwrap_or_else(|| digest_key(raw.as_bytes())),
+        key: key.map_or_else(|| digest_key(raw.as_bytes()), String::from),
         raw: raw.to_string(),
         reason,
     }
@@ -42,6 +49,6 @@ fn digest_key(raw: &[u8]) -> String {
 }
 
 /// A required field, or the reason the record is malformed.
-pub fn required(row: &Map<String, Value>, key: &str) -> Result<String, String> {
+pub fn required(row: &Map<String, Value>, key: &str) -> Result<InlineText, String> {
     code(row, key).ok_or_else(|| format!("missing {key}"))
 }

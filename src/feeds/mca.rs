@@ -8,7 +8,7 @@ use super::json_fields::{self, RowError};
 use super::{FeedError, StreamPager};
 use crate::config::FeedConfig;
 use crate::domain::{parse_slashed_date, IdNumber, Sex};
-use crate::records::{Batch, Cremation, Marriage, MarriageKind, Records, WithRaw};
+use crate::records::{Batch, Cremation, InlineText, Marriage, MarriageKind, Records, WithRaw};
 
 /// The longest window the department accepts, counting both ends.
 const WINDOW_DAYS: i64 = 31;
@@ -208,9 +208,9 @@ fn to_csv_line(fields: &[&str]) -> String {
     String::from_utf8_lossy(&bytes).trim_end().to_string()
 }
 
-fn nonblank(s: &str) -> Option<String> {
+fn nonblank(s: &str) -> Option<InlineText> {
     let t = s.trim();
-    (!t.is_empty()).then(|| t.to_string())
+    (!t.is_empty()).then(|| t.into())
 }
 
 fn date_field(s: &str, name: &str) -> Result<NaiveDate, String> {
@@ -232,12 +232,12 @@ fn parse_marriage(f: &[&str]) -> Result<Marriage, RowError> {
     Ok(Marriage {
         reg_no,
         kind,
-        husband_name: f[2].trim().to_string(),
+        husband_name: f[2].trim().into(),
         husband_id,
-        wife_name: f[4].trim().to_string(),
+        wife_name: f[4].trim().into(),
         wife_id,
         reg_date,
-        office: f[7].trim().to_string(),
+        office: f[7].trim().into(),
     })
 }
 
@@ -260,13 +260,13 @@ fn parse_cremation(f: &[&str]) -> Result<Cremation, RowError> {
     let cremation_date = date_field(f[5], "火化日期").map_err(fail)?;
     Ok(Cremation {
         cert_no,
-        name: f[1].trim().to_string(),
+        name: f[1].trim().into(),
         sex,
         id,
         death_date,
         cremation_date,
-        address: f[6].trim().to_string(),
-        funeral_home: f[7].trim().to_string(),
+        address: f[6].trim().into(),
+        funeral_home: f[7].trim().into(),
     })
 }
 

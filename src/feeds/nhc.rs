@@ -11,7 +11,9 @@ use crate::config::FeedConfig;
 use crate::domain::{
     format_timestamp, local_date_of_rfc3339, parse_dashed_date, DivisionCode, IdNumber, Sex,
 };
-use crate::records::{Batch, BirthCertificate, CertStatus, DeathCertificate, Records, WithRaw};
+use crate::records::{
+    Batch, BirthCertificate, CertStatus, DeathCertificate, InlineText, Records, WithRaw,
+};
 
 /// Where a fresh store starts reading.
 const EPOCH: &str = "1970-01-01T00:00:00+08:00";
@@ -119,7 +121,7 @@ impl StreamPager for NhcPager {
             match parsed {
                 Ok(t) => {
                     if newest.as_deref().is_none_or(|n| t.as_str() > n) {
-                        newest = Some(t);
+                        newest = Some(t.into());
                     }
                 }
                 Err(e) => malformed.push(json_fields::malformed(e, raw_text)),
@@ -147,10 +149,10 @@ impl StreamPager for NhcPager {
 }
 
 struct Common {
-    cert_no: String,
+    cert_no: InlineText,
     version: i64,
     status: CertStatus,
-    updated_at: String,
+    updated_at: InlineText,
     updated_date: chrono::NaiveDate,
 }
 
@@ -158,7 +160,7 @@ fn common(row: &Map<String, Value>) -> Result<Common, RowError> {
     let cert = code(row, "certificateNo");
     let version = code(row, "version");
     let key = match (&cert, &version) {
-        (Some(c), Some(v)) => Some(format!("{c}#{v}")),
+        (Some(c), Some(v)) => Some(format!("{c}#{v}").into()),
         _ => None,
     };
     let fail = |r: String| (key.clone(), r);
@@ -179,7 +181,7 @@ fn common(row: &Map<String, Value>) -> Result<Common, RowError> {
         cert_no,
         version,
         status,
-        updated_at: format_timestamp(t),
+        updated_at: format_timestamp(t).into(),
         updated_date,
     })
 }
@@ -199,7 +201,7 @@ fn parse_object(raw: &str) -> Result<Map<String, Value>, RowError> {
 fn parse_birth(raw: &str) -> Result<BirthCertificate, RowError> {
     let row = parse_object(raw)?;
     let c = common(&row)?;
-    let key = Some(format!("{}#{}", c.cert_no, c.version));
+    let key = Some(format!("{}#{}", c.cert_no, c.version).into());
     let fail = |r: String| (key.clone(), r);
     let bd = required(&row, "birthDate").map_err(fail)?;
     let birth_date =
@@ -227,7 +229,7 @@ fn parse_birth(raw: &str) -> Result<BirthCertificate, RowError> {
 fn parse_death(raw: &str) -> Result<DeathCertificate, RowError> {
     let row = parse_object(raw)?;
     let c = common(&row)?;
-    let key = Some(format!("{}#{}", c.cert_no, c.version));
+    let key = Some(format!("{}#{}", c.cert_no, c.version).into());
     let fail = |r: String| (key.clone(), r);
     let dd = required(&row, "deathDate").map_err(fail)?;
     let death_date =

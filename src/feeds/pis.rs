@@ -11,7 +11,7 @@ use super::json_fields::{self, code, required, text, RowError};
 use super::{FeedError, StreamPager};
 use crate::config::FeedConfig;
 use crate::domain::{normalise_id, parse_dashed_date, parse_local_datetime, DivisionCode, Sex};
-use crate::records::{Batch, PisRecord, PisState, Records, WithRaw};
+use crate::records::{Batch, InlineText, PisRecord, PisState, Records, WithRaw};
 
 /// Where a fresh store starts reading.
 const EPOCH: &str = "1970-01-01 00:00:00";
@@ -78,8 +78,8 @@ impl StreamPager for PisPager {
             let raw_text = raw.get();
             let (mt, parsed) = parse_row(raw_text);
             if let Some(mt) = mt {
-                if mt > newest {
-                    newest = mt;
+                if mt.as_str() > newest.as_str() {
+                    newest = mt.to_string();
                 }
             }
             match parsed {
@@ -118,7 +118,7 @@ impl StreamPager for PisPager {
 }
 
 /// The row's valid `modifiedTime` (even when the row is malformed otherwise) and the row.
-fn parse_row(raw: &str) -> (Option<String>, Result<PisRecord, RowError>) {
+fn parse_row(raw: &str) -> (Option<InlineText>, Result<PisRecord, RowError>) {
     let row: Map<String, Value> = match serde_json::from_str(raw) {
         Ok(r) => r,
         Err(e) => return (None, Err((None, format!("row is not a JSON object: {e}")))),
@@ -127,7 +127,7 @@ fn parse_row(raw: &str) -> (Option<String>, Result<PisRecord, RowError>) {
     (mt.clone(), parse_fields(&row, mt))
 }
 
-fn parse_fields(row: &Map<String, Value>, mt: Option<String>) -> Result<PisRecord, RowError> {
+fn parse_fields(row: &Map<String, Value>, mt: Option<InlineText>) -> Result<PisRecord, RowError> {
     let key = code(row, "personId");
     let fail = |r: String| (key.clone(), r);
     let person_id = key.clone().ok_or_else(|| fail("missing personId".into()))?;
@@ -160,7 +160,7 @@ fn parse_fields(row: &Map<String, Value>, mt: Option<String>) -> Result<PisRecor
     let sfzh = text(row, "sfzh").unwrap_or_default();
     Ok(PisRecord {
         person_id,
-        id_norm: normalise_id(&sfzh),
+        id_norm: normalise_id(&sfzh).into(),
         sfzh,
         name: text(row, "xm").unwrap_or_default(),
         sex,

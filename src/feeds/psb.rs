@@ -89,7 +89,7 @@ impl StreamPager for PsbPager {
                         .as_deref()
                         .is_none_or(|n| ev.recorded_at.as_str() > n)
                     {
-                        newest = Some(ev.recorded_at.clone());
+                        newest = Some(ev.recorded_at.to_string());
                     }
                     rows.push(WithRaw {
                         record: ev,

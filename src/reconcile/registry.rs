@@ -279,7 +279,7 @@ pub fn build<'a>(
     for c in &snap.births {
         let person = if c.updated_date > view.dates.as_of {
             Err(LATER)
-        } else if view.voided.contains(&c.cert_no) {
+        } else if view.voided.contains(c.cert_no.as_str()) {
             Err(VOIDED)
         } else {
             birth_person
@@ -296,7 +296,7 @@ pub fn build<'a>(
     for d in &snap.deaths {
         let person = if d.updated_date > view.dates.as_of {
             Err(LATER)
-        } else if view.voided.contains(&d.cert_no) {
+        } else if view.voided.contains(d.cert_no.as_str()) {
             Err(VOIDED)
         } else {
             known(d.id)

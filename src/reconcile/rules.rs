@@ -103,7 +103,7 @@ fn pis_evidence(r: &PisRecord) -> Evidence {
     };
     Evidence::new(
         "pis",
-        &r.person_id,
+        r.person_id.as_str(),
         format!(
             "{} {} {} {} 村居 {} 状态 {}",
             r.name.trim(),
@@ -131,7 +131,7 @@ fn psb_evidence(r: &crate::records::PsbEvent) -> Evidence {
     };
     Evidence::new(
         "psb",
-        &r.lsh,
+        r.lsh.as_str(),
         format!(
             "{what} {} {} {} {} 住址 {} 业务日期 {}",
             r.name.trim(),
@@ -456,7 +456,7 @@ impl<'a, 'v> Rules<'a, 'v> {
                 .or_else(|| b.residence_township());
             let Some(township) = township else { continue };
             let subject = Subject {
-                birth_cert_no: Some(cert.cert_no.clone()),
+                birth_cert_no: Some(cert.cert_no.to_string()),
                 ..Subject::default()
             };
             let summary = format!(
@@ -500,7 +500,7 @@ impl<'a, 'v> Rules<'a, 'v> {
                 Ok(_) => continue,
             };
             let subject = Subject {
-                pis_person_id: Some(r.person_id.clone()),
+                pis_person_id: Some(r.person_id.to_string()),
                 ..Subject::default()
             };
             let summary = format!("{}的{}，请核对户口簿后更正。", r.name.trim(), reason);
@@ -609,7 +609,7 @@ impl<'a, 'v> Rules<'a, 'v> {
                 }
                 (
                     Subject {
-                        pis_person_id: Some(r.person_id.clone()),
+                        pis_person_id: Some(r.person_id.to_string()),
                         ..Subject::default()
                     },
                     "没有身份证号，也找不到对应的出生记录",
@@ -623,7 +623,7 @@ impl<'a, 'v> Rules<'a, 'v> {
                 }
                 (
                     Subject {
-                        pis_person_id: Some(r.person_id.clone()),
+                        pis_person_id: Some(r.person_id.to_string()),
                         id_number: Some(id),
                         ..Subject::default()
                     },
@@ -764,7 +764,8 @@ impl<'a, 'v> Rules<'a, 'v> {
                         .cmp(&(&pis[b].modified_time, &pis[b].person_id))
                 })
                 .expect("two or more");
-            let ids: BTreeSet<String> = recs.iter().map(|&i| pis[i].person_id.clone()).collect();
+            let ids: BTreeSet<String> =
+                recs.iter().map(|&i| pis[i].person_id.to_string()).collect();
             let subject = Subject {
                 pis_person_ids: ids.into_iter().collect(),
                 ..Subject::default()
@@ -830,7 +831,7 @@ impl<'a, 'v> Rules<'a, 'v> {
                     .map(|(m, _)| {
                         Evidence::new(
                             "mca",
-                            &m.reg_no,
+                            m.reg_no.as_str(),
                             format!("{} 登记日期 {}", m.kind.zh(), slash(m.reg_date)),
                         )
                     })

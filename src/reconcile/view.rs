@@ -231,7 +231,7 @@ impl<'a> View<'a> {
                     add(
                         r.id,
                         d,
-                        Evidence::new("psb", &r.lsh, format!("死亡注销 死亡日期 {}", d)),
+                        Evidence::new("psb", r.lsh.as_str(), format!("死亡注销 死亡日期 {}", d)),
                     );
                 }
             }
@@ -243,7 +243,7 @@ impl<'a> View<'a> {
                     c.death_date,
                     Evidence::new(
                         "mca",
-                        &c.cert_no,
+                        c.cert_no.as_str(),
                         format!(
                             "火化 {} 死亡日期 {}",
                             slash(c.cremation_date),

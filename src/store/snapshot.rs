@@ -82,13 +82,19 @@ fn required<'c>(r: &'c [Cell<'_>], i: usize) -> Result<Cow<'c, str>, StoreError>
 }
 
 /// A text cell of a JSON-aggregated row (`read_table`), as a store error when it is not.
-pub(crate) fn text(r: &[Cell<'_>], i: usize) -> Result<String, StoreError> {
-    required(r, i).map(Cow::into_owned)
+pub(crate) fn text<'c, T: From<Cow<'c, str>>>(
+    r: &'c [Cell<'_>],
+    i: usize,
+) -> Result<T, StoreError> {
+    required(r, i).map(T::from)
 }
 
 /// A nullable text cell of a JSON-aggregated row.
-pub(crate) fn opt_text(r: &[Cell<'_>], i: usize) -> Result<Option<String>, StoreError> {
-    Ok(cell_str(r, i)?.map(Cow::into_owned))
+pub(crate) fn opt_text<'c, T: From<Cow<'c, str>>>(
+    r: &'c [Cell<'_>],
+    i: usize,
+) -> Result<Option<T>, StoreError> {
+    Ok(cell_str(r, i)?.map(T::from))
 }
 
 fn int(r: &[Cell<'_>], i: usize) -> Result<i64, StoreError> {
@@ -408,7 +414,7 @@ impl Store {
 }
 
 fn psb_record(r: &[Cell<'_>]) -> Result<PsbEvent, StoreError> {
-    let code = text(r, 1)?;
+    let code: Cow<str> = text(r, 1)?;
     Ok(PsbEvent {
         lsh: text(r, 0)?,
         kind: PsbEventKind::from_code(&code).ok_or_else(|| corrupt("psb row", code))?,
@@ -432,7 +438,7 @@ fn psb_record(r: &[Cell<'_>]) -> Result<PsbEvent, StoreError> {
 }
 
 fn marriages_record(r: &[Cell<'_>]) -> Result<Marriage, StoreError> {
-    let kind = text(r, 1)?;
+    let kind: Cow<str> = text(r, 1)?;
     Ok(Marriage {
         reg_no: text(r, 0)?,
         kind: MarriageKind::from_zh(&kind).ok_or_else(|| corrupt("marriage", kind))?,
@@ -459,7 +465,7 @@ fn cremations_record(r: &[Cell<'_>]) -> Result<Cremation, StoreError> {
 }
 
 fn births_record(r: &[Cell<'_>]) -> Result<BirthCertificate, StoreError> {
-    let status = text(r, 2)?;
+    let status: Cow<str> = text(r, 2)?;
     Ok(BirthCertificate {
         cert_no: text(r, 0)?,
         version: int(r, 1)?,
@@ -480,7 +486,7 @@ fn births_record(r: &[Cell<'_>]) -> Result<BirthCertificate, StoreError> {
 }
 
 fn deaths_record(r: &[Cell<'_>]) -> Result<DeathCertificate, StoreError> {
-    let status = text(r, 2)?;
+    let status: Cow<str> = text(r, 2)?;
     Ok(DeathCertificate {
         cert_no: text(r, 0)?,
         version: int(r, 1)?,

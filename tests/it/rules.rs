@@ -197,10 +197,10 @@ impl World {
     fn psb(&mut self, kind: &str, p: &P, division: &str, ywrq: &str) -> &mut World {
         self.lsh += 1;
         self.snap.psb.push(PsbEvent {
-            lsh: format!("L{:06}", self.lsh),
+            lsh: format!("L{:06}", self.lsh).into(),
             kind: PsbEventKind::from_code(kind).unwrap_or_else(|| panic!("ywlx {kind}")),
             id: id(&p.id),
-            name: p.name.clone(),
+            name: p.name.clone().into(),
             sex: p.sex,
             birth_date: date(&p.birth),
             ethnicity: Some("01".into()),
@@ -214,7 +214,7 @@ impl World {
             birth_cert_no: None,
             death_date: None,
             event_date: date(ywrq),
-            recorded_at: format!("{ywrq} 10:00:00"),
+            recorded_at: format!("{ywrq} 10:00:00").into(),
         });
         self.last = Last::Psb;
         self
@@ -270,7 +270,7 @@ impl World {
         self.snap.pis.push(PisRecord {
             person_id: person_id.into(),
             sfzh: sfzh.into(),
-            id_norm: popsync::domain::normalise_id(sfzh),
+            id_norm: popsync::domain::normalise_id(sfzh).into(),
             name: name.into(),
             sex,
             birth_date: date(csrq),
@@ -351,16 +351,16 @@ impl World {
             cert_no: no.into(),
             version: 1,
             status: CertStatus::Valid,
-            child_name: child_name.map(str::to_string),
+            child_name: child_name.map(Into::into),
             child_sex: sex,
             birth_date: date(birth),
-            mother_name: Some(mother.name.clone()),
+            mother_name: Some(mother.name.clone().into()),
             mother_id: id(&mother.id),
             father_name: None,
             father_id: None,
             facility: Some("市妇幼保健院".into()),
             residence: Some(div(residence)),
-            updated_at: format!("{birth}T12:00:00+08:00"),
+            updated_at: format!("{birth}T12:00:00+08:00").into(),
             updated_date: date(birth),
         });
         self.last = Last::None;
@@ -375,14 +375,14 @@ impl World {
             let mut c = c.clone();
             c.version = version;
             c.status = status;
-            c.updated_at = format!("{updated}T12:00:00+08:00");
+            c.updated_at = format!("{updated}T12:00:00+08:00").into();
             c.updated_date = date(updated);
             self.snap.births.push(c);
         } else if let Some(c) = self.snap.deaths.iter().rev().find(|c| c.cert_no == no) {
             let mut c = c.clone();
             c.version = version;
             c.status = status;
-            c.updated_at = format!("{updated}T12:00:00+08:00");
+            c.updated_at = format!("{updated}T12:00:00+08:00").into();
             c.updated_date = date(updated);
             self.snap.deaths.push(c);
         } else {
@@ -398,12 +398,12 @@ impl World {
             cert_no: no.into(),
             version: 1,
             status: CertStatus::Valid,
-            name: Some(p.name.clone()),
+            name: Some(p.name.clone().into()),
             id: Some(id(&p.id)),
             sex: p.sex,
             death_date: date(death),
             residence: None,
-            updated_at: format!("{death}T12:00:00+08:00"),
+            updated_at: format!("{death}T12:00:00+08:00").into(),
             updated_date: date(death),
         });
         self.last = Last::None;
@@ -415,7 +415,7 @@ impl World {
     fn cremation(&mut self, no: &str, p: &P, death: &str, cremated: &str) -> &mut World {
         self.snap.cremations.push(Cremation {
             cert_no: no.into(),
-            name: p.name.clone(),
+            name: p.name.clone().into(),
             sex: p.sex,
             id: Some(id(&p.id)),
             death_date: date(death),
@@ -439,9 +439,9 @@ impl World {
         self.snap.marriages.push(Marriage {
             reg_no: no.into(),
             kind: MarriageKind::from_zh(kind).unwrap_or_else(|| panic!("业务类别 {kind}")),
-            husband_name: husband.name.clone(),
+            husband_name: husband.name.clone().into(),
             husband_id: id(&husband.id),
-            wife_name: wife.name.clone(),
+            wife_name: wife.name.clone().into(),
             wife_id: id(&wife.id),
             reg_date: date(registered),
             office: "市民政局婚姻登记处".into(),
