@@ -9,17 +9,18 @@ use super::marital::MaritalHistory;
 use super::rules::hyzk_zh;
 use super::view::View;
 use crate::domain::{IdNumber, TownshipCode};
-use crate::records::{PsbEvent, PsbEventKind, Snapshot};
+use crate::records::{InlineText, PsbEvent, PsbEventKind, Snapshot};
+use compact_str::{format_compact, ToCompactString};
 
-/// One field of a golden record and where it came from. Values and record keys are
-/// borrowed from the snapshot where they stand in it as they are: a first run builds a
-/// million of these.
+/// One field of a golden record: its value, and the source record it came from as
+/// that record's place in the golden record's `refs` (most of a person's fields come
+/// from one record, named once). A first run builds six million of these: values are
+/// kept inline, without an allocation each.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Field<'a> {
+pub struct Field {
     pub name: &'static str,
-    pub value: Cow<'a, str>,
-    pub source: &'static str,
-    pub record: Cow<'a, str>,
+    pub value: InlineText,
+    pub from: u8,
 }
 
 /// A source record as links name it: its stream (`psb`, `mca.marriage`,
@@ -35,13 +36,65 @@ pub struct RecordRef<'a> {
 #[derive(Clone, Debug, PartialEq)]
 pub struct GoldenRecord<'a> {
     /// The normalised ID, or `birth:CERTNO` for a child known only from a certificate.
-    pub key: String,
+    pub key: InlineText,
     pub township: Option<TownshipCode>,
     /// `on_register`, `moved_out`, `dead`, `unregistered_birth` or `pis_only`.
     pub state: &'static str,
-    pub fields: Vec<Field<'a>>,
+    pub fields: Vec<Field>,
+    /// The records the fields came from, each once, in the order fields first name them.
+    pub refs: Vec<RecordRef<'a>>,
     /// The source records that denote this person, in (source, key) order.
     pub links: Vec<RecordRef<'a>>,
+}
+
+impl<'a> GoldenRecord<'a> {
+    /// A person with no fields and no links yet, with room for `fields` fields.
+    pub fn new(
+        key: impl Into<InlineText>,
+        township: Option<TownshipCode>,
+        state: &'static str,
+        fields: usize,
+    ) -> GoldenRecord<'a> {
+        GoldenRecord {
+            key: key.into(),
+            township,
+            state,
+            fields: Vec::with_capacity(fields),
+            refs: Vec::with_capacity(1),
+            links: Vec::new(),
+        }
+    }
+
+    /// Adds a field taken from the record `key` of `source`.
+    pub fn push_field(
+        &mut self,
+        name: &'static str,
+        value: impl Into<InlineText>,
+        source: &'static str,
+        key: impl Into<Cow<'a, str>>,
+    ) {
+        let record = RecordRef {
+            source,
+            key: key.into(),
+        };
+        let from = match self.refs.iter().position(|r| *r == record) {
+            Some(at) => at,
+            None => {
+                self.refs.push(record);
+                self.refs.len() - 1
+            }
+        };
+        self.fields.push(Field {
+            name,
+            value: value.into(),
+            from: u8::try_from(from).expect("a person's fields come from few records"),
+        });
+    }
+
+    /// The record a field came from.
+    pub fn source_of(&self, field: &Field) -> &RecordRef<'a> {
+        &self.refs[usize::from(field.from)]
+    }
 }
 
 /// A source record that denotes no person, and why.
@@ -49,20 +102,6 @@ pub struct GoldenRecord<'a> {
 pub struct Unlinked<'a> {
     pub record: RecordRef<'a>,
     pub reason: &'static str,
-}
-
-fn field<'a>(
-    name: &'static str,
-    value: impl Into<Cow<'a, str>>,
-    source: &'static str,
-    record: impl Into<Cow<'a, str>>,
-) -> Field<'a> {
-    Field {
-        name,
-        value: value.into(),
-        source,
-        record: record.into(),
-    }
 }
 
 /// Builds the registry from the view and the rules' denotations: golden records in
@@ -79,31 +118,40 @@ pub fn build<'a>(
     for (id, p) in view.psb.iter() {
         let last: &'a PsbEvent = p.latest();
         let lsh = last.lsh.as_str();
-        // Room for state and marital status too: a vector that doubles when they
-        // come holds eight fields for every person.
-        let mut fields = Vec::with_capacity(6);
-        fields.extend([
-            field("name", last.name.trim(), "psb", lsh),
-            field("sex", last.sex.zh(), "psb", lsh),
-            field("birth_date", last.birth_date.to_string(), "psb", lsh),
-            field("township", p.township().to_string(), "psb", lsh),
-        ]);
-        let state = if let Some(d) = view.deaths.get(id) {
-            let first = &d.evidence[0];
-            fields.push(field(
-                "state",
-                format!("死亡 {}", d.date),
-                first.source,
-                first.record.clone(),
-            ));
+        let death = view.deaths.get(id);
+        let state = if death.is_some() {
             "dead"
         } else if last.kind == PsbEventKind::MoveOut {
-            fields.push(field("state", "迁出", "psb", lsh));
             "moved_out"
         } else {
-            fields.push(field("state", "在册", "psb", lsh));
             "on_register"
         };
+        // Room for state and marital status too: a vector that doubles when they
+        // come holds eight fields for every person.
+        let mut person = GoldenRecord::new(id.to_compact_string(), Some(p.township()), state, 6);
+        person.links.reserve_exact(p.rows.len() + 1);
+        person.push_field("name", last.name.trim(), "psb", lsh);
+        person.push_field("sex", last.sex.zh(), "psb", lsh);
+        person.push_field(
+            "birth_date",
+            last.birth_date.to_compact_string(),
+            "psb",
+            lsh,
+        );
+        person.push_field("township", p.township().to_compact_string(), "psb", lsh);
+        match death {
+            Some(d) => {
+                let first = &d.evidence[0];
+                person.push_field(
+                    "state",
+                    format_compact!("死亡 {}", d.date),
+                    first.source,
+                    first.record.clone(),
+                );
+            }
+            None if state == "moved_out" => person.push_field("state", "迁出", "psb", lsh),
+            None => person.push_field("state", "在册", "psb", lsh),
+        }
         if let Some(h) = histories.get(id) {
             if let Some(s) = h.status(view, view.dates.as_of) {
                 let last_event = h
@@ -113,17 +161,11 @@ pub fn build<'a>(
                     .find(|(m, _)| m.reg_date <= view.dates.as_of)
                     .map(|(m, _)| m.reg_no.as_str())
                     .unwrap_or_default();
-                fields.push(field("marital_status", s.zh(), "mca", last_event));
+                person.push_field("marital_status", s.zh(), "mca", last_event);
             }
         }
         by_id.insert(*id, persons.len());
-        persons.push(GoldenRecord {
-            key: id.to_string(),
-            township: Some(p.township()),
-            state,
-            fields,
-            links: Vec::new(),
-        });
+        persons.push(person);
     }
     // Certificates of children known only from them, by certificate number.
     let mut by_cert: HashMap<&'a str, usize> = HashMap::new();
@@ -132,32 +174,34 @@ pub fn build<'a>(
             continue;
         };
         let rec: Cow<'a, str> = format!("{}#{}", cert.cert_no, cert.version).into();
-        let mut fields = Vec::with_capacity(6);
+        let mut person = GoldenRecord::new(
+            format_compact!("birth:{}", cert.cert_no),
+            cert.residence.map(|r| r.township()),
+            "unregistered_birth",
+            6,
+        );
         if let Some(n) = &cert.child_name {
-            fields.push(field("name", n.trim(), "nhc", rec.clone()));
+            person.push_field("name", n.trim(), "nhc", rec.clone());
         }
-        fields.extend([
-            field("sex", cert.child_sex.zh(), "nhc", rec.clone()),
-            field(
-                "birth_date",
-                cert.birth_date.to_string(),
-                "nhc",
-                rec.clone(),
-            ),
-            field("mother_id", cert.mother_id.to_string(), "nhc", rec.clone()),
-            field("state", "出生未落户", "nhc", rec.clone()),
-        ]);
+        person.push_field("sex", cert.child_sex.zh(), "nhc", rec.clone());
+        person.push_field(
+            "birth_date",
+            cert.birth_date.to_compact_string(),
+            "nhc",
+            rec.clone(),
+        );
+        person.push_field(
+            "mother_id",
+            cert.mother_id.to_compact_string(),
+            "nhc",
+            rec.clone(),
+        );
+        person.push_field("state", "出生未落户", "nhc", rec.clone());
         if let Some(r) = cert.residence {
-            fields.push(field("township", r.township().to_string(), "nhc", rec));
+            person.push_field("township", r.township().to_compact_string(), "nhc", rec);
         }
         by_cert.insert(cert.cert_no.as_str(), persons.len());
-        persons.push(GoldenRecord {
-            key: format!("birth:{}", cert.cert_no),
-            township: cert.residence.map(|r| r.township()),
-            state: "unregistered_birth",
-            fields,
-            links: Vec::new(),
-        });
+        persons.push(person);
     }
     // Register records of people no other department knows, and the register's
     // marital status where civil affairs says nothing.
@@ -165,26 +209,18 @@ pub fn build<'a>(
         let Some(id) = pis_person[i] else { continue };
         let pid = r.person_id.as_str();
         let at = *by_id.entry(id).or_insert_with(|| {
-            persons.push(GoldenRecord {
-                key: id.to_string(),
-                township: Some(r.village.township()),
-                state: if view.deaths.contains_key(&id) {
-                    "dead"
-                } else {
-                    "pis_only"
-                },
-                fields: {
-                    let mut f = Vec::with_capacity(5);
-                    f.extend([
-                        field("name", r.name.trim(), "pis", pid),
-                        field("sex", r.sex.zh(), "pis", pid),
-                        field("birth_date", r.birth_date.to_string(), "pis", pid),
-                        field("township", r.village.township().to_string(), "pis", pid),
-                    ]);
-                    f
-                },
-                links: Vec::new(),
-            });
+            let state = if view.deaths.contains_key(&id) {
+                "dead"
+            } else {
+                "pis_only"
+            };
+            let township = r.village.township();
+            let mut person = GoldenRecord::new(id.to_compact_string(), Some(township), state, 5);
+            person.push_field("name", r.name.trim(), "pis", pid);
+            person.push_field("sex", r.sex.zh(), "pis", pid);
+            person.push_field("birth_date", r.birth_date.to_compact_string(), "pis", pid);
+            person.push_field("township", township.to_compact_string(), "pis", pid);
+            persons.push(person);
             persons.len() - 1
         });
         let entry = &mut persons[at];
@@ -192,28 +228,19 @@ pub fn build<'a>(
             && r.marital.is_some()
             && !entry.fields.iter().any(|f| f.name == "marital_status")
         {
-            entry.fields.push(field(
-                "marital_status",
-                hyzk_zh(r.marital.as_deref()),
-                "pis",
-                pid,
-            ));
+            entry.push_field("marital_status", hyzk_zh(r.marital.as_deref()), "pis", pid);
         }
     }
     for (id, d) in &view.deaths {
         by_id.entry(*id).or_insert_with(|| {
-            persons.push(GoldenRecord {
-                key: id.to_string(),
-                township: None,
-                state: "dead",
-                fields: vec![field(
-                    "state",
-                    format!("死亡 {}", d.date),
-                    d.evidence[0].source,
-                    d.evidence[0].record.clone(),
-                )],
-                links: Vec::new(),
-            });
+            let mut person = GoldenRecord::new(id.to_compact_string(), None, "dead", 1);
+            person.push_field(
+                "state",
+                format_compact!("死亡 {}", d.date),
+                d.evidence[0].source,
+                d.evidence[0].record.clone(),
+            );
+            persons.push(person);
             persons.len() - 1
         });
     }

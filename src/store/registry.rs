@@ -54,18 +54,9 @@ struct StoredRecord {
 
 /// Writes a golden record's stored text into `out` (cleared first).
 fn stored_text(p: &GoldenRecord<'_>, out: &mut Vec<u8>) {
-    let mut refs: Vec<(&str, &str)> = Vec::with_capacity(2);
     out.clear();
     out.extend_from_slice(b"{\"fields\":[");
     for (i, f) in p.fields.iter().enumerate() {
-        let r = (f.source, f.record.as_ref());
-        let at = match refs.iter().position(|x| *x == r) {
-            Some(at) => at,
-            None => {
-                refs.push(r);
-                refs.len() - 1
-            }
-        };
         if i > 0 {
             out.push(b',');
         }
@@ -74,10 +65,10 @@ fn stored_text(p: &GoldenRecord<'_>, out: &mut Vec<u8>) {
         out.push(b',');
         json_str(out, &f.value);
         // Writing into a `Vec` cannot fail.
-        let _ = std::io::Write::write_fmt(out, format_args!(",{at}]"));
+        let _ = std::io::Write::write_fmt(out, format_args!(",{}]", f.from));
     }
     out.extend_from_slice(b"],\"refs\":");
-    json_pairs(out, refs.iter().copied());
+    json_pairs(out, p.refs.iter().map(|r| (r.source, r.key.as_ref())));
     out.extend_from_slice(b",\"links\":");
     json_pairs(out, p.links.iter().map(|l| (l.source, l.key.as_ref())));
     out.push(b'}');
@@ -272,7 +263,7 @@ impl Store {
         let changed: Vec<(&GoldenRecord, &str)> = persons
             .iter()
             .zip(&digests)
-            .filter(|(p, d)| stored.remove(&p.key).as_deref() != Some(d.as_str()))
+            .filter(|(p, d)| stored.remove(p.key.as_str()).as_deref() != Some(d.as_str()))
             .map(|(p, d)| (p, d.as_str()))
             .collect();
         // Stored text is built a statement's worth at a time, never for the whole
@@ -422,44 +413,29 @@ fn stored_record(text: &str) -> Result<StoredRecord, StoreError> {
 mod tests {
     use super::*;
     use crate::domain::TownshipCode;
-    use crate::reconcile::{Field, RecordRef};
-
-    fn field(
-        name: &'static str,
-        value: &'static str,
-        source: &'static str,
-        record: &'static str,
-    ) -> Field<'static> {
-        Field {
-            name,
-            value: value.into(),
-            source,
-            record: record.into(),
-        }
-    }
+    use crate::reconcile::RecordRef;
 
     #[test]
     fn stored_text_names_each_record_once_and_reads_back_whole() {
-        let p = GoldenRecord {
-            key: "349901197208188924".into(),
-            township: TownshipCode::parse("349901003"),
-            state: "on_register",
-            fields: vec![
-                field("name", "陈\"云\"燕\n", "psb", "L1"),
-                field("sex", "女", "psb", "L1"),
-                field("marital_status", "已婚", "mca", "M9"),
-            ],
-            links: vec![
-                RecordRef {
-                    source: "pis",
-                    key: "RK1".into(),
-                },
-                RecordRef {
-                    source: "psb",
-                    key: "L1".into(),
-                },
-            ],
-        };
+        let mut p = GoldenRecord::new(
+            "349901197208188924",
+            TownshipCode::parse("349901003"),
+            "on_register",
+            3,
+        );
+        p.push_field("name", "陈\"云\"燕\n", "psb", "L1");
+        p.push_field("sex", "女", "psb", "L1");
+        p.push_field("marital_status", "已婚", "mca", "M9");
+        p.links = vec![
+            RecordRef {
+                source: "pis",
+                key: "RK1".into(),
+            },
+            RecordRef {
+                source: "psb",
+                key: "L1".into(),
+            },
+        ];
         let mut buf = Vec::new();
         stored_text(&p, &mut buf);
         let text = String::from_utf8(buf).expect("UTF-8");
@@ -486,16 +462,12 @@ mod tests {
 
     #[test]
     fn a_changed_link_changes_the_digest() {
-        let mut p = GoldenRecord {
-            key: "k".into(),
-            township: None,
-            state: "dead",
-            fields: vec![field("state", "死亡 2010-03-22", "psb", "L1")],
-            links: vec![RecordRef {
-                source: "psb",
-                key: "L1".into(),
-            }],
-        };
+        let mut p = GoldenRecord::new("k", None, "dead", 1);
+        p.push_field("state", "死亡 2010-03-22", "psb", "L1");
+        p.links.push(RecordRef {
+            source: "psb",
+            key: "L1".into(),
+        });
         let mut buf = Vec::new();
         let before = person_digest(&p, &mut buf);
         p.links.push(RecordRef {

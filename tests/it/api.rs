@@ -298,21 +298,13 @@ pub async fn run(store: &Store, drafts: Vec<TicketDraft>, as_of: &str) -> Vec<Ch
 }
 
 fn person(key: &str, township: &str, lsh: &'static str) -> GoldenRecord<'static> {
-    GoldenRecord {
-        key: key.to_string(),
-        township: TownshipCode::parse(township),
-        state: "on_register",
-        fields: vec![popsync::reconcile::Field {
-            name: "name",
-            value: "王某".into(),
-            source: "psb",
-            record: lsh.into(),
-        }],
-        links: vec![RecordRef {
-            source: "psb",
-            key: lsh.into(),
-        }],
-    }
+    let mut p = GoldenRecord::new(key, TownshipCode::parse(township), "on_register", 1);
+    p.push_field("name", "王某", "psb", lsh);
+    p.links.push(RecordRef {
+        source: "psb",
+        key: lsh.into(),
+    });
+    p
 }
 
 fn persons() -> Vec<GoldenRecord<'static>> {
