@@ -1,6 +1,7 @@
 //! The twelve ticket rules of tickets.md, with their precedence. Each rule reads the
 //! as-of [`View`] and the derived indexes below; none does I/O.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
@@ -719,44 +720,61 @@ impl<'a, 'v> Rules<'a, 'v> {
         let pis = self.view.pis;
         let active: Vec<usize> = (0..pis.len()).filter(|&i| pis[i].is_active()).collect();
         let mut uf = UnionFind::new(pis.len());
-        let mut by_key: HashMap<String, usize> = HashMap::new();
-        let mut link = |key: String, i: usize, uf: &mut UnionFind| match by_key.get(&key) {
-            Some(&j) => uf.union(i, j),
-            None => {
-                by_key.insert(key, i);
+        // Records that share a key are one person: a normalised ID (borrowed from the
+        // record; only a birth's child ID is built), a birth, or a mother, date, sex
+        // and name. One map per kind of key, so no key needs a prefix to keep it apart.
+        let mut by_id: HashMap<Cow<'a, str>, usize> = HashMap::new();
+        let mut by_birth: HashMap<usize, usize> = HashMap::new();
+        let mut by_mother: HashMap<String, usize> = HashMap::new();
+        fn link<K: std::hash::Hash + Eq>(
+            map: &mut HashMap<K, usize>,
+            key: K,
+            i: usize,
+            uf: &mut UnionFind,
+        ) {
+            match map.get(&key) {
+                Some(&j) => uf.union(i, j),
+                None => {
+                    map.insert(key, i);
+                }
             }
-        };
+        }
         for &i in &active {
-            let r = &pis[i];
+            let r: &'a PisRecord = &pis[i];
             if !r.id_norm.is_empty() {
-                link(format!("id:{}", r.id_norm), i, &mut uf);
+                link(&mut by_id, Cow::Borrowed(r.id_norm.as_str()), i, &mut uf);
                 continue;
             }
             if let Some(b) = self.pis_birth[i] {
-                link(format!("birth:{b}"), i, &mut uf);
+                link(&mut by_birth, b, i, &mut uf);
                 if let Some(child) = self.births[b].child_id() {
-                    link(format!("id:{child}"), i, &mut uf);
+                    link(&mut by_id, Cow::Owned(child.to_string()), i, &mut uf);
                 }
             }
             if let Some(m) = mother_key(r) {
                 let name = normalise_name(&r.name);
                 if !name.is_empty() {
                     link(
-                        format!("mqs:{m}|{}|{}|{name}", r.birth_date, r.sex.code()),
+                        &mut by_mother,
+                        format!("{m}|{}|{}|{name}", r.birth_date, r.sex.code()),
                         i,
                         &mut uf,
                     );
                 }
             }
         }
-        let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-        for &i in &active {
-            groups.entry(uf.find(i)).or_default().push(i);
-        }
-        for (_, recs) in groups {
-            if recs.len() < 2 {
+        // Groups in the order of their roots, each group's records in register order:
+        // small pairs sorted, instead of a map holding a vector for every record.
+        let mut members: Vec<(u32, u32)> = active
+            .iter()
+            .map(|&i| (uf.find(i) as u32, i as u32))
+            .collect();
+        members.sort_unstable();
+        for group in members.chunk_by(|a, b| a.0 == b.0) {
+            if group.len() < 2 {
                 continue;
             }
+            let recs: Vec<usize> = group.iter().map(|&(_, i)| i as usize).collect();
             let newest = *recs
                 .iter()
                 .max_by(|&&a, &&b| {
