@@ -112,7 +112,18 @@ pub fn build<'a>(
     births: &[Birth<'a>],
     pis_person: &[Option<IdNumber>],
 ) -> (Vec<GoldenRecord<'a>>, Vec<Unlinked<'a>>) {
-    let mut persons: Vec<GoldenRecord<'a>> = Vec::with_capacity(view.psb.len());
+    // Room for every person up front (a vector of a million golden records that
+    // doubles is copied whole into fresh memory): the household register's, the
+    // certificates' children, and at most one for each register record or death
+    // whose ID the household register does not know.
+    let unknown_to_psb = pis_person
+        .iter()
+        .flatten()
+        .chain(view.deaths.keys())
+        .filter(|id| !view.psb.contains_key(id))
+        .count();
+    let mut persons: Vec<GoldenRecord<'a>> =
+        Vec::with_capacity(view.psb.len() + births.len() + unknown_to_psb);
     let mut by_id: HashMap<IdNumber, usize> = HashMap::with_capacity(view.psb.len());
     let histories = MaritalHistory::index(&view.marriages);
     for (id, p) in view.psb.iter() {

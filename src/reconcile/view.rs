@@ -130,7 +130,8 @@ impl<'a> PsbPersons<'a> {
             .map(|(i, r)| (r.id, i as u32))
             .collect();
         order.sort_unstable();
-        let mut people: Vec<(IdNumber, PsbPerson<'a>)> = Vec::new();
+        // At most one person per row: room for all of them, never grown.
+        let mut people: Vec<(IdNumber, PsbPerson<'a>)> = Vec::with_capacity(order.len());
         for group in order.chunk_by(|a, b| a.0 == b.0) {
             let mut person: Vec<&'a PsbEvent> =
                 group.iter().map(|&(_, i)| rows[i as usize]).collect();
