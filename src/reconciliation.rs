@@ -206,6 +206,12 @@ async fn record_run(
         .await?;
     sw.lap("tickets");
     summary.steps_ms = sw.1;
+    store
+        .update_run_summary(
+            summary.run_id,
+            &serde_json::to_value(&summary).unwrap_or_default(),
+        )
+        .await?;
     log_finished(&summary, t0.elapsed());
     Ok(summary)
 }

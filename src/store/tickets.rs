@@ -456,6 +456,23 @@ impl Store {
         Ok(true)
     }
 
+    /// Replaces a run's stored summary: the time its ticket changes took is known
+    /// only once they are committed with the run.
+    pub async fn update_run_summary(
+        &self,
+        run_id: i64,
+        summary: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write("beginning a run summary").await?;
+        sqlx::query("UPDATE reconcile_runs SET summary = $1 WHERE run_id = $2")
+            .bind(summary.to_string())
+            .bind(run_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(doing("recording a run summary"))?;
+        tx.commit("committing a run summary").await
+    }
+
     /// Recent runs, newest first: (run_id, as_of, finished_at, summary).
     pub async fn recent_runs(
         &self,

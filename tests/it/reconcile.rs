@@ -116,6 +116,16 @@ async fn a_city_with_every_kind_injected_gives_exactly_the_expected_tickets() {
                 t.ticket_id
             );
         }
+        // The stored summary is the run's whole account, its ticket changes timed too.
+        let (run_id, _, _, stored) = store.recent_runs(1).await.unwrap().remove(0);
+        assert_eq!(run_id, first.run_id);
+        assert_eq!(stored["run_id"], first.run_id);
+        for step in ["load", "reconcile", "registry", "plan", "tickets"] {
+            assert!(
+                stored["steps_ms"][step].is_u64(),
+                "{backend:?} step {step}: {stored}"
+            );
+        }
         // A second run with nothing changed raises nothing new and changes nothing.
         let again = popsync::reconciliation::run(&store, &config, city.as_of, "test")
             .await
