@@ -2,6 +2,7 @@
 //! and the source records that denote nobody. Written as a difference against what is
 //! stored, so a run that changes nothing writes nothing.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use sha2::{Digest, Sha256};
@@ -132,14 +133,40 @@ fn short_hex(digest: &[u8]) -> String {
 /// (built into `buf`), hashed in one pass.
 fn person_digest(p: &GoldenRecord<'_>, buf: &mut Vec<u8>) -> String {
     stored_text(p, buf);
+    text_digest(p, buf)
+}
+
+/// The digest of a golden record whose stored text is `text`.
+fn text_digest(p: &GoldenRecord<'_>, text: &[u8]) -> String {
     let township = p.township.as_ref().map(|t| t.as_str()).unwrap_or_default();
     let mut h = Sha256::new();
     for part in [p.state, township] {
         h.update(part.as_bytes());
         h.update([0]);
     }
-    h.update(&buf);
+    h.update(text);
     short_hex(&h.finalize())
+}
+
+/// The digest of the whole registry: every person's key and digest, in order, and
+/// every record that denotes nobody.
+fn registry_digest(
+    persons: &[GoldenRecord<'_>],
+    digests: &[String],
+    unlinked: &[Unlinked<'_>],
+) -> String {
+    let mut whole = Sha256::new();
+    for (p, d) in persons.iter().zip(digests) {
+        whole.update(p.key.as_bytes());
+        whole.update(d.as_bytes());
+    }
+    for u in unlinked {
+        for part in [u.record.source, &u.record.key, u.reason] {
+            whole.update(part.as_bytes());
+            whole.update([0]);
+        }
+    }
+    short_hex(&whole.finalize())
 }
 
 /// Every golden record's digest, in order; the halves on two cores.
@@ -163,22 +190,32 @@ fn digests_of(persons: &[GoldenRecord<'_>]) -> Vec<String> {
     })
 }
 
-/// The rows of one statement of golden records, their stored text built in `buf`.
+/// The rows of one statement of golden records, their stored text built in `buf`. A
+/// person without a digest yet gets one from that text, also kept in `new_digests`.
 fn person_rows<'a>(
-    chunk: &[(&'a GoldenRecord<'_>, &'a str)],
+    chunk: &[(&'a GoldenRecord<'_>, Option<&'a str>)],
     buf: &mut Vec<u8>,
+    new_digests: &mut Vec<String>,
 ) -> Vec<PersonInsert<'a>> {
     chunk
         .iter()
-        .map(|(p, d)| {
+        .map(|&(p, d)| {
             stored_text(p, buf);
+            let digest = match d {
+                Some(d) => Cow::Borrowed(d),
+                None => {
+                    let d = text_digest(p, buf);
+                    new_digests.push(d.clone());
+                    Cow::Owned(d)
+                }
+            };
             PersonInsert {
                 key: &p.key,
                 township: p.township.map(|t| t.to_string()),
                 state: p.state,
                 // The writer above only ever writes UTF-8.
                 text: String::from_utf8_lossy(buf).into_owned(),
-                digest: d,
+                digest,
             }
         })
         .collect()
@@ -190,7 +227,7 @@ struct PersonInsert<'a> {
     township: Option<String>,
     state: &'static str,
     text: String,
-    digest: &'a str,
+    digest: Cow<'a, str>,
 }
 
 const PERSON_DIGESTS: TableRead = TableRead {
@@ -215,39 +252,41 @@ impl Store {
         persons: &[GoldenRecord<'_>],
         unlinked: &[Unlinked<'_>],
     ) -> Result<RegistryWrite, StoreError> {
-        // The stored text is built twice for a person that changed (once for its
-        // digest, once for the statement), and never kept for the whole registry.
-        let digests = digests_of(persons);
-        let mut whole = Sha256::new();
-        for (p, d) in persons.iter().zip(&digests) {
-            whole.update(p.key.as_bytes());
-            whole.update(d.as_bytes());
-        }
-        for u in unlinked {
-            for part in [u.record.source, &u.record.key, u.reason] {
-                whole.update(part.as_bytes());
-                whole.update([0]);
-            }
-        }
-        let whole = short_hex(&whole.finalize());
-        let last: Option<String> = sqlx::query("SELECT digest FROM registry_state WHERE id = 1")
+        let mut write = RegistryWrite::default();
+        // Into an empty table (a first run) every person is new: each one's text is
+        // built once, for its digest and its row together, and the rows are plain
+        // inserts. Otherwise the digests come first: the stored text is built twice
+        // for a person that changed (once for its digest, once for the statement),
+        // and never kept for the whole registry.
+        let empty = sqlx::query("SELECT 1 FROM persons LIMIT 1")
             .fetch_optional(&self.pool)
             .await
-            .map_err(doing("reading the registry digest"))?
-            .map(|r| r.try_get(0))
-            .transpose()
-            .map_err(doing("reading the registry digest"))?;
-        let mut write = RegistryWrite::default();
-        if last.as_deref() == Some(whole.as_str()) {
-            return Ok(write);
-        }
-
+            .map_err(doing("looking for golden records"))?
+            .is_none();
+        let mut digests: Vec<String> = Vec::new();
+        let mut whole = None;
         let mut stored: HashMap<String, String> = HashMap::new();
-        self.read_table(&PERSON_DIGESTS, |r| {
-            stored.insert(text(r, 0)?, text(r, 1)?);
-            Ok(())
-        })
-        .await?;
+        if !empty {
+            digests = digests_of(persons);
+            let last: Option<String> =
+                sqlx::query("SELECT digest FROM registry_state WHERE id = 1")
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(doing("reading the registry digest"))?
+                    .map(|r| r.try_get(0))
+                    .transpose()
+                    .map_err(doing("reading the registry digest"))?;
+            let now = registry_digest(persons, &digests, unlinked);
+            if last.as_ref() == Some(&now) {
+                return Ok(write);
+            }
+            whole = Some(now);
+            self.read_table(&PERSON_DIGESTS, |r| {
+                stored.insert(text(r, 0)?, text(r, 1)?);
+                Ok(())
+            })
+            .await?;
+        }
         let mut stored_unlinked: HashMap<(String, String), String> = HashMap::new();
         self.read_table(&UNLINKED, |r| {
             stored_unlinked.insert((text(r, 0)?, text(r, 1)?), text(r, 2)?);
@@ -255,22 +294,27 @@ impl Store {
         })
         .await?;
 
-        // Into an empty table (a first run) every person is new: plain inserts.
-        let empty = stored.is_empty();
         let mut tx = self.begin_write("beginning a registry write").await?;
         // Persons come in key order: B-tree pages fill one after another instead of
         // being split and rewritten at random.
-        let changed: Vec<(&GoldenRecord, &str)> = persons
-            .iter()
-            .zip(&digests)
-            .filter(|(p, d)| stored.remove(p.key.as_str()).as_deref() != Some(d.as_str()))
-            .map(|(p, d)| (p, d.as_str()))
-            .collect();
+        let changed: Vec<(&GoldenRecord, Option<&str>)> = if empty {
+            persons.iter().map(|p| (p, None)).collect()
+        } else {
+            persons
+                .iter()
+                .zip(&digests)
+                .filter(|(p, d)| stored.remove(p.key.as_str()).as_deref() != Some(d.as_str()))
+                .map(|(p, d)| (p, Some(d.as_str())))
+                .collect()
+        };
         // Stored text is built a statement's worth at a time, never for the whole
         // registry at once, and the next statement's while SQLite runs this one.
         let mut buf = Vec::new();
+        let mut new_digests = Vec::with_capacity(if empty { persons.len() } else { 0 });
         let mut chunks = changed.chunks(CHUNK);
-        let mut next = chunks.next().map(|c| person_rows(c, &mut buf));
+        let mut next = chunks
+            .next()
+            .map(|c| person_rows(c, &mut buf, &mut new_digests));
         while let Some(rows) = next.take() {
             let insert = Insert {
                 head: "INSERT INTO persons (person_key, township, state, record, digest)",
@@ -290,9 +334,13 @@ impl Store {
                         .bind(p.township.as_deref())
                         .bind(p.state)
                         .bind(p.text.as_str())
-                        .bind(p.digest)
+                        .bind(p.digest.as_ref())
                 }),
-                async { chunks.next().map(|c| person_rows(c, &mut buf)) }
+                async {
+                    chunks
+                        .next()
+                        .map(|c| person_rows(c, &mut buf, &mut new_digests))
+                }
             );
             write.persons_written += written?;
             next = following;
@@ -342,6 +390,7 @@ impl Store {
                 .map_err(doing("removing records that denote nobody"))?;
             write.unlinked_removed += 1;
         }
+        let whole = whole.unwrap_or_else(|| registry_digest(persons, &new_digests, unlinked));
         sqlx::query("INSERT INTO registry_state (id, digest) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET digest = excluded.digest")
             .bind(whole)
             .execute(&mut *tx)
@@ -458,6 +507,33 @@ mod tests {
                 ("psb".into(), "L1".into())
             ]
         );
+    }
+
+    fn person(key: &str, name: &str) -> GoldenRecord<'static> {
+        let mut p = GoldenRecord::new(key, TownshipCode::parse("349901003"), "on_register", 1);
+        p.push_field("name", name, "psb", format!("L{key}"));
+        p
+    }
+
+    /// A first write builds each text once, for its digest and its row together; a
+    /// later write takes the digests first. Both must agree, or every later run would
+    /// rewrite every person.
+    #[tokio::test]
+    async fn a_first_write_and_a_later_one_agree_on_every_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("r.db").display());
+        let store = Store::open(&url).await.unwrap();
+        let mut persons: Vec<GoldenRecord> = (0..1200)
+            .map(|i| person(&format!("{i:04}"), "王某"))
+            .collect();
+        let first = store.write_registry(&persons, &[]).await.unwrap();
+        assert_eq!(first.persons_written, 1200);
+        let again = store.write_registry(&persons, &[]).await.unwrap();
+        assert_eq!(again.persons_written, 0, "nothing changed");
+        persons[700] = person("0700", "王某某");
+        let changed = store.write_registry(&persons, &[]).await.unwrap();
+        assert_eq!(changed.persons_written, 1, "only the changed person");
+        store.close().await;
     }
 
     #[test]
