@@ -90,11 +90,6 @@ impl<'a> GoldenRecord<'a> {
             from: u8::try_from(from).expect("a person's fields come from few records"),
         });
     }
-
-    /// The record a field came from.
-    pub fn source_of(&self, field: &Field) -> &RecordRef<'a> {
-        &self.refs[usize::from(field.from)]
-    }
 }
 
 /// A source record that denotes no person, and why.

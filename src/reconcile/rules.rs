@@ -17,6 +17,7 @@ use crate::records::{PisRecord, PsbEventKind};
 /// PIS record denotes. The rules and the golden records both read it, so it is built
 /// first and both can be built from it at once.
 pub struct Denotations<'a> {
+    /// Every current birth certificate and `CS` row, paired where they are one birth.
     pub births: Vec<Birth<'a>>,
     /// Per PIS record (not deleted): the birth it denotes.
     pub pis_birth: Vec<Option<usize>>,
@@ -25,6 +26,7 @@ pub struct Denotations<'a> {
 }
 
 impl<'a> Denotations<'a> {
+    /// Pairs the view's births and finds what each PIS record denotes.
     pub fn new(view: &View<'a>) -> Denotations<'a> {
         let births = pair_births(view);
         let pis_birth = denote_births(&births, view.pis);
@@ -52,7 +54,9 @@ impl<'a> Denotations<'a> {
 pub struct Rules<'a, 'v> {
     pub view: &'v View<'a>,
     pub counties: &'v [String],
+    /// [`Denotations::births`].
     pub births: &'v [Birth<'a>],
+    /// [`Denotations::pis_birth`].
     pub pis_birth: &'v [Option<usize>],
     /// Active PIS records per person ID.
     pub active_by_person: ActiveRecords,
