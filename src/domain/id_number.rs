@@ -103,22 +103,11 @@ pub struct IdNumber([u8; 18]);
 /// up millions of times a run, and a slice goes through the hasher's long-input path.
 impl std::hash::Hash for IdNumber {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        let b = &self.0;
-        let word = |i: usize| {
-            u64::from_le_bytes([
-                b[i],
-                b[i + 1],
-                b[i + 2],
-                b[i + 3],
-                b[i + 4],
-                b[i + 5],
-                b[i + 6],
-                b[i + 7],
-            ])
-        };
-        state.write_u64(word(0));
-        state.write_u64(word(8));
-        state.write_u16(u16::from_le_bytes([b[16], b[17]]));
+        let (words, tail) = self.0.split_at(16);
+        for word in words.chunks_exact(8) {
+            state.write_u64(u64::from_le_bytes(word.try_into().expect("eight bytes")));
+        }
+        state.write_u16(u16::from_le_bytes(tail.try_into().expect("two bytes")));
     }
 }
 

@@ -199,13 +199,7 @@ impl Store {
         ];
         for (slot, tables) in out.iter_mut().zip(tables) {
             for t in tables {
-                let n: i64 = sqlx::query(&format!("SELECT COUNT(*) FROM {t}"))
-                    .fetch_one(&self.pool)
-                    .await
-                    .map_err(doing("counting records"))?
-                    .try_get(0)
-                    .map_err(doing("counting records"))?;
-                slot.1 += n;
+                slot.1 += self.count_rows(t).await?;
             }
             let q: i64 = sqlx::query("SELECT COUNT(*) FROM quarantine WHERE feed = $1")
                 .bind(slot.0)

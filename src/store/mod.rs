@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use sqlx::any::{AnyArguments, AnyConnectOptions, AnyPoolOptions};
 use sqlx::query::Query;
-use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Row, Transaction};
 
 /// A store failure, with what was being done.
 #[derive(Debug, thiserror::Error)]
@@ -253,6 +253,16 @@ impl Store {
             None => TxInner::Pool(self.pool.begin().await.map_err(doing(what))?),
         };
         Ok(WriteTx { inner: Some(inner) })
+    }
+
+    /// The number of rows in one of popsync's own tables.
+    pub(crate) async fn count_rows(&self, table: &str) -> Result<i64, StoreError> {
+        sqlx::query(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(doing("counting records"))?
+            .try_get(0)
+            .map_err(doing("counting records"))
     }
 
     pub fn backend(&self) -> Backend {

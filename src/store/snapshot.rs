@@ -236,7 +236,7 @@ impl Store {
     pub async fn load_snapshot(&self) -> Result<Snapshot, StoreError> {
         let mut snap = Snapshot::default();
         // Room for every record up front: grown by doubling, the psb vector alone was
-        // copied into fresh memory again and again, a tenth of a first run's time.
+        // copied whole into fresh memory at every doubling.
         snap.psb.reserve_exact(self.rows_in(&PSB).await?);
         snap.pis.reserve_exact(self.rows_in(&PIS).await?);
         snap.marriages
@@ -292,15 +292,22 @@ impl Store {
         Ok(snap)
     }
 
-    /// How many rows a table holds now (rows stored while the snapshot is read only
-    /// make a vector grow).
+    /// Room to make for a table's records (rows stored while the snapshot is read only
+    /// make a vector grow). A table read by rowid has no more rows than its highest
+    /// rowid, found without reading them: counting the two large tables read them
+    /// whole, about 0.3 s before the first page.
     async fn rows_in(&self, t: &TableRead) -> Result<usize, StoreError> {
-        let n: i64 = sqlx::query(&format!("SELECT COUNT(*) FROM {}", t.table))
-            .fetch_one(&self.pool)
-            .await
-            .map_err(doing("counting stored records"))?
-            .try_get(0)
-            .map_err(doing("counting stored records"))?;
+        let n = if t.by_rowid && self.backend == Backend::Sqlite {
+            let sql = format!("SELECT COALESCE(MAX(rowid), 0) FROM {}", t.table);
+            sqlx::query(&sql)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(doing("counting records"))?
+                .try_get(0)
+                .map_err(doing("counting records"))?
+        } else {
+            self.count_rows(t.table).await?
+        };
         Ok(usize::try_from(n).unwrap_or(0))
     }
 
