@@ -140,18 +140,29 @@ async fn dump(url: &str) -> Vec<String> {
         out.push(format!("{table}: {}", rows.len()));
         out.extend(rows.into_iter().map(|r| r.0));
     }
-    let cursors: Vec<(String, Option<String>)> =
-        sqlx::query_as("SELECT stream, cursor FROM feed_state ORDER BY stream")
-            .fetch_all(&pool)
-            .await
-            .unwrap();
+    pool.close().await;
     out.extend(
-        cursors
+        cursors(url)
+            .await
             .into_iter()
             .map(|(s, c)| format!("cursor {s}={c:?}")),
     );
-    pool.close().await;
     out
+}
+
+/// Every feed's cursor or watermark: it moves with each committed page. A
+/// store that a killed first run left without its file or tables has none.
+async fn cursors(url: &str) -> Vec<(String, Option<String>)> {
+    sqlx::any::install_default_drivers();
+    let Ok(pool) = sqlx::AnyPool::connect(url).await else {
+        return Vec::new(); // Killed before it created the file.
+    };
+    let rows = sqlx::query_as("SELECT stream, cursor FROM feed_state ORDER BY stream")
+        .fetch_all(&pool)
+        .await
+        .unwrap_or_default();
+    pool.close().await;
+    rows
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -161,17 +172,18 @@ async fn a_sync_killed_at_random_moments_ends_identical_to_an_uninterrupted_one(
     // then hold byte-identical rows.
     let mut faults = all_faults(0.05);
     faults.mutate_pis = 0.0;
-    let city = City::start(13, 3000, faults).await;
+    let city = City::start(13, 5000, faults).await;
     let calm = fresh_db(crate::helpers::Backend::Sqlite).await;
     let killed = fresh_db(crate::helpers::Backend::Sqlite).await;
-    let (calm_cfg, _) = city.config(&calm, |t| t);
     // Small pages: many commits, so kills land between and inside them.
-    let (killed_cfg, _) = city.config(&killed, |t| {
+    let small_pages = |t: String| {
         t.replace(
             "schedule = \"0 */15 * * * *\"",
             "schedule = \"0 */15 * * * *\"\npage_size = 10",
         )
-    });
+    };
+    let (calm_cfg, _) = city.config(&calm, |t| t);
+    let (killed_cfg, _) = city.config(&killed, small_pages);
     let run = |cfg: &std::path::Path| {
         std::process::Command::new(exe)
             .args(["--config", cfg.to_str().unwrap(), "sync"])
@@ -184,25 +196,32 @@ async fn a_sync_killed_at_random_moments_ends_identical_to_an_uninterrupted_one(
     let status = run(&calm_cfg).wait().unwrap();
     assert!(status.success());
 
-    let mut kills = 0;
+    // Kill after 5 to 45 ms, again and again, until a sync reaches the end by
+    // itself. How long a sync takes depends on the machine and on its retry
+    // waits, so the test counts kills instead of guessing a duration: a kill
+    // counts when the store moved on since the one before, and the sync had
+    // not yet finished.
+    let mut landed = 0;
+    let mut last = cursors(&killed.url).await;
     let mut seed: u64 = 0x9e3779b97f4a7c15;
-    while kills < 24 {
+    for _ in 0..2000 {
         let mut child = run(&killed_cfg);
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        let wait = std::time::Duration::from_millis(25 + seed % 120);
-        tokio::time::sleep(wait).await;
-        match child.try_wait().unwrap() {
-            Some(_) => break, // It reached the end before the kill.
-            None => {
-                child.kill().unwrap(); // SIGKILL
-                child.wait().unwrap();
-                kills += 1;
-            }
+        tokio::time::sleep(std::time::Duration::from_millis(5 + seed % 41)).await;
+        if child.try_wait().unwrap().is_some() {
+            break; // It reached the end before the kill.
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let now = cursors(&killed.url).await;
+        if now != last {
+            landed += 1;
+            last = now;
         }
     }
-    assert!(kills >= 20, "only {kills} kills landed mid-sync");
+    assert!(landed >= 20, "only {landed} kills landed mid-sync");
     let status = run(&killed_cfg).wait().unwrap();
     assert!(status.success());
     let (a, b) = (dump(&calm.url).await, dump(&killed.url).await);
