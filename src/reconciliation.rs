@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::domain::{format_timestamp, now_local};
-use crate::reconcile::{reconcile, Params, TicketKind};
+use crate::reconcile::{prepare, Params, TicketKind};
 use crate::store::{Actor, RegistryWrite, Store, StoreError};
 use crate::tickets::{plan, Change, Status};
 
@@ -106,12 +106,30 @@ pub async fn run(
     }
     let snapshot = store.load_snapshot().await?;
     sw.lap("load");
-    let outcome = tokio::task::block_in_place(|| reconcile(&snapshot, &params));
+    let prepared = tokio::task::block_in_place(|| prepare(&snapshot, &params));
     sw.lap("reconcile");
-    let registry = store
-        .write_registry(&outcome.persons, &outcome.unlinked)
-        .await?;
+    // The rules raise tickets on a thread of their own while this one plans the
+    // golden records and writes them: the rules never wait for SQLite, nor the
+    // registry for the rules.
+    let (tickets, registry, rules_ms) = tokio::task::block_in_place(|| {
+        std::thread::scope(|s| {
+            let rules = s.spawn(|| {
+                let t = Instant::now();
+                let tickets = prepared.tickets(&params.counties);
+                (tickets, t.elapsed().as_millis() as u64)
+            });
+            let plans = prepared.registry();
+            let written = tokio::runtime::Handle::current()
+                .block_on(store.write_registry(&plans, &plans.unlinked));
+            let (tickets, rules_ms) = rules
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e));
+            (tickets, written, rules_ms)
+        })
+    });
+    let registry = registry?;
     sw.lap("registry");
+    sw.1.insert("rules", rules_ms);
     let existing = store.ticket_states().await?;
     let stored: std::collections::HashMap<&str, (TicketKind, &str, Status)> = existing
         .iter()
@@ -128,7 +146,7 @@ pub async fn run(
             *open_by_kind.entry(t.kind.as_str().to_string()).or_default() += 1;
         }
     }
-    let changes = plan(&existing, outcome.tickets, &outcome.voided_certificates);
+    let changes = plan(&existing, tickets, &prepared.voided_certificates());
     sw.lap("plan");
     let mut summary = RunSummary {
         open_by_kind,

@@ -9,7 +9,7 @@ use super::json_fields::{self, code, required, text, RowError};
 use super::{FeedError, StreamPager};
 use crate::config::FeedConfig;
 use crate::domain::{parse_compact_date, parse_local_datetime, DivisionCode, IdNumber, Sex};
-use crate::records::{Batch, PsbEvent, PsbEventKind, Records, WithRaw};
+use crate::records::{Batch, PsbDetails, PsbEvent, PsbEventKind, Records, WithRaw};
 
 pub struct PsbPager {
     base: reqwest::Url,
@@ -172,18 +172,20 @@ fn parse_row(raw: &str) -> Result<PsbEvent, RowError> {
         name: text(&row, "xm").unwrap_or_default(),
         sex,
         birth_date,
-        ethnicity: code(&row, "mz"),
-        household: code(&row, "hh"),
-        relation: code(&row, "yhzgx"),
         division,
-        from_county: code(&row, "qyd"),
         to_county: code(&row, "qwd"),
-        father_id: text(&row, "fqsfhm"),
         mother_id,
         birth_cert_no: code(&row, "csyxzmbh"),
         death_date,
         event_date,
         recorded_at: djsj,
+        details: Some(Box::new(PsbDetails {
+            ethnicity: code(&row, "mz"),
+            household: code(&row, "hh"),
+            relation: code(&row, "yhzgx"),
+            from_county: code(&row, "qyd"),
+            father_id: text(&row, "fqsfhm"),
+        })),
     })
 }
 

@@ -8,7 +8,7 @@ mod rules;
 mod ticket;
 mod view;
 
-pub use registry::{Field, GoldenRecord, RecordRef, Unlinked};
+pub use registry::{Field, GoldenRecord, Persons, RecordRef, Registry, Unlinked};
 pub use ticket::{Evidence, Subject, TicketDraft, TicketKind};
 
 use std::collections::HashSet;
@@ -29,18 +29,24 @@ pub struct Params {
 
 /// What one reconciliation found. The registry borrows from the snapshot it was built
 /// from.
-#[derive(Debug)]
 pub struct Outcome<'a> {
     pub tickets: Vec<TicketDraft>,
-    pub persons: Vec<GoldenRecord<'a>>,
-    /// Source records that denote no person, with the reason.
-    pub unlinked: Vec<Unlinked<'a>>,
+    pub registry: Registry<'a>,
     /// Certificates whose current version is void: tickets resting on them are withdrawn.
     pub voided_certificates: HashSet<String>,
 }
 
-/// Reconciles every department's records as of `params.as_of`.
-pub fn reconcile<'a>(snap: &'a Snapshot, params: &Params) -> Outcome<'a> {
+/// What both the rules and the registry read: the as-of view, and who denotes whom.
+/// Neither reads anything of the other, so a run can raise tickets on one core while
+/// it writes the registry with the other.
+pub struct Prepared<'a> {
+    snap: &'a Snapshot,
+    view: view::View<'a>,
+    denoted: rules::Denotations<'a>,
+}
+
+/// Builds the as-of view of `snap` and pairs what denotes whom.
+pub fn prepare<'a>(snap: &'a Snapshot, params: &Params) -> Prepared<'a> {
     let dates = view::Dates::new(
         params.as_of,
         params.grace_days,
@@ -48,12 +54,42 @@ pub fn reconcile<'a>(snap: &'a Snapshot, params: &Params) -> Outcome<'a> {
     );
     let view = view::View::build(snap, dates);
     let denoted = rules::Denotations::new(&view);
-    // The rules and the golden records read the same view and denotations and
-    // nothing of each other: on a second core, the golden records cost no time.
-    let (tickets, (persons, unlinked)) = std::thread::scope(|s| {
-        let registry =
-            s.spawn(|| registry::build(snap, &view, &denoted.births, &denoted.pis_person));
-        let tickets = rules::Rules::new(&view, &denoted, &params.counties).run();
+    Prepared {
+        snap,
+        view,
+        denoted,
+    }
+}
+
+impl<'a> Prepared<'a> {
+    /// Every ticket the rules raise, in a stable order.
+    pub fn tickets(&self, counties: &[String]) -> Vec<TicketDraft> {
+        rules::Rules::new(&self.view, &self.denoted, counties).run()
+    }
+
+    /// The golden records' plans and every record's link.
+    pub fn registry(&self) -> Registry<'a> {
+        registry::build(
+            self.snap,
+            &self.view,
+            &self.denoted.births,
+            &self.denoted.pis_person,
+        )
+    }
+
+    /// Certificates whose current version is void.
+    pub fn voided_certificates(&self) -> HashSet<String> {
+        self.view.voided.iter().cloned().collect()
+    }
+}
+
+/// Reconciles every department's records as of `params.as_of`: the registry and the
+/// tickets, built on two threads at once.
+pub fn reconcile<'a>(snap: &'a Snapshot, params: &Params) -> Outcome<'a> {
+    let prepared = prepare(snap, params);
+    let (tickets, registry) = std::thread::scope(|s| {
+        let registry = s.spawn(|| prepared.registry());
+        let tickets = prepared.tickets(&params.counties);
         let registry = registry
             .join()
             .unwrap_or_else(|e| std::panic::resume_unwind(e));
@@ -61,8 +97,7 @@ pub fn reconcile<'a>(snap: &'a Snapshot, params: &Params) -> Outcome<'a> {
     });
     Outcome {
         tickets,
-        persons,
-        unlinked,
-        voided_certificates: view.voided.iter().cloned().collect(),
+        registry,
+        voided_certificates: prepared.voided_certificates(),
     }
 }

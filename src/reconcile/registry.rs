@@ -4,13 +4,15 @@
 use foldhash::{HashMap, HashMapExt};
 use std::borrow::Cow;
 
+use chrono::NaiveDate;
+use compact_str::{format_compact, ToCompactString};
+
 use super::births::Birth;
 use super::marital::MaritalHistory;
 use super::rules::hyzk_zh;
-use super::view::View;
+use super::view::{DeathEvidence, View};
 use crate::domain::{IdNumber, TownshipCode};
-use crate::records::{InlineText, PsbEvent, PsbEventKind, Snapshot};
-use compact_str::{format_compact, ToCompactString};
+use crate::records::{BirthCertificate, InlineText, PisRecord, PsbEvent, PsbEventKind, Snapshot};
 
 /// One field of a golden record: its value, and the source record it came from as
 /// that record's place in the golden record's `refs` (most of a person's fields come
@@ -99,31 +101,257 @@ pub struct Unlinked<'a> {
     pub reason: &'static str,
 }
 
-/// Builds the registry from the view and the rules' denotations: golden records in
-/// key order, each with its links, and the records that denote nobody.
+/// Golden records as a registry write reads them: by position, in key order, each
+/// built when the write needs it. The registry of a reconciliation builds them from
+/// the snapshot; a slice of records already built serves as they are.
+pub trait Persons<'a>: Sync {
+    /// How many persons there are.
+    fn count(&self) -> usize;
+    /// The key of the person at `at`.
+    fn key(&self, at: usize) -> &str;
+    /// The golden record of the person at `at`.
+    fn golden(&self, at: usize) -> Cow<'_, GoldenRecord<'a>>;
+}
+
+impl<'a> Persons<'a> for [GoldenRecord<'a>] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn key(&self, at: usize) -> &str {
+        &self[at].key
+    }
+
+    fn golden(&self, at: usize) -> Cow<'_, GoldenRecord<'a>> {
+        Cow::Borrowed(&self[at])
+    }
+}
+
+/// The registry one reconciliation found: for each person, in key order, where each
+/// field comes from (a plan, not the texts), and the records that denote them; and
+/// the records that denote nobody. A golden record is built from its plan when it is
+/// written: a million built records held 750 MB at once, their plans hold a fifth.
+pub struct Registry<'a> {
+    snap: &'a Snapshot,
+    plans: Vec<Plan<'a>>,
+    /// Death notes the plans name by their place.
+    deaths: Vec<DeathNote>,
+    /// The records that denote each person: those of the plan at `i` are
+    /// `links[link_starts[i]..link_starts[i + 1]]`.
+    links: Vec<Linked>,
+    link_starts: Vec<u32>,
+    /// Source records that denote no person, with the reason.
+    pub unlinked: Vec<Unlinked<'a>>,
+}
+
+impl<'a> Persons<'a> for Registry<'a> {
+    fn count(&self) -> usize {
+        self.plans.len()
+    }
+
+    fn key(&self, at: usize) -> &str {
+        &self.plans[at].key
+    }
+
+    fn golden(&self, at: usize) -> Cow<'_, GoldenRecord<'a>> {
+        Cow::Owned(self.build_golden(at))
+    }
+}
+
+/// What one person's fields are taken from.
+struct Plan<'a> {
+    /// The normalised ID, or `birth:CERTNO`.
+    key: InlineText,
+    township: Option<TownshipCode>,
+    state: &'static str,
+    basis: Basis<'a>,
+    /// Marital status, from civil affairs or else from the family-planning register.
+    marital: Option<Marital<'a>>,
+    /// The plan's place before the plans were put in key order: links name it so.
+    found_at: u32,
+}
+
+/// The record a person's identity comes from.
+#[derive(Clone, Copy)]
+enum Basis<'a> {
+    /// The latest household-register event, and the death note if the person died.
+    Psb(&'a PsbEvent, Option<u32>),
+    /// A child known only from its birth certificate.
+    Birth(&'a BirthCertificate),
+    /// A register record of a person no other department knows.
+    Pis(&'a PisRecord),
+    /// A death of a person known only from it.
+    Death(u32),
+}
+
+/// A death as a golden record's state shows it, and the record that says so.
+struct DeathNote {
+    date: NaiveDate,
+    source: &'static str,
+    record: String,
+}
+
+#[derive(Clone, Copy)]
+struct Marital<'a> {
+    zh: &'static str,
+    source: &'static str,
+    record: &'a str,
+}
+
+/// A source record, by its table and place in the snapshot.
+#[derive(Clone, Copy)]
+enum Linked {
+    Psb(u32),
+    Marriage(u32, bool),
+    Cremation(u32),
+    Birth(u32),
+    Death(u32),
+    Pis(u32),
+}
+
+impl<'a> Registry<'a> {
+    /// The golden record of the person at `at`, built from its plan.
+    fn build_golden(&self, at: usize) -> GoldenRecord<'a> {
+        let plan = &self.plans[at];
+        let mut person = GoldenRecord::new(plan.key.clone(), plan.township, plan.state, 6);
+        let township = || {
+            plan.township
+                .map(|t| t.to_compact_string())
+                .unwrap_or_default()
+        };
+        match plan.basis {
+            Basis::Psb(last, death) => {
+                let lsh = last.lsh.as_str();
+                person.push_field("name", last.name.trim(), "psb", lsh);
+                person.push_field("sex", last.sex.zh(), "psb", lsh);
+                person.push_field(
+                    "birth_date",
+                    last.birth_date.to_compact_string(),
+                    "psb",
+                    lsh,
+                );
+                person.push_field("township", township(), "psb", lsh);
+                match death {
+                    Some(d) => self.push_death(&mut person, d),
+                    None if plan.state == "moved_out" => {
+                        person.push_field("state", "迁出", "psb", lsh)
+                    }
+                    None => person.push_field("state", "在册", "psb", lsh),
+                }
+            }
+            Basis::Birth(cert) => {
+                let rec: Cow<'a, str> = format!("{}#{}", cert.cert_no, cert.version).into();
+                if let Some(n) = &cert.child_name {
+                    person.push_field("name", n.trim(), "nhc", rec.clone());
+                }
+                person.push_field("sex", cert.child_sex.zh(), "nhc", rec.clone());
+                person.push_field(
+                    "birth_date",
+                    cert.birth_date.to_compact_string(),
+                    "nhc",
+                    rec.clone(),
+                );
+                person.push_field(
+                    "mother_id",
+                    cert.mother_id.to_compact_string(),
+                    "nhc",
+                    rec.clone(),
+                );
+                person.push_field("state", "出生未落户", "nhc", rec.clone());
+                if plan.township.is_some() {
+                    person.push_field("township", township(), "nhc", rec);
+                }
+            }
+            Basis::Pis(r) => {
+                let pid = r.person_id.as_str();
+                person.push_field("name", r.name.trim(), "pis", pid);
+                person.push_field("sex", r.sex.zh(), "pis", pid);
+                person.push_field("birth_date", r.birth_date.to_compact_string(), "pis", pid);
+                person.push_field("township", township(), "pis", pid);
+            }
+            Basis::Death(d) => self.push_death(&mut person, d),
+        }
+        if let Some(m) = plan.marital {
+            person.push_field("marital_status", m.zh, m.source, m.record);
+        }
+        let (from, to) = (self.link_starts[at], self.link_starts[at + 1]);
+        person.links = self.links[from as usize..to as usize]
+            .iter()
+            .map(|&l| record_ref(self.snap, l))
+            .collect();
+        person.links.sort_unstable();
+        person
+    }
+
+    fn push_death(&self, person: &mut GoldenRecord<'a>, note: u32) {
+        let d = &self.deaths[note as usize];
+        person.push_field(
+            "state",
+            format_compact!("死亡 {}", d.date),
+            d.source,
+            d.record.clone(),
+        );
+    }
+}
+
+/// A source record as links name it.
+fn record_ref(snap: &Snapshot, record: Linked) -> RecordRef<'_> {
+    let (source, key): (&'static str, Cow<'_, str>) = match record {
+        Linked::Psb(i) => ("psb", snap.psb[i as usize].lsh.as_str().into()),
+        Linked::Marriage(i, wife) => {
+            let side = if wife { "wife" } else { "husband" };
+            let m = &snap.marriages[i as usize];
+            ("mca.marriage", format!("{}/{side}", m.reg_no).into())
+        }
+        Linked::Cremation(i) => (
+            "mca.cremation",
+            snap.cremations[i as usize].cert_no.as_str().into(),
+        ),
+        Linked::Birth(i) => {
+            let c = &snap.births[i as usize];
+            ("nhc.birth", format!("{}#{}", c.cert_no, c.version).into())
+        }
+        Linked::Death(i) => {
+            let d = &snap.deaths[i as usize];
+            ("nhc.death", format!("{}#{}", d.cert_no, d.version).into())
+        }
+        Linked::Pis(i) => ("pis", snap.pis[i as usize].person_id.as_str().into()),
+    };
+    RecordRef { source, key }
+}
+
+/// Builds the registry from the view and the rules' denotations: a plan for each
+/// person in key order, the records that denote each, and those that denote nobody.
 pub fn build<'a>(
     snap: &'a Snapshot,
     view: &View<'a>,
     births: &[Birth<'a>],
     pis_person: &[Option<IdNumber>],
-) -> (Vec<GoldenRecord<'a>>, Vec<Unlinked<'a>>) {
-    // Room for every person up front (a vector of a million golden records that
-    // doubles is copied whole into fresh memory): the household register's, the
-    // certificates' children, and at most one for each register record or death
-    // whose ID the household register does not know.
+) -> Registry<'a> {
+    // Room for every person up front: the household register's, the certificates'
+    // children, and at most one for each register record or death whose ID the
+    // household register does not know.
     let unknown_to_psb = pis_person
         .iter()
         .flatten()
         .chain(view.deaths.keys())
         .filter(|id| !view.psb.contains_key(id))
         .count();
-    let mut persons: Vec<GoldenRecord<'a>> =
+    let mut plans: Vec<Plan<'a>> =
         Vec::with_capacity(view.psb.len() + births.len() + unknown_to_psb);
+    let mut deaths: Vec<DeathNote> = Vec::with_capacity(view.deaths.len());
+    let mut note = |d: &DeathEvidence| {
+        deaths.push(DeathNote {
+            date: d.date,
+            source: d.evidence[0].source,
+            record: d.evidence[0].record.clone(),
+        });
+        deaths.len() as u32 - 1
+    };
     let mut by_id: HashMap<IdNumber, usize> = HashMap::with_capacity(view.psb.len());
     let histories = MaritalHistory::index(&view.marriages);
     for (id, p) in view.psb.iter() {
         let last: &'a PsbEvent = p.latest();
-        let lsh = last.lsh.as_str();
         let death = view.deaths.get(id);
         let state = if death.is_some() {
             "dead"
@@ -132,46 +360,30 @@ pub fn build<'a>(
         } else {
             "on_register"
         };
-        // Room for state and marital status too: a vector that doubles when they
-        // come holds eight fields for every person.
-        let mut person = GoldenRecord::new(id.to_compact_string(), Some(p.township()), state, 6);
-        person.links.reserve_exact(p.rows.len() + 1);
-        person.push_field("name", last.name.trim(), "psb", lsh);
-        person.push_field("sex", last.sex.zh(), "psb", lsh);
-        person.push_field(
-            "birth_date",
-            last.birth_date.to_compact_string(),
-            "psb",
-            lsh,
-        );
-        person.push_field("township", p.township().to_compact_string(), "psb", lsh);
-        match death {
-            Some(d) => {
-                let first = &d.evidence[0];
-                person.push_field(
-                    "state",
-                    format_compact!("死亡 {}", d.date),
-                    first.source,
-                    first.record.clone(),
-                );
-            }
-            None if state == "moved_out" => person.push_field("state", "迁出", "psb", lsh),
-            None => person.push_field("state", "在册", "psb", lsh),
-        }
-        if let Some(h) = histories.get(id) {
-            if let Some(s) = h.status(view, view.dates.as_of) {
-                let last_event = h
-                    .events
-                    .iter()
-                    .rev()
-                    .find(|(m, _)| m.reg_date <= view.dates.as_of)
-                    .map(|(m, _)| m.reg_no.as_str())
-                    .unwrap_or_default();
-                person.push_field("marital_status", s.zh(), "mca", last_event);
-            }
-        }
-        by_id.insert(*id, persons.len());
-        persons.push(person);
+        let marital = histories.get(id).and_then(|h| {
+            let s = h.status(view, view.dates.as_of)?;
+            let last_event = h
+                .events
+                .iter()
+                .rev()
+                .find(|(m, _)| m.reg_date <= view.dates.as_of)
+                .map(|(m, _)| m.reg_no.as_str())
+                .unwrap_or_default();
+            Some(Marital {
+                zh: s.zh(),
+                source: "mca",
+                record: last_event,
+            })
+        });
+        by_id.insert(*id, plans.len());
+        plans.push(Plan {
+            key: id.to_compact_string(),
+            township: Some(p.township()),
+            state,
+            basis: Basis::Psb(last, death.map(&mut note)),
+            marital,
+            found_at: plans.len() as u32,
+        });
     }
     // Certificates of children known only from them, by certificate number.
     let mut by_cert: HashMap<&'a str, usize> = HashMap::new();
@@ -179,122 +391,101 @@ pub fn build<'a>(
         let (Some(cert), None) = (b.cert, b.cs) else {
             continue;
         };
-        let rec: Cow<'a, str> = format!("{}#{}", cert.cert_no, cert.version).into();
-        let mut person = GoldenRecord::new(
-            format_compact!("birth:{}", cert.cert_no),
-            cert.residence.map(|r| r.township()),
-            "unregistered_birth",
-            6,
-        );
-        if let Some(n) = &cert.child_name {
-            person.push_field("name", n.trim(), "nhc", rec.clone());
-        }
-        person.push_field("sex", cert.child_sex.zh(), "nhc", rec.clone());
-        person.push_field(
-            "birth_date",
-            cert.birth_date.to_compact_string(),
-            "nhc",
-            rec.clone(),
-        );
-        person.push_field(
-            "mother_id",
-            cert.mother_id.to_compact_string(),
-            "nhc",
-            rec.clone(),
-        );
-        person.push_field("state", "出生未落户", "nhc", rec.clone());
-        if let Some(r) = cert.residence {
-            person.push_field("township", r.township().to_compact_string(), "nhc", rec);
-        }
-        by_cert.insert(cert.cert_no.as_str(), persons.len());
-        persons.push(person);
+        by_cert.insert(cert.cert_no.as_str(), plans.len());
+        plans.push(Plan {
+            key: format_compact!("birth:{}", cert.cert_no),
+            township: cert.residence.map(|r| r.township()),
+            state: "unregistered_birth",
+            basis: Basis::Birth(cert),
+            marital: None,
+            found_at: plans.len() as u32,
+        });
     }
     // Register records of people no other department knows, and the register's
     // marital status where civil affairs says nothing.
     for (i, r) in snap.pis.iter().enumerate() {
         let Some(id) = pis_person[i] else { continue };
-        let pid = r.person_id.as_str();
         let at = *by_id.entry(id).or_insert_with(|| {
             let state = if view.deaths.contains_key(&id) {
                 "dead"
             } else {
                 "pis_only"
             };
-            let township = r.village.township();
-            let mut person = GoldenRecord::new(id.to_compact_string(), Some(township), state, 5);
-            person.push_field("name", r.name.trim(), "pis", pid);
-            person.push_field("sex", r.sex.zh(), "pis", pid);
-            person.push_field("birth_date", r.birth_date.to_compact_string(), "pis", pid);
-            person.push_field("township", township.to_compact_string(), "pis", pid);
-            persons.push(person);
-            persons.len() - 1
+            plans.push(Plan {
+                key: id.to_compact_string(),
+                township: Some(r.village.township()),
+                state,
+                basis: Basis::Pis(r),
+                marital: None,
+                found_at: plans.len() as u32,
+            });
+            plans.len() - 1
         });
-        let entry = &mut persons[at];
-        if r.is_active()
-            && r.marital.is_some()
-            && !entry.fields.iter().any(|f| f.name == "marital_status")
-        {
-            entry.push_field("marital_status", hyzk_zh(r.marital.as_deref()), "pis", pid);
+        let plan = &mut plans[at];
+        if r.is_active() && r.marital.is_some() && plan.marital.is_none() {
+            plan.marital = Some(Marital {
+                zh: hyzk_zh(r.marital.as_deref()),
+                source: "pis",
+                record: r.person_id.as_str(),
+            });
         }
     }
     for (id, d) in &view.deaths {
         by_id.entry(*id).or_insert_with(|| {
-            let mut person = GoldenRecord::new(id.to_compact_string(), None, "dead", 1);
-            person.push_field(
-                "state",
-                format_compact!("死亡 {}", d.date),
-                d.evidence[0].source,
-                d.evidence[0].record.clone(),
-            );
-            persons.push(person);
-            persons.len() - 1
+            plans.push(Plan {
+                key: id.to_compact_string(),
+                township: None,
+                state: "dead",
+                basis: Basis::Death(note(d)),
+                marital: None,
+                found_at: plans.len() as u32,
+            });
+            plans.len() - 1
         });
     }
 
+    let mut linked: Vec<(u32, Linked)> = Vec::with_capacity(
+        snap.psb.len() + 2 * snap.marriages.len() + snap.births.len() + snap.pis.len(),
+    );
     let mut unlinked = Vec::new();
-    let mut link =
-        |person: Result<usize, &'static str>, source: &'static str, key: Cow<'a, str>| {
-            let record = RecordRef { source, key };
-            match person {
-                Ok(at) => persons[at].links.push(record),
-                Err(reason) => unlinked.push(Unlinked { record, reason }),
-            }
-        };
+    let mut link = |person: Result<usize, &'static str>, record: Linked| match person {
+        Ok(at) => linked.push((at as u32, record)),
+        Err(reason) => unlinked.push(Unlinked {
+            record: record_ref(snap, record),
+            reason,
+        }),
+    };
     let known = |id: Option<IdNumber>| match id {
         Some(id) => by_id.get(&id).copied().ok_or("ID of no known person"),
         None => Err("no ID"),
     };
     const LATER: &str = "dated after the as-of date";
     const VOIDED: &str = "certificate voided";
-    for r in &snap.psb {
+    for (i, r) in snap.psb.iter().enumerate() {
         let person = if r.event_date > view.dates.as_of {
             Err(LATER)
         } else {
             known(Some(r.id))
         };
-        link(person, "psb", r.lsh.as_str().into());
+        link(person, Linked::Psb(i as u32));
     }
-    for m in &snap.marriages {
-        for (side, id) in [("husband", m.husband_id), ("wife", m.wife_id)] {
+    for (i, m) in snap.marriages.iter().enumerate() {
+        for (wife, id) in [(false, m.husband_id), (true, m.wife_id)] {
             let person = if m.reg_date > view.dates.as_of {
                 Err(LATER)
             } else {
                 known(Some(id))
             };
-            link(
-                person,
-                "mca.marriage",
-                format!("{}/{side}", m.reg_no).into(),
-            );
+            link(person, Linked::Marriage(i as u32, wife));
         }
     }
-    for c in &snap.cremations {
+    for (i, c) in snap.cremations.iter().enumerate() {
         let person = if c.cremation_date > view.dates.as_of {
             Err(LATER)
         } else {
             known(c.id)
         };
-        link(person, "mca.cremation", c.cert_no.as_str().into());
+        link(person, Linked::Cremation(i as u32));
     }
     // A certificate's child: the register person paired with it, else the
     // certificate's own golden record.
@@ -309,7 +500,7 @@ pub fn build<'a>(
             Some((c.cert_no.as_str(), person))
         })
         .collect();
-    for c in &snap.births {
+    for (i, c) in snap.births.iter().enumerate() {
         let person = if c.updated_date > view.dates.as_of {
             Err(LATER)
         } else if view.voided.contains(c.cert_no.as_str()) {
@@ -320,13 +511,9 @@ pub fn build<'a>(
                 .copied()
                 .unwrap_or(Err(VOIDED))
         };
-        link(
-            person,
-            "nhc.birth",
-            format!("{}#{}", c.cert_no, c.version).into(),
-        );
+        link(person, Linked::Birth(i as u32));
     }
-    for d in &snap.deaths {
+    for (i, d) in snap.deaths.iter().enumerate() {
         let person = if d.updated_date > view.dates.as_of {
             Err(LATER)
         } else if view.voided.contains(d.cert_no.as_str()) {
@@ -334,11 +521,7 @@ pub fn build<'a>(
         } else {
             known(d.id)
         };
-        link(
-            person,
-            "nhc.death",
-            format!("{}#{}", d.cert_no, d.version).into(),
-        );
+        link(person, Linked::Death(i as u32));
     }
     for (i, r) in snap.pis.iter().enumerate() {
         let person = match pis_person[i] {
@@ -346,11 +529,35 @@ pub fn build<'a>(
             None if r.id_norm.is_empty() => Err("no ID and no birth it denotes"),
             None => Err("invalid ID"),
         };
-        link(person, "pis", r.person_id.as_str().into());
+        link(person, Linked::Pis(i as u32));
     }
-    for p in &mut persons {
-        p.links.sort_unstable();
+
+    // Plans in key order; each plan's links then gathered behind one another.
+    plans.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+    let mut place = vec![0u32; plans.len()];
+    for (at, p) in plans.iter().enumerate() {
+        place[p.found_at as usize] = at as u32;
     }
-    persons.sort_unstable_by(|a, b| a.key.cmp(&b.key));
-    (persons, unlinked)
+    let mut link_starts = vec![0u32; plans.len() + 1];
+    for (person, _) in &linked {
+        link_starts[place[*person as usize] as usize + 1] += 1;
+    }
+    for i in 1..link_starts.len() {
+        link_starts[i] += link_starts[i - 1];
+    }
+    let mut next = link_starts.clone();
+    let mut links = vec![Linked::Psb(0); linked.len()];
+    for (person, record) in linked {
+        let at = &mut next[place[person as usize] as usize];
+        links[*at as usize] = record;
+        *at += 1;
+    }
+    Registry {
+        snap,
+        plans,
+        deaths,
+        links,
+        link_starts,
+        unlinked,
+    }
 }

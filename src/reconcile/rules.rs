@@ -1,7 +1,6 @@
 //! The twelve ticket rules of tickets.md, with their precedence. Each rule reads the
 //! as-of [`View`] and the derived indexes below; none does I/O.
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
@@ -724,10 +723,11 @@ impl<'a, 'v> Rules<'a, 'v> {
         let pis = self.view.pis;
         let active: Vec<usize> = (0..pis.len()).filter(|&i| pis[i].is_active()).collect();
         let mut uf = UnionFind::new(pis.len());
-        // Records that share a key are one person: a normalised ID (borrowed from the
-        // record; only a birth's child ID is built), a birth, or a mother, date, sex
-        // and name. One map per kind of key, so no key needs a prefix to keep it apart.
-        let mut by_id: HashMap<Cow<'a, str>, usize> = HashMap::new();
+        // Records that share a key are one person: a normalised ID, a birth, or a
+        // mother, date, sex and name. IDs are borrowed (a birth's child ID from its
+        // `CS` row) and sorted, so records with one ID lie side by side: a million
+        // pairs of a borrowed text and a place, instead of a hash map of them.
+        let mut by_id: Vec<(&'a str, u32)> = Vec::with_capacity(active.len());
         let mut by_birth: HashMap<usize, usize> = HashMap::new();
         let mut by_mother: HashMap<String, usize> = HashMap::new();
         fn link<K: std::hash::Hash + Eq>(
@@ -746,13 +746,13 @@ impl<'a, 'v> Rules<'a, 'v> {
         for &i in &active {
             let r: &'a PisRecord = &pis[i];
             if !r.id_norm.is_empty() {
-                link(&mut by_id, Cow::Borrowed(r.id_norm.as_str()), i, &mut uf);
+                by_id.push((r.id_norm.as_str(), i as u32));
                 continue;
             }
             if let Some(b) = self.pis_birth[i] {
                 link(&mut by_birth, b, i, &mut uf);
-                if let Some(child) = self.births[b].child_id() {
-                    link(&mut by_id, Cow::Owned(child.to_string()), i, &mut uf);
+                if let Some(cs) = self.births[b].cs {
+                    by_id.push((cs.id.as_str(), i as u32));
                 }
             }
             if let Some(m) = mother_key(r) {
@@ -767,6 +767,13 @@ impl<'a, 'v> Rules<'a, 'v> {
                 }
             }
         }
+        by_id.sort_unstable();
+        for same in by_id.chunk_by(|a, b| a.0 == b.0) {
+            for pair in same.windows(2) {
+                uf.union(pair[0].1 as usize, pair[1].1 as usize);
+            }
+        }
+        drop(by_id);
         // Groups in the order of their roots, each group's records in register order:
         // small pairs sorted, instead of a map holding a vector for every record.
         let mut members: Vec<(u32, u32)> = active

@@ -5,7 +5,7 @@ use sqlx::Row;
 
 use super::{doing, run_chunks, Backend, Insert, Store, StoreError, WriteTx};
 use crate::domain::{format_timestamp, now_local};
-use crate::records::{Batch, Malformed, Records};
+use crate::records::{Batch, InlineText, Malformed, PsbDetails, Records};
 
 /// What a commit changed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -303,19 +303,22 @@ async fn insert_records(
             };
             run_chunks(tx, backend, rows, insert, |q, w| {
                 let r = &w.record;
+                let d = |f: fn(&PsbDetails) -> &Option<InlineText>| {
+                    r.details.as_deref().and_then(|d| f(d).as_deref())
+                };
                 q.bind(r.lsh.as_str())
                     .bind(r.kind.code())
                     .bind(r.id.as_str())
                     .bind(r.name.as_str())
                     .bind(r.sex.code())
                     .bind(date(r.birth_date))
-                    .bind(r.ethnicity.as_deref())
-                    .bind(r.household.as_deref())
-                    .bind(r.relation.as_deref())
+                    .bind(d(|d| &d.ethnicity))
+                    .bind(d(|d| &d.household))
+                    .bind(d(|d| &d.relation))
                     .bind(r.division.as_str())
-                    .bind(r.from_county.as_deref())
+                    .bind(d(|d| &d.from_county))
                     .bind(r.to_county.as_deref())
-                    .bind(r.father_id.as_deref())
+                    .bind(d(|d| &d.father_id))
                     .bind(r.mother_id.as_ref().map(|i| i.as_str()))
                     .bind(r.birth_cert_no.as_deref())
                     .bind(r.death_date.map(date))

@@ -11,7 +11,7 @@ use sqlx::Row;
 use super::snapshot::{text, TableRead};
 use super::{doing, run_chunks, Insert, Store, StoreError, CHUNK};
 use crate::domain::hex;
-use crate::reconcile::{GoldenRecord, Unlinked};
+use crate::reconcile::{GoldenRecord, Persons, Unlinked};
 
 /// A stored golden record, in the shape `popsync person` and the API show.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -150,14 +150,14 @@ fn text_digest(p: &GoldenRecord<'_>, text: &[u8]) -> String {
 
 /// The digest of the whole registry: every person's key and digest, in order, and
 /// every record that denotes nobody.
-fn registry_digest(
-    persons: &[GoldenRecord<'_>],
+fn registry_digest<'a>(
+    persons: &(impl Persons<'a> + ?Sized),
     digests: &[String],
     unlinked: &[Unlinked<'_>],
 ) -> String {
     let mut whole = Sha256::new();
-    for (p, d) in persons.iter().zip(digests) {
-        whole.update(p.key.as_bytes());
+    for (at, d) in digests.iter().enumerate() {
+        whole.update(persons.key(at).as_bytes());
         whole.update(d.as_bytes());
     }
     for u in unlinked {
@@ -170,17 +170,17 @@ fn registry_digest(
 }
 
 /// Every golden record's digest, in order; the halves on two cores.
-fn digests_of(persons: &[GoldenRecord<'_>]) -> Vec<String> {
-    let of = |half: &[GoldenRecord<'_>]| {
+fn digests_of<'a>(persons: &(impl Persons<'a> + ?Sized)) -> Vec<String> {
+    let of = |range: std::ops::Range<usize>| {
         let mut buf = Vec::new();
-        half.iter()
-            .map(|p| person_digest(p, &mut buf))
+        range
+            .map(|at| person_digest(&persons.golden(at), &mut buf))
             .collect::<Vec<_>>()
     };
-    let (first, second) = persons.split_at(persons.len() / 2);
+    let (n, half) = (persons.count(), persons.count() / 2);
     std::thread::scope(|s| {
-        let second = s.spawn(|| of(second));
-        let mut digests = of(first);
+        let second = s.spawn(|| of(half..n));
+        let mut digests = of(0..half);
         digests.extend(
             second
                 .join()
@@ -190,27 +190,30 @@ fn digests_of(persons: &[GoldenRecord<'_>]) -> Vec<String> {
     })
 }
 
-/// The rows of one statement of golden records, their stored text built in `buf`. A
-/// person without a digest yet gets one from that text, also kept in `new_digests`.
-fn person_rows<'a>(
-    chunk: &[(&'a GoldenRecord<'_>, Option<&'a str>)],
+/// The rows of one statement of golden records (by their place among `persons`),
+/// their stored text built in `buf`. A person without a digest yet gets one from
+/// that text, also kept in `new_digests`.
+fn person_rows<'p, 'a: 'p>(
+    persons: &'p (impl Persons<'a> + ?Sized),
+    chunk: &[(usize, Option<&'p str>)],
     buf: &mut Vec<u8>,
     new_digests: &mut Vec<String>,
-) -> Vec<PersonInsert<'a>> {
+) -> Vec<PersonInsert<'p>> {
     chunk
         .iter()
-        .map(|&(p, d)| {
-            stored_text(p, buf);
+        .map(|&(at, d)| {
+            let p = persons.golden(at);
+            stored_text(&p, buf);
             let digest = match d {
                 Some(d) => Cow::Borrowed(d),
                 None => {
-                    let d = text_digest(p, buf);
+                    let d = text_digest(&p, buf);
                     new_digests.push(d.clone());
                     Cow::Owned(d)
                 }
             };
             PersonInsert {
-                key: &p.key,
+                key: persons.key(at),
                 township: p.township.map(|t| t.to_string()),
                 state: p.state,
                 // The writer above only ever writes UTF-8.
@@ -247,9 +250,9 @@ impl Store {
     /// Brings the registry tables to the given content, writing only what differs. A
     /// digest of the whole registry, kept from the last write, makes an unchanged run
     /// read and write nothing.
-    pub async fn write_registry(
+    pub async fn write_registry<'a>(
         &self,
-        persons: &[GoldenRecord<'_>],
+        persons: &(impl Persons<'a> + ?Sized),
         unlinked: &[Unlinked<'_>],
     ) -> Result<RegistryWrite, StoreError> {
         let mut write = RegistryWrite::default();
@@ -297,24 +300,24 @@ impl Store {
         let mut tx = self.begin_write("beginning a registry write").await?;
         // Persons come in key order: B-tree pages fill one after another instead of
         // being split and rewritten at random.
-        let changed: Vec<(&GoldenRecord, Option<&str>)> = if empty {
-            persons.iter().map(|p| (p, None)).collect()
+        let changed: Vec<(usize, Option<&str>)> = if empty {
+            (0..persons.count()).map(|at| (at, None)).collect()
         } else {
-            persons
+            digests
                 .iter()
-                .zip(&digests)
-                .filter(|(p, d)| stored.remove(p.key.as_str()).as_deref() != Some(d.as_str()))
-                .map(|(p, d)| (p, Some(d.as_str())))
+                .enumerate()
+                .filter(|(at, d)| stored.remove(persons.key(*at)).as_deref() != Some(d.as_str()))
+                .map(|(at, d)| (at, Some(d.as_str())))
                 .collect()
         };
         // Stored text is built a statement's worth at a time, never for the whole
         // registry at once, and the next statement's while SQLite runs this one.
         let mut buf = Vec::new();
-        let mut new_digests = Vec::with_capacity(if empty { persons.len() } else { 0 });
+        let mut new_digests = Vec::with_capacity(if empty { persons.count() } else { 0 });
         let mut chunks = changed.chunks(CHUNK);
         let mut next = chunks
             .next()
-            .map(|c| person_rows(c, &mut buf, &mut new_digests));
+            .map(|c| person_rows(persons, c, &mut buf, &mut new_digests));
         while let Some(rows) = next.take() {
             let insert = Insert {
                 head: "INSERT INTO persons (person_key, township, state, record, digest)",
@@ -339,7 +342,7 @@ impl Store {
                 async {
                     chunks
                         .next()
-                        .map(|c| person_rows(c, &mut buf, &mut new_digests))
+                        .map(|c| person_rows(persons, c, &mut buf, &mut new_digests))
                 }
             );
             write.persons_written += written?;
@@ -526,12 +529,12 @@ mod tests {
         let mut persons: Vec<GoldenRecord> = (0..1200)
             .map(|i| person(&format!("{i:04}"), "王某"))
             .collect();
-        let first = store.write_registry(&persons, &[]).await.unwrap();
+        let first = store.write_registry(persons.as_slice(), &[]).await.unwrap();
         assert_eq!(first.persons_written, 1200);
-        let again = store.write_registry(&persons, &[]).await.unwrap();
+        let again = store.write_registry(persons.as_slice(), &[]).await.unwrap();
         assert_eq!(again.persons_written, 0, "nothing changed");
         persons[700] = person("0700", "王某某");
-        let changed = store.write_registry(&persons, &[]).await.unwrap();
+        let changed = store.write_registry(persons.as_slice(), &[]).await.unwrap();
         assert_eq!(changed.persons_written, 1, "only the changed person");
         store.close().await;
     }

@@ -192,8 +192,8 @@ impl TableRead {
 const PSB: TableRead = TableRead {
     table: "psb_rows",
     // Household, relation, ethnicity, origin and father are kept in the store but no
-    // rule reads them: left out here, they cost a million allocations less.
-    columns: "lsh, ywlx, id_number, name, sex, birth_date, NULL, NULL, NULL, division, NULL, to_county, NULL, mother_id, birth_cert_no, death_date, event_date, recorded_at",
+    // rule reads them: a snapshot leaves them out (`PsbEvent::details`).
+    columns: "lsh, ywlx, id_number, name, sex, birth_date, division, to_county, mother_id, birth_cert_no, death_date, event_date, recorded_at",
     key: &["lsh"],
     by_rowid: true,
 };
@@ -451,18 +451,14 @@ fn psb_record(r: &[Cell<'_>]) -> Result<PsbEvent, StoreError> {
         name: text(r, 3)?,
         sex: Sex::from_code(int(r, 4)?),
         birth_date: day(r, 5, "psb row")?,
-        ethnicity: opt_text(r, 6)?,
-        household: opt_text(r, 7)?,
-        relation: opt_text(r, 8)?,
-        division: division(r, 9, "psb row")?,
-        from_county: opt_text(r, 10)?,
-        to_county: opt_text(r, 11)?,
-        father_id: opt_text(r, 12)?,
-        mother_id: opt_id(r, 13, "psb row")?,
-        birth_cert_no: opt_text(r, 14)?,
-        death_date: opt_day(r, 15, "psb row")?,
-        event_date: day(r, 16, "psb row")?,
-        recorded_at: text(r, 17)?,
+        division: division(r, 6, "psb row")?,
+        to_county: opt_text(r, 7)?,
+        mother_id: opt_id(r, 8, "psb row")?,
+        birth_cert_no: opt_text(r, 9)?,
+        death_date: opt_day(r, 10, "psb row")?,
+        event_date: day(r, 11, "psb row")?,
+        recorded_at: text(r, 12)?,
+        details: None,
     })
 }
 

@@ -175,7 +175,7 @@ pub async fn spawn_app() -> App {
 
     run(&store, fixture_drafts(), "2024-05-01").await;
     store
-        .write_registry(&persons(), &unlinked())
+        .write_registry(persons().as_slice(), &unlinked())
         .await
         .expect("registry written");
 
