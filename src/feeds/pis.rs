@@ -11,7 +11,7 @@ use super::json_fields::{self, code, required, text, RowError};
 use super::{FeedError, StreamPager};
 use crate::config::FeedConfig;
 use crate::domain::{normalise_id, parse_dashed_date, parse_local_datetime, DivisionCode, Sex};
-use crate::records::{Batch, InlineText, PisRecord, PisState, Records, WithRaw};
+use crate::records::{Batch, InlineText, PisBirth, PisRecord, PisState, Records, WithRaw};
 
 /// Where a fresh store starts reading.
 const EPOCH: &str = "1970-01-01 00:00:00";
@@ -167,8 +167,11 @@ fn parse_fields(row: &Map<String, Value>, mt: Option<InlineText>) -> Result<PisR
         birth_date,
         village,
         marital: code(row, "hyzk"),
-        mother_id: code(row, "mqSfzh"),
-        birth_cert_no: code(row, "csyxzmbh"),
+        birth: PisBirth {
+            mother_id: code(row, "mqSfzh"),
+            birth_cert_no: code(row, "csyxzmbh"),
+        }
+        .boxed(),
         state,
         deleted,
         ever_deleted: deleted,
@@ -188,7 +191,7 @@ mod tests {
         assert_eq!(r.sfzh, "34990120060425617x");
         assert_eq!(r.id_norm, "34990120060425617X");
         assert!(r.is_active());
-        assert_eq!(r.mother_id, None);
+        assert_eq!(r.mother_id(), None);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use super::json_fields::{self, code, required, text, RowError};
 use super::{FeedError, StreamPager};
 use crate::config::FeedConfig;
 use crate::domain::{parse_compact_date, parse_local_datetime, DivisionCode, IdNumber, Sex};
-use crate::records::{Batch, PsbDetails, PsbEvent, PsbEventKind, Records, WithRaw};
+use crate::records::{Batch, PsbDetails, PsbEvent, PsbEventKind, PsbParticulars, Records, WithRaw};
 
 pub struct PsbPager {
     base: reqwest::Url,
@@ -173,10 +173,13 @@ fn parse_row(raw: &str) -> Result<PsbEvent, RowError> {
         sex,
         birth_date,
         division,
-        to_county: code(&row, "qwd"),
-        mother_id,
-        birth_cert_no: code(&row, "csyxzmbh"),
-        death_date,
+        particulars: PsbParticulars {
+            to_county: code(&row, "qwd"),
+            mother_id,
+            birth_cert_no: code(&row, "csyxzmbh"),
+            death_date,
+        }
+        .boxed(),
         event_date,
         recorded_at: djsj,
         details: Some(Box::new(PsbDetails {
@@ -200,7 +203,7 @@ mod tests {
         let ev = parse_row(ROW).unwrap();
         assert_eq!(ev.kind, PsbEventKind::Death);
         assert_eq!(ev.division.township().as_str(), "349901104");
-        assert_eq!(ev.death_date.unwrap().to_string(), "2010-08-28");
+        assert_eq!(ev.death_date().unwrap().to_string(), "2010-08-28");
     }
 
     #[test]

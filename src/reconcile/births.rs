@@ -29,7 +29,7 @@ impl<'a> Birth<'a> {
     pub fn mother(&self) -> Option<IdNumber> {
         self.cert
             .map(|c| c.mother_id)
-            .or(self.cs.and_then(|r| r.mother_id))
+            .or(self.cs.and_then(|r| r.mother_id()))
     }
 
     pub fn sex(&self) -> Sex {
@@ -108,7 +108,7 @@ pub fn pair_births<'a>(view: &View<'a>) -> Vec<Birth<'a>> {
     let mut births = Vec::new();
     let mut unpaired_cs = Vec::new();
     for r in cs_rows {
-        match r.birth_cert_no.as_deref().and_then(|n| by_no.get(n)) {
+        match r.birth_cert_no().and_then(|n| by_no.get(n)) {
             Some(&i) if !cert_used[i] => {
                 cert_used[i] = true;
                 births.push(Birth {
@@ -132,7 +132,7 @@ pub fn pair_births<'a>(view: &View<'a>) -> Vec<Birth<'a>> {
         }
     }
     for r in unpaired_cs {
-        match r.mother_id {
+        match r.mother_id() {
             Some(m) => groups
                 .entry((m, r.birth_date, r.sex))
                 .or_default()
@@ -249,14 +249,14 @@ pub fn denote_births(births: &[Birth<'_>], pis: &[PisRecord]) -> Vec<Option<usiz
             out[pi] = Some(b);
             continue;
         }
-        if let Some(&b) = r.birth_cert_no.as_deref().and_then(|c| by_cert.get(c)) {
+        if let Some(&b) = r.birth_cert_no().and_then(|c| by_cert.get(c)) {
             out[pi] = Some(b);
             continue;
         }
         if !r.id_norm.is_empty() {
             continue;
         }
-        let Some(mother) = r.mother_id.as_deref().and_then(|m| IdNumber::parse(m).ok()) else {
+        let Some(mother) = r.mother_id().and_then(|m| IdNumber::parse(m).ok()) else {
             continue;
         };
         let key = (mother, r.birth_date, r.sex);
@@ -288,8 +288,5 @@ pub fn denote_births(births: &[Birth<'_>], pis: &[PisRecord]) -> Vec<Option<usiz
 
 /// The normalised `mqSfzh`, when typed.
 pub fn mother_key(r: &PisRecord) -> Option<String> {
-    r.mother_id
-        .as_deref()
-        .map(normalise_id)
-        .filter(|m| !m.is_empty())
+    r.mother_id().map(normalise_id).filter(|m| !m.is_empty())
 }

@@ -292,7 +292,7 @@ impl<'a, 'v> Rules<'a, 'v> {
             for (township, recs) in self.active_by_township(&id) {
                 let mut ev = vec![psb_evidence(last)];
                 ev.extend(recs.iter().map(|&i| pis_evidence(self.pis(i))));
-                let to = last.to_county.as_deref().unwrap_or("外地");
+                let to = last.to_county().unwrap_or("外地");
                 let summary = format!(
                     "{}已于{}迁出至{}，但人口信息系统中仍为在册，请核实后办理迁出。",
                     last.name.trim(),

@@ -228,7 +228,7 @@ impl<'a> View<'a> {
         for (_, p) in psb.iter() {
             for r in &p.rows {
                 if r.kind == PsbEventKind::Death {
-                    let d = r.death_date.unwrap_or(r.event_date);
+                    let d = r.death_date().unwrap_or(r.event_date);
                     add(
                         r.id,
                         d,

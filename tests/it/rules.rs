@@ -8,8 +8,8 @@ use chrono::{Duration, NaiveDate};
 use popsync::domain::{DivisionCode, IdNumber, Sex};
 use popsync::reconcile::{reconcile, Params, Persons, TicketDraft, TicketKind};
 use popsync::records::{
-    BirthCertificate, CertStatus, Cremation, DeathCertificate, Marriage, MarriageKind, PisRecord,
-    PisState, PsbEvent, PsbEventKind, Snapshot,
+    BirthCertificate, CertStatus, Cremation, DeathCertificate, Marriage, MarriageKind, PisBirth,
+    PisRecord, PisState, PsbEvent, PsbEventKind, PsbParticulars, Snapshot,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -204,11 +204,8 @@ impl World {
             sex: p.sex,
             birth_date: date(&p.birth),
             division: div(division),
-            to_county: None,
-            mother_id: None,
-            birth_cert_no: None,
-            death_date: None,
             event_date: date(ywrq),
+            particulars: None,
             recorded_at: format!("{ywrq} 10:00:00").into(),
             details: None,
         });
@@ -219,14 +216,14 @@ impl World {
     /// A `CS` row for `child` born to `mother`, registered on `ywrq`.
     fn cs(&mut self, child: &P, mother: &P, division: &str, ywrq: &str) -> &mut World {
         self.psb("CS", child, division, ywrq);
-        self.last_psb().mother_id = Some(id(&mother.id));
+        self.psb_particulars().mother_id = Some(id(&mother.id));
         self
     }
 
     /// An `SW` row: died on `swrq`, registered on `ywrq`.
     fn sw(&mut self, p: &P, division: &str, swrq: &str, ywrq: &str) -> &mut World {
         self.psb("SW", p, division, ywrq);
-        self.last_psb().death_date = Some(date(swrq));
+        self.psb_particulars().death_date = Some(date(swrq));
         self
     }
 
@@ -235,9 +232,13 @@ impl World {
         self.snap.psb.last_mut().unwrap()
     }
 
+    fn psb_particulars(&mut self) -> &mut PsbParticulars {
+        self.last_psb().particulars.get_or_insert_with(Box::default)
+    }
+
     /// The last `psb` row's `csyxzmbh`.
     fn csyxzmbh_cs(&mut self, cert_no: &str) -> &mut World {
-        self.last_psb().birth_cert_no = Some(cert_no.into());
+        self.psb_particulars().birth_cert_no = Some(cert_no.into());
         self
     }
 
@@ -272,8 +273,7 @@ impl World {
             birth_date: date(csrq),
             village: div(village),
             marital: None,
-            mother_id: None,
-            birth_cert_no: None,
+            birth: None,
             state: PisState::OnRegister,
             deleted: false,
             ever_deleted: false,
@@ -316,13 +316,17 @@ impl World {
         self
     }
 
+    fn pis_birth(&mut self) -> &mut PisBirth {
+        self.last_pis().birth.get_or_insert_with(Box::default)
+    }
+
     fn mq(&mut self, mother_sfzh: &str) -> &mut World {
-        self.last_pis().mother_id = Some(mother_sfzh.into());
+        self.pis_birth().mother_id = Some(mother_sfzh.into());
         self
     }
 
     fn csyxzmbh(&mut self, cert_no: &str) -> &mut World {
-        self.last_pis().birth_cert_no = Some(cert_no.into());
+        self.pis_birth().birth_cert_no = Some(cert_no.into());
         self
     }
 
