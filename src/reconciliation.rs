@@ -129,6 +129,10 @@ pub async fn run(
     });
     let registry = registry?;
     sw.lap("registry");
+    // What the ticket changes need is out: the records go before they are made.
+    let voided = prepared.voided_certificates();
+    drop(prepared);
+    drop(snapshot);
     sw.1.insert("rules", rules_ms);
     let existing = store.ticket_states().await?;
     let stored: std::collections::HashMap<&str, (TicketKind, &str, Status)> = existing
@@ -146,7 +150,7 @@ pub async fn run(
             *open_by_kind.entry(t.kind.as_str().to_string()).or_default() += 1;
         }
     }
-    let changes = plan(&existing, tickets, &prepared.voided_certificates());
+    let changes = plan(&existing, tickets, &voided);
     sw.lap("plan");
     let mut summary = RunSummary {
         open_by_kind,

@@ -384,7 +384,10 @@ pub fn build<'a>(
         });
         deaths.len() as u32 - 1
     };
-    let mut by_id: HashMap<IdNumber, usize> = HashMap::with_capacity(view.psb.len());
+    // The household register's persons are the first plans, in the view's order, so
+    // the view's own index finds them; only the few persons it does not know need a
+    // map of their own, not a second map of a million IDs.
+    let mut others: HashMap<IdNumber, usize> = HashMap::new();
     let histories = MaritalHistory::index(&view.marriages);
     for (id, p) in view.psb.iter() {
         let last: &'a PsbEvent = p.latest();
@@ -407,7 +410,7 @@ pub fn build<'a>(
                 .unwrap_or_default();
             Some(Marital::Mca(s, last_event))
         });
-        by_id.insert(*id, plans.len());
+        debug_assert_eq!(view.psb.position(id), Some(plans.len()));
         plans.push(Plan {
             key: id.to_compact_string(),
             township: Some(p.township()),
@@ -437,29 +440,35 @@ pub fn build<'a>(
     // marital status where civil affairs says nothing.
     for (i, r) in snap.pis.iter().enumerate() {
         let Some(id) = pis_person[i] else { continue };
-        let at = *by_id.entry(id).or_insert_with(|| {
-            let state = if view.deaths.contains_key(&id) {
-                State::Dead
-            } else {
-                State::PisOnly
-            };
-            plans.push(Plan {
-                key: id.to_compact_string(),
-                township: Some(r.village.township()),
-                state,
-                basis: Basis::Pis(r),
-                marital: None,
-                found_at: plans.len() as u32,
-            });
-            plans.len() - 1
-        });
+        let at = match view.psb.position(&id) {
+            Some(at) => at,
+            None => *others.entry(id).or_insert_with(|| {
+                let state = if view.deaths.contains_key(&id) {
+                    State::Dead
+                } else {
+                    State::PisOnly
+                };
+                plans.push(Plan {
+                    key: id.to_compact_string(),
+                    township: Some(r.village.township()),
+                    state,
+                    basis: Basis::Pis(r),
+                    marital: None,
+                    found_at: plans.len() as u32,
+                });
+                plans.len() - 1
+            }),
+        };
         let plan = &mut plans[at];
         if r.is_active() && r.marital.is_some() && plan.marital.is_none() {
             plan.marital = Some(Marital::Pis(r));
         }
     }
     for (id, d) in &view.deaths {
-        by_id.entry(*id).or_insert_with(|| {
+        if view.psb.contains_key(id) {
+            continue;
+        }
+        others.entry(*id).or_insert_with(|| {
             plans.push(Plan {
                 key: id.to_compact_string(),
                 township: None,
@@ -484,7 +493,11 @@ pub fn build<'a>(
         }),
     };
     let known = |id: Option<IdNumber>| match id {
-        Some(id) => by_id.get(&id).copied().ok_or("ID of no known person"),
+        Some(id) => view
+            .psb
+            .position(&id)
+            .or_else(|| others.get(&id).copied())
+            .ok_or("ID of no known person"),
         None => Err("no ID"),
     };
     const LATER: &str = "dated after the as-of date";

@@ -1,7 +1,10 @@
 //! The world as of one date: which records count, each PSB person's history, death
 //! evidence, the current version of each certificate. Built once per reconciliation.
 
+use std::hash::BuildHasher;
+
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+use hashbrown::HashTable;
 
 use chrono::{Duration, NaiveDate};
 
@@ -115,7 +118,10 @@ pub struct DeathEvidence {
 /// output must not depend on a hash order), each found by ID through an index.
 pub struct PsbPersons<'a> {
     people: Vec<(IdNumber, PsbPerson<'a>)>,
-    index: HashMap<IdNumber, u32>,
+    /// Each person's place in `people`, hashed by their ID: 4 bytes a slot, where a
+    /// map holding each ID again took 24 (about 40 MB less for a million people).
+    index: HashTable<u32>,
+    hasher: foldhash::fast::RandomState,
 }
 
 impl<'a> PsbPersons<'a> {
@@ -140,20 +146,35 @@ impl<'a> PsbPersons<'a> {
             });
             people.push((group[0].0, PsbPerson { rows: person }));
         }
-        let index = people
-            .iter()
-            .enumerate()
-            .map(|(i, (id, _))| (*id, i as u32))
-            .collect();
-        PsbPersons { people, index }
+        let hasher = foldhash::fast::RandomState::default();
+        let mut index = HashTable::with_capacity(people.len());
+        for (at, (id, _)) in people.iter().enumerate() {
+            index.insert_unique(hasher.hash_one(id), at as u32, |&i| {
+                hasher.hash_one(people[i as usize].0)
+            });
+        }
+        PsbPersons {
+            people,
+            index,
+            hasher,
+        }
     }
 
     pub fn get(&self, id: &IdNumber) -> Option<&PsbPerson<'a>> {
-        self.index.get(id).map(|&i| &self.people[i as usize].1)
+        self.position(id).map(|at| &self.people[at].1)
+    }
+
+    /// The person's place in ID order.
+    pub fn position(&self, id: &IdNumber) -> Option<usize> {
+        self.index
+            .find(self.hasher.hash_one(id), |&i| {
+                self.people[i as usize].0 == *id
+            })
+            .map(|&i| i as usize)
     }
 
     pub fn contains_key(&self, id: &IdNumber) -> bool {
-        self.index.contains_key(id)
+        self.position(id).is_some()
     }
 
     /// Every person, in ID order.
