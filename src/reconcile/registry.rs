@@ -330,6 +330,14 @@ impl<'a> Registry<'a> {
     }
 }
 
+/// The place of `row` in `rows`, the slice that holds it: the view keeps rows by
+/// reference, and links name them by place.
+fn place_of<T>(rows: &[T], row: &T) -> u32 {
+    let at = (row as *const T as usize - rows.as_ptr() as usize) / std::mem::size_of::<T>();
+    debug_assert!(std::ptr::eq(&rows[at], row), "a row of this slice");
+    at as u32
+}
+
 /// A source record as links name it.
 fn record_ref(snap: &Snapshot, record: Linked) -> RecordRef<'_> {
     let (source, key): (&'static str, Cow<'_, str>) = match record {
@@ -388,8 +396,20 @@ pub fn build<'a>(
     // the view's own index finds them; only the few persons it does not know need a
     // map of their own, not a second map of a million IDs.
     let mut others: HashMap<IdNumber, usize> = HashMap::new();
+    // Each record that denotes a person, by the person's plan (its place before the
+    // plans are sorted). A person's household-register rows are linked from the
+    // person, without looking each row's ID up again.
+    let mut linked: Vec<(u32, Linked)> = Vec::with_capacity(
+        snap.psb.len() + 2 * snap.marriages.len() + snap.births.len() + snap.pis.len(),
+    );
     let histories = MaritalHistory::index(&view.marriages);
     for (id, p) in view.psb.iter() {
+        let at = plans.len() as u32;
+        linked.extend(
+            p.rows
+                .iter()
+                .map(|r| (at, Linked::Psb(place_of(&snap.psb, r)))),
+        );
         let last: &'a PsbEvent = p.latest();
         let death = view.deaths.get(id);
         let state = if death.is_some() {
@@ -438,6 +458,9 @@ pub fn build<'a>(
     }
     // Register records of people no other department knows, and the register's
     // marital status where civil affairs says nothing.
+    // The person each register record denotes, found once for its marital status and
+    // its link.
+    let mut pis_at: Vec<u32> = vec![u32::MAX; snap.pis.len()];
     for (i, r) in snap.pis.iter().enumerate() {
         let Some(id) = pis_person[i] else { continue };
         let at = match view.psb.position(&id) {
@@ -459,6 +482,7 @@ pub fn build<'a>(
                 plans.len() - 1
             }),
         };
+        pis_at[i] = at as u32;
         let plan = &mut plans[at];
         if r.is_active() && r.marital.is_some() && plan.marital.is_none() {
             plan.marital = Some(Marital::Pis(r));
@@ -481,9 +505,6 @@ pub fn build<'a>(
         });
     }
 
-    let mut linked: Vec<(u32, Linked)> = Vec::with_capacity(
-        snap.psb.len() + 2 * snap.marriages.len() + snap.births.len() + snap.pis.len(),
-    );
     let mut unlinked = Vec::new();
     let mut link = |person: Result<usize, &'static str>, record: Linked| match person {
         Ok(at) => linked.push((at as u32, record)),
@@ -502,13 +523,12 @@ pub fn build<'a>(
     };
     const LATER: &str = "dated after the as-of date";
     const VOIDED: &str = "certificate voided";
+    // Rows up to the as-of date were linked from their person; the later ones
+    // denote nobody yet.
     for (i, r) in snap.psb.iter().enumerate() {
-        let person = if r.event_date > view.dates.as_of {
-            Err(LATER)
-        } else {
-            known(Some(r.id))
-        };
-        link(person, Linked::Psb(i as u32));
+        if r.event_date > view.dates.as_of {
+            link(Err(LATER), Linked::Psb(i as u32));
+        }
     }
     for (i, m) in snap.marriages.iter().enumerate() {
         for (wife, id) in [(false, m.husband_id), (true, m.wife_id)] {
@@ -566,7 +586,7 @@ pub fn build<'a>(
     }
     for (i, r) in snap.pis.iter().enumerate() {
         let person = match pis_person[i] {
-            Some(id) => known(Some(id)),
+            Some(_) => Ok(pis_at[i] as usize),
             None if r.id_norm.is_empty() => Err("no ID and no birth it denotes"),
             None => Err("invalid ID"),
         };

@@ -89,14 +89,7 @@ impl ActiveRecords {
     /// The person's active records, in register order.
     pub fn of(&self, id: &IdNumber) -> &[usize] {
         match self.persons.binary_search_by(|(p, _)| p.cmp(id)) {
-            Ok(at) => {
-                let start = self.persons[at].1 as usize;
-                let end = self
-                    .persons
-                    .get(at + 1)
-                    .map_or(self.records.len(), |(_, next)| *next as usize);
-                &self.records[start..end]
-            }
+            Ok(at) => self.range(at),
             Err(_) => &[],
         }
     }
@@ -105,9 +98,43 @@ impl ActiveRecords {
         self.persons.binary_search_by(|(p, _)| p.cmp(id)).is_ok()
     }
 
-    /// Every person with an active record, in ID order.
-    pub fn persons(&self) -> impl Iterator<Item = &IdNumber> {
-        self.persons.iter().map(|(id, _)| id)
+    /// Finds persons asked for in ID order by walking forward, not searching: a rule
+    /// that walks the household register in ID order asks a million times.
+    pub fn walk(&self) -> ActiveWalk<'_> {
+        ActiveWalk {
+            active: self,
+            at: 0,
+        }
+    }
+
+    /// The records of the person at `at` of `persons`.
+    fn range(&self, at: usize) -> &[usize] {
+        let start = self.persons[at].1 as usize;
+        let end = self
+            .persons
+            .get(at + 1)
+            .map_or(self.records.len(), |(_, next)| *next as usize);
+        &self.records[start..end]
+    }
+}
+
+/// [`ActiveRecords`] read in ID order.
+pub struct ActiveWalk<'r> {
+    active: &'r ActiveRecords,
+    at: usize,
+}
+
+impl<'r> ActiveWalk<'r> {
+    /// The person's active records; `id` must not be before the one asked last.
+    pub fn of(&mut self, id: &IdNumber) -> &'r [usize] {
+        let persons = &self.active.persons;
+        while self.at < persons.len() && persons[self.at].0 < *id {
+            self.at += 1;
+        }
+        match persons.get(self.at) {
+            Some((p, _)) if p == id => self.active.range(self.at),
+            _ => &[],
+        }
     }
 }
 
@@ -541,11 +568,12 @@ impl<'a, 'v> Rules<'a, 'v> {
     ) {
         let dates = self.view.dates;
         let mut candidates: Vec<IdNumber> = Vec::new();
+        let mut active = self.active_by_person.walk();
         for (id, p) in self.view.psb.iter() {
             let last = p.latest();
             if !p.on_register()
                 || self.view.deaths.contains_key(id)
-                || self.active_by_person.contains(id)
+                || !active.of(id).is_empty()
                 || birth_children.contains(id)
                 || move_in.contains(id)
                 || (matches!(last.kind, PsbEventKind::Birth | PsbEventKind::MoveIn)
@@ -663,36 +691,41 @@ impl<'a, 'v> Rules<'a, 'v> {
     }
 
     fn identity_mismatch(&mut self) {
-        let dates = self.view.dates;
-        let ids: Vec<IdNumber> = self.active_by_person.persons().copied().collect();
-        for id in ids {
-            let Some(p) = self.view.psb.get(&id) else {
-                continue;
-            };
-            if !p.on_register() || self.off_register(&id) {
+        let view = self.view;
+        // Household-register persons and their active records, both walked in ID
+        // order; the few that disagree are kept, then raised.
+        let mut disagreeing = Vec::new();
+        let mut active = self.active_by_person.walk();
+        for (&id, p) in view.psb.iter() {
+            let records = active.of(&id);
+            // On the register and not off it (`QC` is not "on the register").
+            if records.is_empty() || !p.on_register() || view.deaths.contains_key(&id) {
                 continue;
             }
             // The common case, checked without building identities: every record
             // states the person as the register does now.
             let last = p.latest();
-            if self.active_by_person.of(&id).iter().all(|&i| {
-                let r = self.pis(i);
+            if records.iter().all(|&i| {
+                let r = &view.pis[i];
                 r.sex == last.sex
                     && r.birth_date == last.birth_date
                     && same_name(&r.name, &last.name)
             }) {
                 continue;
             }
-            let accepted = p.accepted_identities(&dates);
-            let current = p.identity();
+            let accepted = p.accepted_identities(&view.dates);
             let mut bad: BTreeMap<TownshipCode, Vec<usize>> = BTreeMap::new();
-            for &i in self.active_by_person.of(&id) {
-                if !accepted.contains(&Identity::of_pis(self.pis(i))) {
-                    bad.entry(self.pis(i).village.township())
+            for &i in records {
+                if !accepted.contains(&Identity::of_pis(&view.pis[i])) {
+                    bad.entry(view.pis[i].village.township())
                         .or_default()
                         .push(i);
                 }
             }
+            disagreeing.push((id, p, bad));
+        }
+        for (id, p, bad) in disagreeing {
+            let current = p.identity();
             for (township, recs) in bad {
                 let r = self.pis(recs[0]);
                 let mut diffs = Vec::new();
