@@ -11,6 +11,7 @@ use sqlx::Row;
 use super::snapshot::{text, TableRead};
 use super::{doing, run_chunks, Insert, Store, StoreError, CHUNK};
 use crate::domain::hex;
+use crate::domain::TownshipCode;
 use crate::reconcile::{GoldenRecord, Persons, Unlinked};
 
 /// A stored golden record, in the shape `popsync person` and the API show.
@@ -54,52 +55,52 @@ struct StoredRecord {
 }
 
 /// Writes a golden record's stored text into `out` (cleared first).
-fn stored_text(p: &GoldenRecord<'_>, out: &mut Vec<u8>) {
+fn stored_text(p: &GoldenRecord<'_>, out: &mut String) {
     out.clear();
-    out.extend_from_slice(b"{\"fields\":[");
+    out.push_str("{\"fields\":[");
     for (i, f) in p.fields.iter().enumerate() {
         if i > 0 {
-            out.push(b',');
+            out.push(',');
         }
-        out.push(b'[');
+        out.push('[');
         json_str(out, f.name);
-        out.push(b',');
+        out.push(',');
         json_str(out, &f.value);
-        // Writing into a `Vec` cannot fail.
-        let _ = std::io::Write::write_fmt(out, format_args!(",{}]", f.from));
+        // Writing into a `String` cannot fail.
+        let _ = std::fmt::Write::write_fmt(out, format_args!(",{}]", f.from));
     }
-    out.extend_from_slice(b"],\"refs\":");
+    out.push_str("],\"refs\":");
     json_pairs(out, p.refs.iter().map(|r| (r.source, r.key.as_ref())));
-    out.extend_from_slice(b",\"links\":");
+    out.push_str(",\"links\":");
     json_pairs(out, p.links.iter().map(|l| (l.source, l.key.as_ref())));
-    out.push(b'}');
+    out.push('}');
 }
 
-fn json_pairs<'s>(out: &mut Vec<u8>, pairs: impl Iterator<Item = (&'s str, &'s str)>) {
-    out.push(b'[');
+fn json_pairs<'s>(out: &mut String, pairs: impl Iterator<Item = (&'s str, &'s str)>) {
+    out.push('[');
     for (i, (a, b)) in pairs.enumerate() {
         if i > 0 {
-            out.push(b',');
+            out.push(',');
         }
-        out.push(b'[');
+        out.push('[');
         json_str(out, a);
-        out.push(b',');
+        out.push(',');
         json_str(out, b);
-        out.push(b']');
+        out.push(']');
     }
-    out.push(b']');
+    out.push(']');
 }
 
 /// A JSON string literal. Names, codes and keys almost never hold a character JSON
 /// escapes: those are copied as they are, the rest go through serde_json (serialising
-/// a `str` into a `Vec` cannot fail).
-fn json_str(out: &mut Vec<u8>, s: &str) {
+/// a `str` cannot fail).
+fn json_str(out: &mut String, s: &str) {
     if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
-        let _ = serde_json::to_writer(out, s);
+        out.push_str(&serde_json::to_string(s).unwrap_or_default());
     } else {
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
     }
 }
 
@@ -131,13 +132,13 @@ fn short_hex(digest: &[u8]) -> String {
 
 /// A digest of everything a golden record says: its state, township and stored text
 /// (built into `buf`), hashed in one pass.
-fn person_digest(p: &GoldenRecord<'_>, buf: &mut Vec<u8>) -> String {
+fn person_digest(p: &GoldenRecord<'_>, buf: &mut String) -> String {
     stored_text(p, buf);
     text_digest(p, buf)
 }
 
 /// The digest of a golden record whose stored text is `text`.
-fn text_digest(p: &GoldenRecord<'_>, text: &[u8]) -> String {
+fn text_digest(p: &GoldenRecord<'_>, text: &str) -> String {
     let township = p.township.as_ref().map(|t| t.as_str()).unwrap_or_default();
     let mut h = Sha256::new();
     for part in [p.state, township] {
@@ -172,7 +173,7 @@ fn registry_digest<'a>(
 /// Every golden record's digest, in order; the halves on two cores.
 fn digests_of<'a>(persons: &(impl Persons<'a> + ?Sized)) -> Vec<String> {
     let of = |range: std::ops::Range<usize>| {
-        let mut buf = Vec::new();
+        let mut buf = String::new();
         range
             .map(|at| person_digest(&persons.golden(at), &mut buf))
             .collect::<Vec<_>>()
@@ -191,33 +192,32 @@ fn digests_of<'a>(persons: &(impl Persons<'a> + ?Sized)) -> Vec<String> {
 }
 
 /// The rows of one statement of golden records (by their place among `persons`),
-/// their stored text built in `buf`. A person without a digest yet gets one from
-/// that text, also kept in `new_digests`.
+/// each with its stored text. A person without a digest yet gets one from that text,
+/// also kept in `new_digests`.
 fn person_rows<'p, 'a: 'p>(
     persons: &'p (impl Persons<'a> + ?Sized),
     chunk: &[(usize, Option<&'p str>)],
-    buf: &mut Vec<u8>,
     new_digests: &mut Vec<String>,
 ) -> Vec<PersonInsert<'p>> {
     chunk
         .iter()
         .map(|&(at, d)| {
             let p = persons.golden(at);
-            stored_text(&p, buf);
+            let mut text = String::new();
+            stored_text(&p, &mut text);
             let digest = match d {
                 Some(d) => Cow::Borrowed(d),
                 None => {
-                    let d = text_digest(&p, buf);
+                    let d = text_digest(&p, &text);
                     new_digests.push(d.clone());
                     Cow::Owned(d)
                 }
             };
             PersonInsert {
                 key: persons.key(at),
-                township: p.township.map(|t| t.to_string()),
+                township: p.township,
                 state: p.state,
-                // The writer above only ever writes UTF-8.
-                text: String::from_utf8_lossy(buf).into_owned(),
+                text,
                 digest,
             }
         })
@@ -227,7 +227,7 @@ fn person_rows<'p, 'a: 'p>(
 /// A golden record on its way into `persons`.
 struct PersonInsert<'a> {
     key: &'a str,
-    township: Option<String>,
+    township: Option<TownshipCode>,
     state: &'static str,
     text: String,
     digest: Cow<'a, str>,
@@ -313,12 +313,11 @@ impl Store {
         };
         // Stored text is built a statement's worth at a time, never for the whole
         // registry at once, and the next statement's while SQLite runs this one.
-        let mut buf = Vec::new();
         let mut new_digests = Vec::with_capacity(if empty { persons.count() } else { 0 });
         let mut chunks = changed.chunks(CHUNK);
         let mut next = chunks
             .next()
-            .map(|c| person_rows(persons, c, &mut buf, &mut new_digests));
+            .map(|c| person_rows(persons, c, &mut new_digests));
         while let Some(rows) = next.take() {
             let insert = Insert {
                 head: "INSERT INTO persons (person_key, township, state, record, digest)",
@@ -335,7 +334,7 @@ impl Store {
             let (written, following) = tokio::join!(
                 run_chunks(&mut tx, self.backend, &rows, insert, |q, p| {
                     q.bind(p.key)
-                        .bind(p.township.as_deref())
+                        .bind(p.township.as_ref().map(|t| t.as_str()))
                         .bind(p.state)
                         .bind(p.text.as_str())
                         .bind(p.digest.as_ref())
@@ -343,7 +342,7 @@ impl Store {
                 async {
                     chunks
                         .next()
-                        .map(|c| person_rows(persons, c, &mut buf, &mut new_digests))
+                        .map(|c| person_rows(persons, c, &mut new_digests))
                 }
             );
             write.persons_written += written?;
@@ -489,9 +488,8 @@ mod tests {
                 key: "L1".into(),
             },
         ];
-        let mut buf = Vec::new();
-        stored_text(&p, &mut buf);
-        let text = String::from_utf8(buf).expect("UTF-8");
+        let mut text = String::new();
+        stored_text(&p, &mut text);
         assert_eq!(
             text.matches("\"L1\"").count(),
             2,
@@ -556,7 +554,7 @@ mod tests {
             source: "psb",
             key: "L1".into(),
         });
-        let mut buf = Vec::new();
+        let mut buf = String::new();
         let before = person_digest(&p, &mut buf);
         p.links.push(RecordRef {
             source: "pis",
