@@ -400,6 +400,7 @@ impl Store {
             .await
             .map_err(doing("recording the registry digest"))?;
         tx.commit("committing a registry write").await?;
+        self.checkpoint_in_background();
         Ok(write)
     }
 
