@@ -11,7 +11,9 @@ use super::json_fields::{self, code, required, text, RowError};
 use super::{FeedError, StreamPager};
 use crate::config::FeedConfig;
 use crate::domain::{normalise_id, parse_dashed_date, parse_local_datetime, DivisionCode, Sex};
-use crate::records::{Batch, InlineText, PisBirth, PisRecord, PisState, Records, WithRaw};
+use crate::records::{
+    boxed_unless_empty, Batch, InlineText, PisBirth, PisRecord, PisState, Records, WithRaw,
+};
 
 /// Where a fresh store starts reading.
 const EPOCH: &str = "1970-01-01 00:00:00";
@@ -167,11 +169,10 @@ fn parse_fields(row: &Map<String, Value>, mt: Option<InlineText>) -> Result<PisR
         birth_date,
         village,
         marital: code(row, "hyzk"),
-        birth: PisBirth {
+        birth: boxed_unless_empty(PisBirth {
             mother_id: code(row, "mqSfzh"),
             birth_cert_no: code(row, "csyxzmbh"),
-        }
-        .boxed(),
+        }),
         state,
         deleted,
         ever_deleted: deleted,

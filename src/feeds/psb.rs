@@ -9,7 +9,9 @@ use super::json_fields::{self, code, required, text, RowError};
 use super::{FeedError, StreamPager};
 use crate::config::FeedConfig;
 use crate::domain::{parse_compact_date, parse_local_datetime, DivisionCode, IdNumber, Sex};
-use crate::records::{Batch, PsbDetails, PsbEvent, PsbEventKind, PsbParticulars, Records, WithRaw};
+use crate::records::{
+    boxed_unless_empty, Batch, PsbDetails, PsbEvent, PsbEventKind, PsbParticulars, Records, WithRaw,
+};
 
 pub struct PsbPager {
     base: reqwest::Url,
@@ -173,13 +175,12 @@ fn parse_row(raw: &str) -> Result<PsbEvent, RowError> {
         sex,
         birth_date,
         division,
-        particulars: PsbParticulars {
+        particulars: boxed_unless_empty(PsbParticulars {
             to_county: code(&row, "qwd"),
             mother_id,
             birth_cert_no: code(&row, "csyxzmbh"),
             death_date,
-        }
-        .boxed(),
+        }),
         event_date,
         recorded_at: djsj,
         details: Some(Box::new(PsbDetails {

@@ -267,7 +267,7 @@ impl<'a> Registry<'a> {
                 }
             }
             Basis::Birth(cert) => {
-                let rec: Cow<'a, str> = format!("{}#{}", cert.cert_no, cert.version).into();
+                let rec: Cow<'a, str> = cert.record_key().into();
                 if let Some(n) = &cert.child_name {
                     person.push_field("name", n.trim(), "nhc", rec.clone());
                 }
@@ -351,14 +351,8 @@ fn record_ref(snap: &Snapshot, record: Linked) -> RecordRef<'_> {
             "mca.cremation",
             snap.cremations[i as usize].cert_no.as_str().into(),
         ),
-        Linked::Birth(i) => {
-            let c = &snap.births[i as usize];
-            ("nhc.birth", format!("{}#{}", c.cert_no, c.version).into())
-        }
-        Linked::Death(i) => {
-            let d = &snap.deaths[i as usize];
-            ("nhc.death", format!("{}#{}", d.cert_no, d.version).into())
-        }
+        Linked::Birth(i) => ("nhc.birth", snap.births[i as usize].record_key().into()),
+        Linked::Death(i) => ("nhc.death", snap.deaths[i as usize].record_key().into()),
         Linked::Pis(i) => ("pis", snap.pis[i as usize].person_id.as_str().into()),
     };
     RecordRef { source, key }
@@ -457,9 +451,8 @@ pub fn build<'a>(
         });
     }
     // Register records of people no other department knows, and the register's
-    // marital status where civil affairs says nothing.
-    // The person each register record denotes, found once for its marital status and
-    // its link.
+    // marital status where civil affairs says nothing. The person each record
+    // denotes is found once, for this and for its link.
     let mut pis_at: Vec<u32> = vec![u32::MAX; snap.pis.len()];
     for (i, r) in snap.pis.iter().enumerate() {
         let Some(id) = pis_person[i] else { continue };

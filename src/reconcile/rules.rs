@@ -63,9 +63,9 @@ pub struct Rules<'a, 'v> {
 }
 
 /// Active PIS records per person ID, kept flat: every record index in person order,
-/// and each person, in ID order, with where their records start: 24 bytes a person,
-/// where a hash map of persons to ranges took about 50 (hashbrown keeps half its
-/// slots free). A lookup is a binary search.
+/// and each person, in ID order, with where their records start: a sorted vector
+/// instead of a hash map of persons to ranges, which held each ID in a table kept
+/// partly empty. A lookup is a binary search.
 pub struct ActiveRecords {
     records: Vec<usize>,
     persons: Vec<(IdNumber, u32)>,
@@ -95,7 +95,7 @@ impl ActiveRecords {
     }
 
     pub fn contains(&self, id: &IdNumber) -> bool {
-        self.persons.binary_search_by(|(p, _)| p.cmp(id)).is_ok()
+        !self.of(id).is_empty()
     }
 
     /// Finds persons asked for in ID order by walking forward, not searching: a rule
@@ -934,7 +934,7 @@ fn birth_evidence(b: &Birth<'_>) -> Vec<Evidence> {
     if let Some(c) = b.cert {
         ev.push(Evidence::new(
             "nhc",
-            format!("{}#{}", c.cert_no, c.version),
+            c.record_key(),
             format!(
                 "出生医学证明 {} {} 出生日期 {} 母亲 {} {}",
                 c.child_name.as_deref().unwrap_or("（未取名）"),

@@ -119,7 +119,7 @@ pub struct DeathEvidence {
 pub struct PsbPersons<'a> {
     people: Vec<(IdNumber, PsbPerson<'a>)>,
     /// Each person's place in `people`, hashed by their ID: 4 bytes a slot, where a
-    /// map holding each ID again took 24 (about 40 MB less for a million people).
+    /// map holding each ID again took 24.
     index: HashTable<u32>,
     hasher: foldhash::fast::RandomState,
 }
@@ -282,7 +282,7 @@ impl<'a> View<'a> {
                     d.death_date,
                     Evidence::new(
                         "nhc",
-                        format!("{}#{}", d.cert_no, d.version),
+                        d.record_key(),
                         format!("死亡医学证明 死亡日期 {}", d.death_date),
                     ),
                 );

@@ -5,7 +5,7 @@ use sqlx::Row;
 
 use super::{doing, run_chunks, Backend, Insert, Store, StoreError, WriteTx};
 use crate::domain::{format_timestamp, now_local};
-use crate::records::{Batch, InlineText, Malformed, PsbDetails, Records};
+use crate::records::{Batch, Malformed, Records};
 
 /// What a commit changed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -303,22 +303,20 @@ async fn insert_records(
             };
             run_chunks(tx, backend, rows, insert, |q, w| {
                 let r = &w.record;
-                let d = |f: fn(&PsbDetails) -> &Option<InlineText>| {
-                    r.details.as_deref().and_then(|d| f(d).as_deref())
-                };
+                let d = r.details.as_deref();
                 q.bind(r.lsh.as_str())
                     .bind(r.kind.code())
                     .bind(r.id.as_str())
                     .bind(r.name.as_str())
                     .bind(r.sex.code())
                     .bind(date(r.birth_date))
-                    .bind(d(|d| &d.ethnicity))
-                    .bind(d(|d| &d.household))
-                    .bind(d(|d| &d.relation))
+                    .bind(d.and_then(|d| d.ethnicity.as_deref()))
+                    .bind(d.and_then(|d| d.household.as_deref()))
+                    .bind(d.and_then(|d| d.relation.as_deref()))
                     .bind(r.division.as_str())
-                    .bind(d(|d| &d.from_county))
+                    .bind(d.and_then(|d| d.from_county.as_deref()))
                     .bind(r.to_county())
-                    .bind(d(|d| &d.father_id))
+                    .bind(d.and_then(|d| d.father_id.as_deref()))
                     .bind(r.mother_id().map(|i| i.to_string()))
                     .bind(r.birth_cert_no())
                     .bind(r.death_date().map(date))

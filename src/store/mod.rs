@@ -87,10 +87,10 @@ struct SqliteWriter {
 /// pages that random-key inserts (pis person IDs) touch from one commit to the next.
 /// Readers keep SQLite's 2 MiB.
 const WRITER_CACHE: &str = "PRAGMA cache_size = -65536";
-/// A write in key order: it touches each page once, so a large cache
-/// only holds memory (55 MB more at the peak of a first reconciliation of a million
-/// people). Its commit does not copy the WAL into the file either: the writer then
-/// calls [`Store::checkpoint_in_background`].
+/// A write in key order: it touches each page once, so a large cache only holds
+/// memory (55 MB more at the peak of a first reconciliation of a million people).
+/// Its commit does not copy the WAL into the file either: the writer then calls
+/// [`Store::checkpoint_in_background`].
 const APPENDING: [&str; 2] = ["PRAGMA cache_size = -8192", "PRAGMA wal_autocheckpoint = 0"];
 /// Every connection's checkpoint threshold: 256 MiB of WAL at 16 KiB pages.
 const AUTOCHECKPOINT: &str = "PRAGMA wal_autocheckpoint = 16384";

@@ -10,8 +10,8 @@ use sqlx::Row;
 use super::{doing, Backend, Store, StoreError};
 use crate::domain::{parse_dashed_date, DivisionCode, IdNumber, Sex};
 use crate::records::{
-    BirthCertificate, CertStatus, Cremation, DeathCertificate, Marriage, MarriageKind, PisBirth,
-    PisRecord, PisState, PsbEvent, PsbEventKind, PsbParticulars, Snapshot,
+    boxed_unless_empty, BirthCertificate, CertStatus, Cremation, DeathCertificate, Marriage,
+    MarriageKind, PisBirth, PisRecord, PisState, PsbEvent, PsbEventKind, PsbParticulars, Snapshot,
 };
 
 fn corrupt(what: &'static str, detail: impl Into<String>) -> StoreError {
@@ -452,13 +452,12 @@ fn psb_record(r: &[Cell<'_>]) -> Result<PsbEvent, StoreError> {
         sex: Sex::from_code(int(r, 4)?),
         birth_date: day(r, 5, "psb row")?,
         division: division(r, 6, "psb row")?,
-        particulars: PsbParticulars {
+        particulars: boxed_unless_empty(PsbParticulars {
             to_county: opt_text(r, 7)?,
             mother_id: opt_id(r, 8, "psb row")?,
             birth_cert_no: opt_text(r, 9)?,
             death_date: opt_day(r, 10, "psb row")?,
-        }
-        .boxed(),
+        }),
         event_date: day(r, 11, "psb row")?,
         recorded_at: text(r, 12)?,
         details: None,
@@ -541,11 +540,10 @@ fn pis_record(r: &[Cell<'_>]) -> Result<PisRecord, StoreError> {
         birth_date: day(r, 5, "pis record")?,
         village: division(r, 6, "pis record")?,
         marital: opt_text(r, 7)?,
-        birth: PisBirth {
+        birth: boxed_unless_empty(PisBirth {
             mother_id: opt_text(r, 8)?,
             birth_cert_no: opt_text(r, 9)?,
-        }
-        .boxed(),
+        }),
         state: PisState::from_code(state)
             .ok_or_else(|| corrupt("pis record", state.to_string()))?,
         deleted: int(r, 11)? != 0,
