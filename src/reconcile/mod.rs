@@ -69,12 +69,7 @@ impl<'a> Prepared<'a> {
 
     /// The golden records' plans and every record's link.
     pub fn registry(&self) -> Registry<'a> {
-        registry::build(
-            self.snap,
-            &self.view,
-            &self.denoted.births,
-            &self.denoted.pis_person,
-        )
+        registry::build(self.snap, &self.view, &self.denoted)
     }
 
     /// Certificates whose current version is void.

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use chrono::NaiveDate;
 use compact_str::{format_compact, ToCompactString};
 
-use super::births::Birth;
+use super::rules::Denotations;
 use super::marital::{Implied, MaritalHistory};
 use super::rules::hyzk_zh;
 use super::view::{DeathEvidence, View};
@@ -363,18 +363,20 @@ fn record_ref(snap: &Snapshot, record: Linked) -> RecordRef<'_> {
 pub fn build<'a>(
     snap: &'a Snapshot,
     view: &View<'a>,
-    births: &[Birth<'a>],
-    pis_person: &[Option<IdNumber>],
+    denoted: &Denotations<'a>,
 ) -> Registry<'a> {
+    let (births, pis_person) = (&denoted.births, &denoted.pis_person);
     // Room for every person up front: the household register's, the certificates'
     // children, and at most one for each register record or death whose ID the
     // household register does not know.
-    let unknown_to_psb = pis_person
-        .iter()
-        .flatten()
-        .chain(view.deaths.keys())
-        .filter(|id| !view.psb.contains_key(id))
-        .count();
+    let unknown_to_psb = (0..pis_person.len())
+        .filter(|&i| pis_person[i].is_some() && denoted.psb_place(i).is_none())
+        .count()
+        + view
+            .deaths
+            .keys()
+            .filter(|id| !view.psb.contains_key(id))
+            .count();
     let mut plans: Vec<Plan<'a>> =
         Vec::with_capacity(view.psb.len() + births.len() + unknown_to_psb);
     let mut deaths: Vec<DeathNote> = Vec::with_capacity(view.deaths.len());
@@ -456,7 +458,7 @@ pub fn build<'a>(
     let mut pis_at: Vec<u32> = vec![u32::MAX; snap.pis.len()];
     for (i, r) in snap.pis.iter().enumerate() {
         let Some(id) = pis_person[i] else { continue };
-        let at = match view.psb.position(&id) {
+        let at = match denoted.psb_place(i) {
             Some(at) => at,
             None => *others.entry(id).or_insert_with(|| {
                 let state = if view.deaths.contains_key(&id) {
