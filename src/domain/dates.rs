@@ -1,6 +1,6 @@
 //! The date and time forms the four feeds use. Local time is China Standard Time.
 
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime};
 
 /// UTC+08:00 in seconds.
 pub const CST_OFFSET_SECS: i32 = 8 * 3600;
@@ -35,6 +35,32 @@ pub fn parse_dashed_date(s: &str) -> Option<NaiveDate> {
         }
     }
     NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
+}
+
+/// `YYYY-MM-DD`, as chrono's `Display` writes a date of years 0 to 9999, written digit
+/// by digit: a first reconciliation writes two million dates into golden records, and
+/// through the formatting machinery they took about 0.2 s.
+pub fn dashed_date(d: NaiveDate) -> compact_str::CompactString {
+    let (y, m, day) = (d.year(), d.month(), d.day());
+    if !(0..=9999).contains(&y) {
+        return compact_str::ToCompactString::to_compact_string(&d);
+    }
+    let digit = |n: u32| char::from(b'0' + (n % 10) as u8);
+    let y = y as u32;
+    [
+        digit(y / 1000),
+        digit(y / 100),
+        digit(y / 10),
+        digit(y),
+        '-',
+        digit(m / 10),
+        digit(m),
+        '-',
+        digit(day / 10),
+        digit(day),
+    ]
+    .into_iter()
+    .collect()
 }
 
 /// `YYYY/M/D` without zero padding (mca); padded values are accepted too.
@@ -101,5 +127,19 @@ mod tests {
         assert_eq!(d, NaiveDate::from_ymd_opt(2014, 8, 31).unwrap());
         let (_, d) = local_date_of_rfc3339("2014-08-31T16:30:00Z").unwrap();
         assert_eq!(d, NaiveDate::from_ymd_opt(2014, 9, 1).unwrap());
+    }
+
+    #[test]
+    fn a_dashed_date_is_written_as_chrono_writes_it() {
+        for (y, m, d) in [
+            (2014, 9, 1),
+            (1968, 12, 31),
+            (5, 1, 9),
+            (9999, 10, 10),
+            (-3, 2, 1),
+        ] {
+            let date = NaiveDate::from_ymd_opt(y, m, d).unwrap();
+            assert_eq!(dashed_date(date), date.to_string());
+        }
     }
 }

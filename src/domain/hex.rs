@@ -1,13 +1,14 @@
 //! The lowercase hex form popsync writes digests and tokens in.
 
-use std::fmt::Write as _;
-
-/// `bytes` as lowercase hex, two digits a byte.
+/// `bytes` as lowercase hex, two digits a byte. Digit by digit: a first
+/// reconciliation writes a digest for each of a million golden records, and
+/// through the formatting machinery they took about 0.2 s.
 pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        // Writing into a `String` cannot fail.
-        let _ = write!(s, "{b:02x}");
+    for &b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 0xf)]));
     }
     s
 }
@@ -16,6 +17,6 @@ pub fn hex(bytes: &[u8]) -> String {
 mod tests {
     #[test]
     fn two_lowercase_digits_a_byte() {
-        assert_eq!(super::hex(&[0x00, 0x0f, 0xab]), "000fab");
+        assert_eq!(super::hex(&[0x00, 0x0f, 0xab, 0xf0, 0x9c]), "000fabf09c");
     }
 }

@@ -9,8 +9,8 @@ mod id_number;
 mod name;
 
 pub use dates::{
-    format_timestamp, local_date_of_rfc3339, now_local, parse_compact_date, parse_dashed_date,
-    parse_local_datetime, parse_slashed_date, today_local, CST_OFFSET_SECS,
+    dashed_date, format_timestamp, local_date_of_rfc3339, now_local, parse_compact_date,
+    parse_dashed_date, parse_local_datetime, parse_slashed_date, today_local, CST_OFFSET_SECS,
 };
 pub use division::{DivisionCode, TownshipCode};
 pub use hex::hex;

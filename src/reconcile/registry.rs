@@ -7,11 +7,11 @@ use std::borrow::Cow;
 use chrono::NaiveDate;
 use compact_str::{format_compact, ToCompactString};
 
-use super::rules::Denotations;
 use super::marital::{Implied, MaritalHistory};
 use super::rules::hyzk_zh;
+use super::rules::Denotations;
 use super::view::{DeathEvidence, View};
-use crate::domain::{IdNumber, TownshipCode};
+use crate::domain::{dashed_date, IdNumber, TownshipCode};
 use crate::records::{BirthCertificate, InlineText, PisRecord, PsbEvent, PsbEventKind, Snapshot};
 
 /// One field of a golden record: its value, and the source record it came from as
@@ -245,7 +245,7 @@ impl<'a> Registry<'a> {
         let mut person = GoldenRecord::new(plan.key.clone(), plan.township, plan.state.as_str(), 6);
         let township = || {
             plan.township
-                .map(|t| t.to_compact_string())
+                .map(|t| InlineText::from(t.as_str()))
                 .unwrap_or_default()
         };
         match plan.basis {
@@ -253,12 +253,7 @@ impl<'a> Registry<'a> {
                 let lsh = last.lsh.as_str();
                 person.push_field("name", last.name.trim(), "psb", lsh);
                 person.push_field("sex", last.sex.zh(), "psb", lsh);
-                person.push_field(
-                    "birth_date",
-                    last.birth_date.to_compact_string(),
-                    "psb",
-                    lsh,
-                );
+                person.push_field("birth_date", dashed_date(last.birth_date), "psb", lsh);
                 person.push_field("township", township(), "psb", lsh);
                 match plan.state {
                     State::Dead => self.push_death(&mut person, death),
@@ -274,7 +269,7 @@ impl<'a> Registry<'a> {
                 person.push_field("sex", cert.child_sex.zh(), "nhc", rec.clone());
                 person.push_field(
                     "birth_date",
-                    cert.birth_date.to_compact_string(),
+                    dashed_date(cert.birth_date),
                     "nhc",
                     rec.clone(),
                 );
@@ -293,7 +288,7 @@ impl<'a> Registry<'a> {
                 let pid = r.person_id.as_str();
                 person.push_field("name", r.name.trim(), "pis", pid);
                 person.push_field("sex", r.sex.zh(), "pis", pid);
-                person.push_field("birth_date", r.birth_date.to_compact_string(), "pis", pid);
+                person.push_field("birth_date", dashed_date(r.birth_date), "pis", pid);
                 person.push_field("township", township(), "pis", pid);
             }
             Basis::Death(d) => self.push_death(&mut person, d),
@@ -360,11 +355,7 @@ fn record_ref(snap: &Snapshot, record: Linked) -> RecordRef<'_> {
 
 /// Builds the registry from the view and the rules' denotations: a plan for each
 /// person in key order, the records that denote each, and those that denote nobody.
-pub fn build<'a>(
-    snap: &'a Snapshot,
-    view: &View<'a>,
-    denoted: &Denotations<'a>,
-) -> Registry<'a> {
+pub fn build<'a>(snap: &'a Snapshot, view: &View<'a>, denoted: &Denotations<'a>) -> Registry<'a> {
     let (births, pis_person) = (&denoted.births, &denoted.pis_person);
     // Room for every person up front: the household register's, the certificates'
     // children, and at most one for each register record or death whose ID the
