@@ -31,30 +31,46 @@ pub struct Denotations<'a> {
 /// A PIS record denotes no person the household register knows.
 const NOT_IN_PSB: u32 = u32::MAX;
 
+/// The place of `id`'s person among the view's household-register persons, or
+/// [`NOT_IN_PSB`].
+fn psb_place_of(view: &View<'_>, id: Option<IdNumber>) -> u32 {
+    id.and_then(|id| view.psb.position(&id))
+        .map_or(NOT_IN_PSB, |at| at as u32)
+}
+
 impl<'a> Denotations<'a> {
-    /// Pairs the view's births and finds what each PIS record denotes.
+    /// Pairs the view's births and finds what each PIS record denotes. The births are
+    /// paired on one core while the other reads the records' own IDs and finds them in
+    /// the household register (a million lookups); only records without an ID wait
+    /// for the births.
     pub fn new(view: &View<'a>) -> Denotations<'a> {
-        let births = pair_births(view);
-        let pis_birth = denote_births(&births, view.pis);
-        let pis_person = view
-            .pis
-            .iter()
-            .zip(&pis_birth)
-            .map(|(r, birth)| {
-                if r.id_norm.is_empty() {
-                    birth.and_then(|b| births[b].child_id())
-                } else {
-                    IdNumber::parse(&r.id_norm).ok()
-                }
-            })
-            .collect::<Vec<_>>();
-        let pis_psb = pis_person
-            .iter()
-            .map(|id| {
-                id.and_then(|id| view.psb.position(&id))
-                    .map_or(NOT_IN_PSB, |at| at as u32)
-            })
-            .collect();
+        let ((births, pis_birth), (mut pis_person, mut pis_psb)) = std::thread::scope(|s| {
+            let births = s.spawn(|| {
+                let births = pair_births(view);
+                let pis_birth = denote_births(&births, view.pis);
+                (births, pis_birth)
+            });
+            let own_ids: (Vec<Option<IdNumber>>, Vec<u32>) = view
+                .pis
+                .iter()
+                .map(|r| {
+                    let id = (!r.id_norm.is_empty())
+                        .then(|| IdNumber::parse(&r.id_norm).ok())
+                        .flatten();
+                    (id, psb_place_of(view, id))
+                })
+                .unzip();
+            let births = births
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e));
+            (births, own_ids)
+        });
+        for (i, r) in view.pis.iter().enumerate() {
+            if r.id_norm.is_empty() {
+                pis_person[i] = pis_birth[i].and_then(|b| births[b].child_id());
+                pis_psb[i] = psb_place_of(view, pis_person[i]);
+            }
+        }
         Denotations {
             births,
             pis_birth,

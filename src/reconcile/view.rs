@@ -11,7 +11,8 @@ use chrono::{Duration, NaiveDate};
 use super::ticket::Evidence;
 use crate::domain::{normalise_name, IdNumber, Sex, TownshipCode};
 use crate::records::{
-    BirthCertificate, CertStatus, Cremation, Marriage, PisRecord, PsbEvent, PsbEventKind, Snapshot,
+    BirthCertificate, CertStatus, Cremation, DeathCertificate, Marriage, PisRecord, PsbEvent,
+    PsbEventKind, Snapshot,
 };
 
 /// Dates that decide what is overdue.
@@ -209,34 +210,16 @@ pub struct View<'a> {
 }
 
 impl<'a> View<'a> {
+    /// Built on two cores: the household register's persons on one, the
+    /// certificates, cremations and marriages as of the date on the other.
     pub fn build(snap: &'a Snapshot, dates: Dates) -> View<'a> {
-        let psb = PsbPersons::new(snap.psb.iter().filter(|r| r.event_date <= dates.as_of));
-
-        let (birth_current, mut voided) = current_versions(
-            snap.births
-                .iter()
-                .map(|b| (b.cert_no.as_str(), b.version, b.updated_date, b.status, b)),
-            dates.as_of,
-        );
-        let (death_current, voided_deaths) = current_versions(
-            snap.deaths
-                .iter()
-                .map(|d| (d.cert_no.as_str(), d.version, d.updated_date, d.status, d)),
-            dates.as_of,
-        );
-        voided.extend(voided_deaths);
-        let mut birth_certs: Vec<&BirthCertificate> = birth_current;
-        birth_certs.sort_by(|a, b| a.cert_no.cmp(&b.cert_no));
-        let mut death_certs = death_current;
-        death_certs.sort_by(|a, b| a.cert_no.cmp(&b.cert_no));
-
-        let mut cremations: Vec<&Cremation> = snap
-            .cremations
-            .iter()
-            .filter(|c| c.cremation_date <= dates.as_of)
-            .collect();
-        cremations.sort_by(|a, b| a.cert_no.cmp(&b.cert_no));
-
+        let (psb, others) = std::thread::scope(|s| {
+            let psb = s
+                .spawn(|| PsbPersons::new(snap.psb.iter().filter(|r| r.event_date <= dates.as_of)));
+            let others = certificates_and_mca(snap, dates.as_of);
+            let psb = psb.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            (psb, others)
+        });
         let mut deaths: HashMap<IdNumber, DeathEvidence> = HashMap::new();
         let mut add = |id: IdNumber, date: NaiveDate, ev: Evidence| {
             let e = deaths.entry(id).or_insert_with(|| DeathEvidence {
@@ -258,7 +241,7 @@ impl<'a> View<'a> {
                 }
             }
         }
-        for c in &cremations {
+        for c in &others.cremations {
             if let Some(id) = c.id {
                 add(
                     id,
@@ -275,7 +258,7 @@ impl<'a> View<'a> {
                 );
             }
         }
-        for d in &death_certs {
+        for d in &others.deaths {
             if let Some(id) = d.id {
                 add(
                     id,
@@ -288,19 +271,13 @@ impl<'a> View<'a> {
                 );
             }
         }
-        let mut marriages: Vec<&Marriage> = snap
-            .marriages
-            .iter()
-            .filter(|m| m.reg_date <= dates.as_of)
-            .collect();
-        marriages.sort_by(|a, b| (a.reg_date, &a.reg_no).cmp(&(b.reg_date, &b.reg_no)));
         View {
             dates,
             psb,
-            marriages,
+            marriages: others.marriages,
             deaths,
-            birth_certs,
-            voided,
+            birth_certs: others.births,
+            voided: others.voided,
             pis: &snap.pis,
         }
     }
@@ -308,6 +285,57 @@ impl<'a> View<'a> {
     /// Death evidence dated on or before the overdue line.
     pub fn overdue_death(&self, id: &IdNumber) -> Option<&DeathEvidence> {
         self.deaths.get(id).filter(|d| d.date <= self.dates.overdue)
+    }
+}
+
+/// What counts as of the date besides the household register, each in a stable
+/// order.
+struct CertificatesAndMca<'a> {
+    /// Current valid birth certificates, by number.
+    births: Vec<&'a BirthCertificate>,
+    /// Current valid death certificates, by number.
+    deaths: Vec<&'a DeathCertificate>,
+    /// Numbers of certificates whose current version is void.
+    voided: HashSet<String>,
+    cremations: Vec<&'a Cremation>,
+    /// By registration date and number.
+    marriages: Vec<&'a Marriage>,
+}
+
+fn certificates_and_mca(snap: &Snapshot, as_of: NaiveDate) -> CertificatesAndMca<'_> {
+    let (mut birth_certs, mut voided) = current_versions(
+        snap.births
+            .iter()
+            .map(|b| (b.cert_no.as_str(), b.version, b.updated_date, b.status, b)),
+        as_of,
+    );
+    let (mut death_certs, voided_deaths) = current_versions(
+        snap.deaths
+            .iter()
+            .map(|d| (d.cert_no.as_str(), d.version, d.updated_date, d.status, d)),
+        as_of,
+    );
+    voided.extend(voided_deaths);
+    birth_certs.sort_by(|a, b| a.cert_no.cmp(&b.cert_no));
+    death_certs.sort_by(|a, b| a.cert_no.cmp(&b.cert_no));
+    let mut cremations: Vec<&Cremation> = snap
+        .cremations
+        .iter()
+        .filter(|c| c.cremation_date <= as_of)
+        .collect();
+    cremations.sort_by(|a, b| a.cert_no.cmp(&b.cert_no));
+    let mut marriages: Vec<&Marriage> = snap
+        .marriages
+        .iter()
+        .filter(|m| m.reg_date <= as_of)
+        .collect();
+    marriages.sort_by(|a, b| (a.reg_date, &a.reg_no).cmp(&(b.reg_date, &b.reg_no)));
+    CertificatesAndMca {
+        births: birth_certs,
+        deaths: death_certs,
+        voided,
+        cremations,
+        marriages,
     }
 }
 

@@ -276,19 +276,27 @@ impl Store {
             .await
         };
         tokio::try_join!(psb, pis, others)?;
-        // Reconciliation's output must not depend on where rows lie in the file.
-        snap.psb.sort_unstable_by(|a, b| a.lsh.cmp(&b.lsh));
-        // pis rows lie at random: sorting keys and moving each record once beats
-        // moving whole records at every step of the sort.
-        snap.pis.sort_by_cached_key(|r| r.person_id.clone());
-        snap.marriages
-            .sort_unstable_by(|a, b| a.reg_no.cmp(&b.reg_no));
-        snap.cremations
-            .sort_unstable_by(|a, b| a.cert_no.cmp(&b.cert_no));
-        snap.births
-            .sort_unstable_by(|a, b| (&a.cert_no, a.version).cmp(&(&b.cert_no, b.version)));
-        snap.deaths
-            .sort_unstable_by(|a, b| (&a.cert_no, a.version).cmp(&(&b.cert_no, b.version)));
+        // Reconciliation's output must not depend on where rows lie in the file. The
+        // two large tables are sorted at once, on two cores (0.44 s one after the
+        // other for a million people).
+        let Snapshot {
+            psb,
+            pis,
+            marriages,
+            cremations,
+            births,
+            deaths,
+        } = &mut snap;
+        std::thread::scope(|s| {
+            s.spawn(|| psb.sort_unstable_by(|a, b| a.lsh.cmp(&b.lsh)));
+            // pis rows lie at random: sorting keys and moving each record once beats
+            // moving whole records at every step of the sort.
+            pis.sort_by_cached_key(|r| r.person_id.clone());
+            marriages.sort_unstable_by(|a, b| a.reg_no.cmp(&b.reg_no));
+            cremations.sort_unstable_by(|a, b| a.cert_no.cmp(&b.cert_no));
+            births.sort_unstable_by(|a, b| (&a.cert_no, a.version).cmp(&(&b.cert_no, b.version)));
+            deaths.sort_unstable_by(|a, b| (&a.cert_no, a.version).cmp(&(&b.cert_no, b.version)));
+        });
         Ok(snap)
     }
 
