@@ -645,9 +645,9 @@ impl Builder {
         let mother = self.outsider(2);
         let child = self.new_child(mother, d, 2);
         let no = self.new_cert(super::world::letter_for(d.year()));
-        let mut w = self.birth_wire(child, mother, &no, true);
-        w.residence_code = self.other_residence();
         let t = self.at_work(d);
+        let mut w = self.birth_wire(child, mother, &no, true, t);
+        w.residence_code = self.other_residence();
         self.births.push((t, w));
         // a cremation of someone registered elsewhere, and of an unidentified person
         let dd = self.overdue_day(60);
@@ -797,13 +797,13 @@ impl Builder {
             };
             let child = self.new_child(mother, d, 2);
             let no = self.new_cert(super::world::letter_for(d.year()));
-            let mut w = self.birth_wire(child, mother, &no, true);
+            let t = self.at_work(d);
+            let mut w = self.birth_wire(child, mother, &no, true, t);
             match case {
                 0 => w.birth_date = format!("{}-02-30", d.year()),
                 1 => w.certificate_no = None,
                 _ => w.mother_id_no = ids::with_wrong_check(&w.mother_id_no),
             }
-            let t = self.at_work(d);
             self.births.push((t, w));
             self.mal[NHC] += 1;
         }

@@ -233,6 +233,11 @@ async fn nhc_and_pis_page_every_record_once() {
     let mut n = 0;
     for kind in ["birth", "death"] {
         let mut token = String::new();
+        // Served in (updatedAt, certificateNo) order, as feeds.md says: a client
+        // resuming from the newest updatedAt it stored skips any item served after
+        // a newer one. (A re-issued certificate's first version once carried an
+        // updatedAt other than the time it was ordered by.)
+        let mut order = Vec::new();
         loop {
             let url = format!(
                 "{}/v2/{kind}-certificates?updatedSince=2010-01-01T00%3A00%3A00%2B08%3A00&pageSize=7&pageToken={token}",
@@ -249,6 +254,11 @@ async fn nhc_and_pis_page_every_record_once() {
                 .unwrap();
             for it in v["items"].as_array().unwrap() {
                 n += 1;
+                let at = it["updatedAt"].as_str().unwrap();
+                order.push((
+                    chrono::DateTime::parse_from_rfc3339(at).unwrap(),
+                    it["certificateNo"].as_str().unwrap_or_default().to_string(),
+                ));
                 seen.insert((
                     kind,
                     it["certificateNo"].to_string(),
@@ -259,6 +269,12 @@ async fn nhc_and_pis_page_every_record_once() {
                 Some(t) => token = t.to_string(),
                 None => break,
             }
+        }
+        if let Some(w) = order.windows(2).find(|w| w[0] > w[1]) {
+            panic!(
+                "{kind} certificates out of order: {:?} before {:?}",
+                w[0], w[1]
+            );
         }
     }
     assert_eq!(n as u64, served.nhc.records);

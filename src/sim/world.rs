@@ -899,8 +899,8 @@ impl Builder {
         let c = &self.persons[child];
         let d = c.birth;
         let no = self.new_cert(letter_for(d.year()));
-        let w = self.birth_wire(child, mother, &no, !name_later);
         let t1 = self.at_work(d) + Duration::hours(self.rng.random_range(0..6));
+        let w = self.birth_wire(child, mother, &no, !name_later, t1);
         if t1.date() > self.end {
             return no;
         }
@@ -918,8 +918,17 @@ impl Builder {
         no
     }
 
-    pub fn birth_wire(&mut self, child: usize, mother: usize, no: &str, named: bool) -> BirthWire {
-        let t = self.at_work(self.persons[child].birth);
+    /// Version 1 of a birth certificate, filed at `at`: its `updatedAt`, and the time
+    /// the feed orders it by, so the two always agree (the spec orders items by
+    /// `updatedAt`, and a client resuming from it skips an item served out of order).
+    pub fn birth_wire(
+        &mut self,
+        child: usize,
+        mother: usize,
+        no: &str,
+        named: bool,
+        at: NaiveDateTime,
+    ) -> BirthWire {
         let facility = names::FACILITIES[self.rng.random_range(0..names::FACILITIES.len())];
         let c = &self.persons[child];
         let m = &self.persons[mother];
@@ -937,7 +946,7 @@ impl Builder {
             father_id_no: father.map(|f| self.persons[f].id.clone()),
             facility: facility.into(),
             residence_code: self.vills[m.vill].0.clone(),
-            updated_at: fmt_rfc(t),
+            updated_at: fmt_rfc(at),
         }
     }
 
