@@ -62,7 +62,8 @@ impl<'a> GoldenRecord<'a> {
             township,
             state,
             fields: Vec::with_capacity(fields),
-            refs: Vec::with_capacity(1),
+            // Most persons: the record their identity comes from, and their marital status's.
+            refs: Vec::with_capacity(2),
             links: Vec::new(),
         }
     }

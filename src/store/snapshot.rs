@@ -67,6 +67,85 @@ impl<'de> Deserialize<'de> for Cell<'de> {
     }
 }
 
+/// Calls `each` on every row of a page (a JSON array of arrays) as it is parsed, the
+/// cells of one row at a time in `row`, which is left holding the last. Parsed whole
+/// first, a page of 20,000 rows was 20,000 vectors and 9 MB of fresh memory.
+fn for_each_row<'de, F>(
+    text: &'de str,
+    row: &mut Vec<Cell<'de>>,
+    each: &mut F,
+) -> Result<(), StoreError>
+where
+    F: FnMut(&[Cell<'de>]) -> Result<(), StoreError>,
+{
+    let mut stopped = None;
+    let mut page = serde_json::Deserializer::from_str(text);
+    let parsed = de::Deserializer::deserialize_seq(
+        &mut page,
+        Rows {
+            row,
+            each,
+            stopped: &mut stopped,
+        },
+    )
+    .and_then(|()| page.end());
+    if let Some(e) = stopped {
+        return Err(e);
+    }
+    parsed.map_err(|e| corrupt("record batch", e.to_string()))
+}
+
+/// The rows of a page, each handed on as soon as it is parsed; a row's error stops
+/// the page and is kept in `stopped`.
+struct Rows<'r, 'de, F> {
+    row: &'r mut Vec<Cell<'de>>,
+    each: &'r mut F,
+    stopped: &'r mut Option<StoreError>,
+}
+
+impl<'de, F> Visitor<'de> for Rows<'_, 'de, F>
+where
+    F: FnMut(&[Cell<'de>]) -> Result<(), StoreError>,
+{
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of rows")
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut rows: A) -> Result<(), A::Error> {
+        while rows.next_element_seed(RowCells(&mut *self.row))?.is_some() {
+            if let Err(e) = (self.each)(self.row) {
+                *self.stopped = Some(e);
+                return Err(de::Error::custom("a row was refused"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One row's cells, parsed into a buffer that the row before left empty of meaning.
+struct RowCells<'r, 'de>(&'r mut Vec<Cell<'de>>);
+
+impl<'de> de::DeserializeSeed<'de> for RowCells<'_, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RowCells<'_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a row: an array of cells")
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut cells: A) -> Result<(), A::Error> {
+        self.0.clear();
+        while let Some(cell) = cells.next_element::<Cell<'de>>()? {
+            self.0.push(cell);
+        }
+        Ok(())
+    }
+}
+
 /// A cell as text, without copying it; `None` for NULL.
 fn cell_str<'c>(r: &'c [Cell<'_>], i: usize) -> Result<Option<Cow<'c, str>>, StoreError> {
     match r.get(i) {
@@ -384,13 +463,10 @@ impl Store {
             if let (true, Some(rowid)) = (full, page.last_rowid) {
                 next = Some(self.spawn_page(next_sql.clone(), vec![Cell::Int(rowid)]));
             }
-            let rows: Vec<Vec<Cell>> = serde_json::from_str(&page.text)
-                .map_err(|e| corrupt("record batch", e.to_string()))?;
-            for r in &rows {
-                each(r)?;
-            }
+            let mut last_row = Vec::new();
+            for_each_row(&page.text, &mut last_row, &mut each)?;
             if full && next.is_none() {
-                let after = t.key_of(rows.last().expect("a full batch"));
+                let after = t.key_of(&last_row);
                 next = Some(self.spawn_page(next_sql.clone(), after));
             }
         }
