@@ -96,8 +96,33 @@ fn check_char(first17: &[u8]) -> u8 {
 
 /// A valid, normalised 18-character resident ID. Inline and `Copy` so that a
 /// million-person reconciliation holds IDs without a heap allocation each.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct IdNumber([u8; 18]);
+
+impl IdNumber {
+    /// The bytes as three big-endian words: compared as numbers, they order as the
+    /// bytes do.
+    fn words(&self) -> (u64, u64, u16) {
+        let b = &self.0;
+        let word = |at: usize| u64::from_be_bytes(b[at..at + 8].try_into().expect("eight bytes"));
+        (word(0), word(8), u16::from_be_bytes([b[16], b[17]]))
+    }
+}
+
+/// Byte order, compared as three words instead of through `memcmp`: a reconciliation
+/// sorts and walks millions of IDs (`memcmp` fell from 5.6% to 3.7% of the CPU
+/// samples of a first reconciliation of a million people).
+impl Ord for IdNumber {
+    fn cmp(&self, other: &IdNumber) -> std::cmp::Ordering {
+        self.words().cmp(&other.words())
+    }
+}
+
+impl PartialOrd for IdNumber {
+    fn partial_cmp(&self, other: &IdNumber) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 /// Hashed as three machine words instead of a slice of 18 bytes: the rules look IDs
 /// up millions of times a run, and a slice goes through the hasher's long-input path.
@@ -230,6 +255,26 @@ fn parse_ymd(b: &[u8]) -> Option<NaiveDate> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_order_as_their_bytes_do() {
+        let ids: Vec<IdNumber> = [
+            "349901197208188924",
+            "34990120101223537X",
+            "110101199003074514",
+            "349901197208188932",
+            "349901197208180000",
+        ]
+        .iter()
+        .filter_map(|s| IdNumber::parse(s).ok())
+        .collect();
+        assert!(ids.len() >= 3, "the examples are valid IDs");
+        for a in &ids {
+            for b in &ids {
+                assert_eq!(a.cmp(b), a.0.cmp(&b.0), "{a:?} and {b:?}");
+            }
+        }
+    }
 
     #[test]
     fn normalises_typed_variants_to_one_id() {

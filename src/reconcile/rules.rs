@@ -31,6 +31,28 @@ pub struct Denotations<'a> {
 /// A PIS record denotes no person the household register knows.
 const NOT_IN_PSB: u32 = u32::MAX;
 
+/// The place among the view's household-register persons of each ID's person, or
+/// [`NOT_IN_PSB`]: the IDs sorted, then walked beside the persons, who are in ID
+/// order. Looked up one by one, a million IDs took about 0.5 s, nearly all of it
+/// waiting for memory.
+fn psb_places(view: &View<'_>, ids: &[Option<IdNumber>]) -> Vec<u32> {
+    let mut sorted: Vec<(IdNumber, u32)> = ids
+        .iter()
+        .enumerate()
+        .filter_map(|(i, id)| Some(((*id)?, i as u32)))
+        .collect();
+    sorted.sort_unstable();
+    let mut places = vec![NOT_IN_PSB; ids.len()];
+    let mut persons = view.psb.iter().map(|(id, _)| id).enumerate().peekable();
+    for (id, i) in sorted {
+        while persons.next_if(|(_, p)| **p < id).is_some() {}
+        if let Some((at, _)) = persons.peek().filter(|(_, p)| **p == id) {
+            places[i as usize] = *at as u32;
+        }
+    }
+    places
+}
+
 /// The place of `id`'s person among the view's household-register persons, or
 /// [`NOT_IN_PSB`].
 fn psb_place_of(view: &View<'_>, id: Option<IdNumber>) -> u32 {
@@ -50,16 +72,17 @@ impl<'a> Denotations<'a> {
                 let pis_birth = denote_births(&births, view.pis);
                 (births, pis_birth)
             });
-            let own_ids: (Vec<Option<IdNumber>>, Vec<u32>) = view
+            let own: Vec<Option<IdNumber>> = view
                 .pis
                 .iter()
                 .map(|r| {
-                    let id = (!r.id_norm.is_empty())
+                    (!r.id_norm.is_empty())
                         .then(|| IdNumber::parse(&r.id_norm).ok())
-                        .flatten();
-                    (id, psb_place_of(view, id))
+                        .flatten()
                 })
-                .unzip();
+                .collect();
+            let places = psb_places(view, &own);
+            let own_ids = (own, places);
             let births = births
                 .join()
                 .unwrap_or_else(|e| std::panic::resume_unwind(e));
