@@ -198,9 +198,10 @@ fn measure_all(exe: &Path, dir: &Path, base_url: &str, args: &BenchArgs) -> anyh
     out.push_str(&format!(
         "Written by `popsync bench --persons {} --runs {}` (release build). Each figure is a whole\n\
          `popsync` process started the way an operator starts it, against the built-in simulator\n\
-         (a separate process) over loopback, into a fresh SQLite file (WAL, `synchronous=FULL`),\n\
-         after the bench's own earlier writes are on disk. Medians of {} runs; min–max in\n\
-         brackets. Peak memory is the process's maximum resident set.\n\n",
+         (a separate process) over loopback, into a fresh SQLite file (WAL, `synchronous=FULL`;\n\
+         the registry write `NORMAL`), after the bench's own earlier writes are on disk.\n\
+         Medians of {} runs; min–max in brackets. Peak memory is the process's maximum\n\
+         resident set.\n\n",
         args.persons, args.runs, args.runs
     ));
     out.push_str(&format!(
