@@ -8,8 +8,7 @@ use chrono::NaiveDate;
 use compact_str::{format_compact, ToCompactString};
 
 use super::marital::{Implied, MaritalHistory};
-use super::rules::hyzk_zh;
-use super::rules::Denotations;
+use super::rules::{hyzk_zh, Denotations};
 use super::view::{DeathEvidence, View};
 use crate::domain::{dashed_date, IdNumber, TownshipCode};
 use crate::records::{BirthCertificate, InlineText, PisRecord, PsbEvent, PsbEventKind, Snapshot};

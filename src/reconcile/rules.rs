@@ -24,7 +24,7 @@ pub struct Denotations<'a> {
     pub pis_person: Vec<Option<IdNumber>>,
     /// Per PIS record: the place among the view's household-register persons of the
     /// person it denotes, or [`NOT_IN_PSB`]. Found once here: the rules and the golden
-    /// records both ask it of a million records, and each lookup is a cache miss.
+    /// records both ask it of a million records.
     pis_psb: Vec<u32>,
 }
 
@@ -62,9 +62,9 @@ fn psb_place_of(view: &View<'_>, id: Option<IdNumber>) -> u32 {
 
 impl<'a> Denotations<'a> {
     /// Pairs the view's births and finds what each PIS record denotes. The births are
-    /// paired on one core while the other reads the records' own IDs and finds them in
-    /// the household register (a million lookups); only records without an ID wait
-    /// for the births.
+    /// paired on one core while the other reads the records' own IDs and finds their
+    /// persons in the household register; only records without an ID wait for the
+    /// births.
     pub fn new(view: &View<'a>) -> Denotations<'a> {
         let ((births, pis_birth), (mut pis_person, mut pis_psb)) = std::thread::scope(|s| {
             let births = s.spawn(|| {
@@ -82,11 +82,10 @@ impl<'a> Denotations<'a> {
                 })
                 .collect();
             let places = psb_places(view, &own);
-            let own_ids = (own, places);
             let births = births
                 .join()
                 .unwrap_or_else(|e| std::panic::resume_unwind(e));
-            (births, own_ids)
+            (births, (own, places))
         });
         for (i, r) in view.pis.iter().enumerate() {
             if r.id_norm.is_empty() {
@@ -114,11 +113,8 @@ impl<'a> Denotations<'a> {
 pub struct Rules<'a, 'v> {
     pub view: &'v View<'a>,
     pub counties: &'v [String],
-    /// [`Denotations::births`].
-    pub births: &'v [Birth<'a>],
-    /// [`Denotations::pis_birth`].
-    pub pis_birth: &'v [Option<usize>],
-    denoted: &'v Denotations<'a>,
+    /// Births paired across departments, and what each PIS record denotes.
+    pub denoted: &'v Denotations<'a>,
     /// Active PIS records per person ID.
     pub active_by_person: ActiveRecords,
     pub drafts: Vec<TicketDraft>,
@@ -266,8 +262,6 @@ impl<'a, 'v> Rules<'a, 'v> {
         Rules {
             view,
             counties,
-            births: &denoted.births,
-            pis_birth: &denoted.pis_birth,
             denoted,
             active_by_person: ActiveRecords::new(active),
             drafts: Vec::new(),
@@ -497,12 +491,12 @@ impl<'a, 'v> Rules<'a, 'v> {
 
     /// `BIRTH_NOT_IN_PIS`; returns the children (by ID) it covers.
     fn births_not_in_pis(&mut self) -> HashSet<IdNumber> {
-        let mut denoted = vec![false; self.births.len()];
-        for b in self.pis_birth.iter().flatten() {
+        let births = &self.denoted.births;
+        let mut denoted = vec![false; births.len()];
+        for b in self.denoted.pis_birth.iter().flatten() {
             denoted[*b] = true;
         }
         let mut covered = HashSet::new();
-        let births = self.births;
         for (bi, b) in births.iter().enumerate() {
             if denoted[bi] || b.date() > self.view.dates.overdue || !b.belongs_to(self.counties) {
                 continue;
@@ -546,7 +540,7 @@ impl<'a, 'v> Rules<'a, 'v> {
     }
 
     fn births_not_registered(&mut self) {
-        for b in self.births {
+        for b in &self.denoted.births {
             let Some(cert) = b.cert else { continue };
             if b.cs.is_some()
                 || cert.birth_date > self.view.dates.birth_overdue
@@ -711,7 +705,7 @@ impl<'a, 'v> Rules<'a, 'v> {
                 continue;
             }
             let (subject, why) = if r.id_norm.is_empty() {
-                if self.pis_birth[i].is_some() || r.birth_date > self.view.dates.overdue {
+                if self.denoted.pis_birth[i].is_some() || r.birth_date > self.view.dates.overdue {
                     continue;
                 }
                 (
@@ -856,9 +850,9 @@ impl<'a, 'v> Rules<'a, 'v> {
                 by_id.push((r.id_norm.as_str(), i as u32));
                 continue;
             }
-            if let Some(b) = self.pis_birth[i] {
+            if let Some(b) = self.denoted.pis_birth[i] {
                 link(&mut by_birth, b, i, &mut uf);
-                if let Some(cs) = self.births[b].cs {
+                if let Some(cs) = self.denoted.births[b].cs {
                     by_id.push((cs.id.as_str(), i as u32));
                 }
             }
