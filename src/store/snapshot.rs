@@ -635,3 +635,62 @@ fn pis_record(r: &[Cell<'_>]) -> Result<PisRecord, StoreError> {
         modified_time: text(r, 13)?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(row: &[Cell<'_>]) -> Vec<String> {
+        row.iter()
+            .map(|c| match c {
+                Cell::Null => "NULL".to_string(),
+                Cell::Int(n) => n.to_string(),
+                Cell::Text(s) => s.to_string(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_page_is_handed_on_row_by_row_and_its_last_row_kept() {
+        let page = r#"[["a", 1, null], ["b\"q", 2, "x"], ["c", 3, null]]"#;
+        let mut seen = Vec::new();
+        let mut last = Vec::new();
+        for_each_row(page, &mut last, &mut |row| {
+            seen.push(texts(row));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            seen,
+            [
+                vec!["a", "1", "NULL"],
+                vec!["b\"q", "2", "x"],
+                vec!["c", "3", "NULL"]
+            ]
+        );
+        assert_eq!(texts(&last), ["c", "3", "NULL"]);
+    }
+
+    #[test]
+    fn a_refused_row_stops_the_page_with_its_own_error_and_a_cut_page_is_corrupt() {
+        let mut last = Vec::new();
+        let mut rows = 0;
+        let refused = for_each_row(r#"[["a"], ["b"], ["c"]]"#, &mut last, &mut |row| {
+            rows += 1;
+            match texts(row)[0].as_str() {
+                "b" => Err(corrupt("stored record", "row b")),
+                _ => Ok(()),
+            }
+        });
+        assert_eq!(rows, 2, "nothing after the refused row");
+        assert!(matches!(refused, Err(StoreError::Corrupt { detail, .. }) if detail == "row b"));
+        let cut = for_each_row(r#"[["a"], ["b""#, &mut Vec::new(), &mut |_| Ok(()));
+        assert!(matches!(
+            cut,
+            Err(StoreError::Corrupt {
+                what: "record batch",
+                ..
+            })
+        ));
+    }
+}
