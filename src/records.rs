@@ -81,8 +81,8 @@ impl PsbEvent {
     }
 
     /// `mqsfhm`: a birth's mother.
-    pub fn mother_id(&self) -> Option<IdNumber> {
-        self.particulars.as_ref()?.mother_id
+    pub fn mother_id(&self) -> Option<&IdNumber> {
+        self.particulars.as_ref()?.mother_id.as_ref()
     }
 
     /// `csyxzmbh`: a birth's medical certificate.
@@ -95,6 +95,10 @@ impl PsbEvent {
         self.particulars.as_ref()?.death_date
     }
 }
+
+// A million of each are held while a city is reconciled.
+const _: () = assert!(std::mem::size_of::<PsbEvent>() <= 128);
+const _: () = assert!(std::mem::size_of::<PisRecord>() <= 176);
 
 /// What only some kinds of household-register event carry: where a move out went
 /// (`QC`), a birth's mother and certificate (`CS`), a death's date (`SW`). Nine

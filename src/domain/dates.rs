@@ -38,8 +38,9 @@ pub fn parse_dashed_date(s: &str) -> Option<NaiveDate> {
 }
 
 /// `YYYY-MM-DD`, as chrono's `Display` writes a date of years 0 to 9999, written digit
-/// by digit: a first reconciliation writes two million dates into golden records, and
-/// through the formatting machinery they took about 0.2 s.
+/// by digit, not through the formatting machinery: a first reconciliation writes a
+/// date into each of a million golden records (with the digests' hex, 0.35 s of its
+/// registry write).
 pub fn dashed_date(d: NaiveDate) -> compact_str::CompactString {
     let (y, m, day) = (d.year(), d.month(), d.day());
     if !(0..=9999).contains(&y) {

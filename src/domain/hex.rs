@@ -1,8 +1,8 @@
 //! The lowercase hex form popsync writes digests and tokens in.
 
-/// `bytes` as lowercase hex, two digits a byte. Digit by digit: a first
-/// reconciliation writes a digest for each of a million golden records, and
-/// through the formatting machinery they took about 0.2 s.
+/// `bytes` as lowercase hex, two digits a byte. Digit by digit, not through the
+/// formatting machinery: a first reconciliation writes a digest for each of a
+/// million golden records (with the dates, 0.35 s of its registry write).
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);

@@ -29,7 +29,7 @@ impl<'a> Birth<'a> {
     pub fn mother(&self) -> Option<IdNumber> {
         self.cert
             .map(|c| c.mother_id)
-            .or(self.cs.and_then(|r| r.mother_id()))
+            .or(self.cs.and_then(|r| r.mother_id().copied()))
     }
 
     pub fn sex(&self) -> Sex {
@@ -132,7 +132,7 @@ pub fn pair_births<'a>(view: &View<'a>) -> Vec<Birth<'a>> {
         }
     }
     for r in unpaired_cs {
-        match r.mother_id() {
+        match r.mother_id().copied() {
             Some(m) => groups
                 .entry((m, r.birth_date, r.sex))
                 .or_default()

@@ -4,7 +4,7 @@
 use sqlx::Row;
 
 use super::{doing, run_chunks, Backend, Insert, Store, StoreError, WriteTx};
-use crate::domain::{format_timestamp, now_local};
+use crate::domain::{format_timestamp, now_local, IdNumber};
 use crate::records::{Batch, Malformed, Records};
 
 /// What a commit changed.
@@ -317,7 +317,7 @@ async fn insert_records(
                     .bind(d.and_then(|d| d.from_county.as_deref()))
                     .bind(r.to_county())
                     .bind(d.and_then(|d| d.father_id.as_deref()))
-                    .bind(r.mother_id().map(|i| i.to_string()))
+                    .bind(r.mother_id().map(IdNumber::as_str))
                     .bind(r.birth_cert_no())
                     .bind(r.death_date().map(date))
                     .bind(date(r.event_date))

@@ -69,7 +69,7 @@ impl<'de> Deserialize<'de> for Cell<'de> {
 
 /// Calls `each` on every row of a page (a JSON array of arrays) as it is parsed, the
 /// cells of one row at a time in `row`, which is left holding the last. Parsed whole
-/// first, a page of 20,000 rows was 20,000 vectors and 9 MB of fresh memory.
+/// first, a page of 20,000 rows was 20,000 vectors of 13 or 14 cells (32 bytes each).
 fn for_each_row<'de, F>(
     text: &'de str,
     row: &mut Vec<Cell<'de>>,
@@ -641,11 +641,11 @@ mod tests {
     use super::*;
 
     fn texts(row: &[Cell<'_>]) -> Vec<String> {
-        row.iter()
-            .map(|c| match c {
-                Cell::Null => "NULL".to_string(),
-                Cell::Int(n) => n.to_string(),
-                Cell::Text(s) => s.to_string(),
+        (0..row.len())
+            .map(|i| {
+                cell_str(row, i)
+                    .unwrap()
+                    .map_or("NULL".into(), Cow::into_owned)
             })
             .collect()
     }
