@@ -43,6 +43,15 @@ pub struct SimArgs {
     /// About one psb page in ten hands back a cursor two rows early.
     #[arg(long)]
     pub psb_rewind: bool,
+    /// pis records of the starting register that share one `modifiedTime` (a data
+    /// migration's block, many pages long).
+    #[arg(long, default_value_t = 0)]
+    pub pis_block: usize,
+    /// pis records kept out of every answer (a transaction not yet committed, a late
+    /// import): a sync does not see them. Another simulator of the same seed without
+    /// this option serves them, with their old times, for `popsync verify`.
+    #[arg(long, default_value_t = 0)]
+    pub hide_pis: usize,
     /// Write the expected tickets as JSON Lines to this file.
     #[arg(long)]
     pub expected_out: Option<std::path::PathBuf>,
@@ -70,6 +79,7 @@ pub async fn run_cli(args: SimArgs) -> anyhow::Result<()> {
         persons: args.persons,
         as_of: args.as_of,
         inject: !args.no_inject,
+        pis_block: args.pis_block,
         ..WorldOptions::default()
     };
     let t0 = std::time::Instant::now();
@@ -104,6 +114,10 @@ pub async fn run_cli(args: SimArgs) -> anyhow::Result<()> {
         pis_token: args.pis_token,
     };
     let state = SimState::new(world, faults, creds);
+    let hidden = state.pis_hide_spread(args.hide_pis);
+    if hidden > 0 {
+        tracing::info!(hidden, "sim: pis records hidden");
+    }
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;

@@ -32,6 +32,8 @@ struct Live {
     tail: Vec<PisEntry>,
     /// Edits and re-saves so far: the simulated clock's seconds.
     clock: i64,
+    /// Base `pis` indices kept out of every answer (also in `removed`, not in `tail`).
+    hidden: Vec<usize>,
 }
 
 /// The served world behind a lock, the fault settings and request counters.
@@ -57,6 +59,7 @@ impl SimState {
                 removed_set: HashSet::new(),
                 tail: Vec::new(),
                 clock: 0,
+                hidden: Vec::new(),
             }),
             faults,
             creds,
@@ -89,6 +92,72 @@ impl SimState {
                 Err(anyhow!("unknown or read-only pis field {field:?}"))
             }
         })
+    }
+
+    /// Keeps `count` records spread evenly over the starting `pis` register out of
+    /// every answer, as if a transaction holding them had not committed yet. Returns
+    /// how many were hidden (records that tests or faults may re-save are left alone).
+    pub fn pis_hide_spread(&self, count: usize) -> usize {
+        let mut live = self.live();
+        let candidates: Vec<usize> = (0..live.world.pis.len())
+            .filter(|&i| live.world.pis[i].mutable && !live.removed_set.contains(&i))
+            .collect();
+        if count == 0 || candidates.is_empty() {
+            return 0;
+        }
+        let step = (candidates.len() / count).max(1);
+        let chosen: Vec<usize> = candidates.into_iter().step_by(step).take(count).collect();
+        for &i in &chosen {
+            live.hide(i);
+        }
+        chosen.len()
+    }
+
+    /// The `personId`s of the records [`SimState::pis_hide_spread`] hid.
+    pub fn pis_hidden(&self) -> Vec<String> {
+        let live = self.live();
+        live.hidden
+            .iter()
+            .map(|&i| live.world.pis[i].pid.clone())
+            .collect()
+    }
+
+    /// Serves the hidden records again, with the `modifiedTime` they always had: older
+    /// than what a sync has already read, so no cursor finds them.
+    pub fn pis_reveal(&self) {
+        let mut live = self.live();
+        for i in std::mem::take(&mut live.hidden) {
+            let k = live.removed.partition_point(|&r| r < i);
+            live.removed.remove(k);
+            live.removed_set.remove(&i);
+        }
+    }
+
+    /// Changes field `field` of the `pis` record `person_id` in place, keeping its
+    /// `modifiedTime` and its place: a vendor's fix that no cursor sees.
+    pub fn pis_edit_in_place(
+        &self,
+        person_id: &str,
+        field: &str,
+        value: &str,
+    ) -> anyhow::Result<()> {
+        let mut live = self.live();
+        let live = &mut *live;
+        let entry = match live.tail.iter_mut().rev().find(|e| e.pid == person_id) {
+            Some(e) => e,
+            None => live
+                .world
+                .pis
+                .iter_mut()
+                .find(|e| e.pid == person_id)
+                .ok_or_else(|| anyhow!("no pis record with personId {person_id:?}"))?,
+        };
+        let mut w: PisWire = serde_json::from_slice(&entry.bytes)?;
+        if !w.set(field, value) {
+            bail!("unknown or read-only pis field {field:?}");
+        }
+        entry.bytes = serde_json::to_vec(&w)?;
+        Ok(())
     }
 
     /// Re-saves the `pis` record `person_id` with `delFlag` "1".
@@ -227,6 +296,15 @@ fn resave(
 }
 
 impl Live {
+    /// Keeps base record `i` out of every answer: the offset walk skips it as it skips
+    /// a re-saved record, but it is in no tail.
+    fn hide(&mut self, i: usize) {
+        let k = self.removed.partition_point(|&r| r < i);
+        self.removed.insert(k, i);
+        self.removed_set.insert(i);
+        self.hidden.push(i);
+    }
+
     /// One page of `pis` by offset over base records not re-saved, then the tail.
     fn pis_page(
         &self,

@@ -35,6 +35,9 @@ pub struct WorldOptions {
     pub as_of: NaiveDate,
     /// Inject discrepancies, benign look-alikes and malformed records.
     pub inject: bool,
+    /// `pis` records of the starting register that a data migration stamped with one
+    /// `modifiedTime`: a block many pages long, where an offset walk can skip rows.
+    pub pis_block: usize,
 }
 
 impl Default for WorldOptions {
@@ -46,6 +49,7 @@ impl Default for WorldOptions {
             start: NaiveDate::from_ymd_opt(2010, 1, 1).unwrap_or_default(),
             as_of: NaiveDate::from_ymd_opt(2014, 9, 1).unwrap_or_default(),
             inject: true,
+            pis_block: 0,
         }
     }
 }
@@ -806,6 +810,13 @@ impl Builder {
                 let lo = NaiveDate::from_ymd_opt(2005, 1, 1).unwrap_or(self.start);
                 let d = self.day(lo.min(self.start), self.start - Duration::days(1));
                 let mt = self.at_work(d);
+                // Drawn all the same, so that a block changes no other byte of the world.
+                let mt = if self.pis.len() < self.o.pis_block {
+                    let migration = lo.min(self.start) + (self.start - lo.min(self.start)) / 2;
+                    migration.and_hms_opt(23, 0, 0).unwrap_or(mt)
+                } else {
+                    mt
+                };
                 let i = self.add_pis(m, vill, mt, hyzk);
                 self.persons[m].pis = Some(i);
             }

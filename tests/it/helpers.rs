@@ -134,6 +134,14 @@ impl City {
             persons,
             ..Default::default()
         };
+        City::start_with(opts, faults).await
+    }
+
+    /// Generates and serves the world `opts` describes, with these faults.
+    pub async fn start_with(
+        opts: popsync::sim::WorldOptions,
+        faults: popsync::sim::Faults,
+    ) -> City {
         let world = popsync::sim::World::generate(&opts);
         let world_served = world.served();
         let expected = world.expected_tickets().to_vec();

@@ -230,3 +230,53 @@ async fn a_sync_killed_at_random_moments_ends_identical_to_an_uninterrupted_one(
         assert_eq!(x, y);
     }
 }
+
+/// Issue 13: a block of rows at one `modifiedTime`, ten pages long, walked while the
+/// register re-saves a row after half of its answers. Rows behind a re-saved row
+/// shift into pages already read; the pager must still store every row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_of_ten_pages_loses_no_row_while_the_register_resaves_rows() {
+    let opts = popsync::sim::WorldOptions {
+        seed: 31,
+        persons: 500,
+        // About 235 rows keep the block's time: twelve pages of 20.
+        pis_block: 260,
+        ..Default::default()
+    };
+    for run in 0..16u64 {
+        let mut faults = popsync::sim::Faults::none();
+        faults.mutate_pis = 0.5;
+        faults.seed = 100 + run;
+        let city = City::start_with(opts.clone(), faults).await;
+        let db = fresh_db(crate::helpers::Backend::Sqlite).await;
+        let (_, config) = city.config(&db, |t| {
+            t.replace("[feeds.pis]\n", "[feeds.pis]\npage_size = 20\n")
+        });
+        let store = open_store(&db).await;
+        let mut pages = 0;
+        for _ in 0..2 {
+            let reports = sync_feeds(
+                &store,
+                &config,
+                &[FeedName::Pis],
+                fast(),
+                &Shutdown::never(),
+            )
+            .await;
+            assert!(reports[0].result.is_ok(), "{:?}", reports[0].result);
+            pages += reports[0].streams[0].pages;
+        }
+        assert!(
+            pages > 30,
+            "run {run}: the block was walked ({pages} pages)"
+        );
+        let (_, records, quarantined) = store.record_counts().await.unwrap()[3];
+        let (served, _) = served(&city, "pis");
+        assert_eq!(
+            records + quarantined,
+            served,
+            "run {run}: stored + quarantined = served"
+        );
+        store.close().await;
+    }
+}
