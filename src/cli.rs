@@ -38,6 +38,17 @@ pub enum Command {
         #[arg(long = "feed", value_parser = parse_feed)]
         feeds: Vec<FeedName>,
     },
+    /// Read each feed whole and compare it with the store; exit 1 when they differ.
+    Verify {
+        /// Only this feed (psb, mca, nhc, pis); may be repeated.
+        #[arg(long = "feed", value_parser = parse_feed)]
+        feeds: Vec<FeedName>,
+        /// Store the missing and changed records (nothing is ever deleted).
+        #[arg(long)]
+        repair: bool,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+    },
     /// Show per feed what is stored, quarantined, and how the last pull went.
     Status {
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
@@ -221,6 +232,33 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 );
                 Ok(ExitCode::from(1))
             }
+        }
+        Command::Verify {
+            feeds,
+            repair,
+            format,
+        } => {
+            let (config, store) = open(&cli.config).await?;
+            for f in &feeds {
+                if config.feed(*f).is_none() {
+                    bail!("feed {f} is not configured in {}", cli.config.display());
+                }
+            }
+            let options = crate::verify::VerifyOptions {
+                repair,
+                ..Default::default()
+            };
+            let report =
+                crate::verify::verify_feeds(&store, &config, &feeds, &options, &Shutdown::never())
+                    .await;
+            store.close().await;
+            match format {
+                OutputFormat::Json => {
+                    println!("{}", serde_json::to_string_pretty(&report.to_json())?)
+                }
+                OutputFormat::Text => print!("{}", report.render_text(repair)),
+            }
+            Ok(ExitCode::from(report.exit_code()))
         }
         Command::Status { format } => {
             let (config, store) = open(&cli.config).await?;

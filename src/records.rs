@@ -380,6 +380,43 @@ impl Records {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Each record's key as the store keys it (nhc: `certificateNo#version`, the form
+    /// the quarantine uses too) with its raw text, in page order: what `popsync verify`
+    /// compares with the store.
+    pub fn keyed_raw(&self) -> Vec<(String, &str)> {
+        fn each<T>(v: &[WithRaw<T>], key: impl Fn(&T) -> String) -> Vec<(String, &str)> {
+            v.iter().map(|w| (key(&w.record), w.raw.as_str())).collect()
+        }
+        match self {
+            Records::Psb(v) => each(v, |r| r.lsh.to_string()),
+            Records::Marriages(v) => each(v, |r| r.reg_no.to_string()),
+            Records::Cremations(v) => each(v, |r| r.cert_no.to_string()),
+            Records::Births(v) => each(v, |r| format!("{}#{}", r.cert_no, r.version)),
+            Records::Deaths(v) => each(v, |r| format!("{}#{}", r.cert_no, r.version)),
+            Records::Pis(v) => each(v, |r| r.person_id.to_string()),
+        }
+    }
+
+    /// The records whose positions `keep` marks, in page order: the part of a page a
+    /// repair stores.
+    pub fn subset(&self, keep: &[bool]) -> Records {
+        fn pick<T: Clone>(v: &[WithRaw<T>], keep: &[bool]) -> Vec<WithRaw<T>> {
+            v.iter()
+                .zip(keep)
+                .filter(|(_, k)| **k)
+                .map(|(w, _)| w.clone())
+                .collect()
+        }
+        match self {
+            Records::Psb(v) => Records::Psb(pick(v, keep)),
+            Records::Marriages(v) => Records::Marriages(pick(v, keep)),
+            Records::Cremations(v) => Records::Cremations(pick(v, keep)),
+            Records::Births(v) => Records::Births(pick(v, keep)),
+            Records::Deaths(v) => Records::Deaths(pick(v, keep)),
+            Records::Pis(v) => Records::Pis(pick(v, keep)),
+        }
+    }
 }
 
 /// What one request brought, ready to be committed in one transaction with the cursor

@@ -318,18 +318,7 @@ async fn fetch_pages(
     mut shutdown: Shutdown,
 ) -> Result<(), SyncError> {
     let stream = pager.stream();
-    while let Some(url) = pager.next_url(cursor.as_deref()) {
-        if shutdown.is_shutdown() {
-            return Err(SyncError::Interrupted { stream });
-        }
-        let current = cursor.clone();
-        let fetch = client.fetch(url, |body| pager.decode(body, current.as_deref()));
-        // A page in flight at shutdown is abandoned: nothing of it was committed.
-        let batch = tokio::select! {
-            b = fetch => b.map_err(|source| SyncError::Feed { stream, source })?,
-            _ = shutdown.recv() => return Err(SyncError::Interrupted { stream }),
-        };
-        pager.advance(&batch);
+    while let Some(batch) = next_page(client, pager, cursor.as_deref(), &mut shutdown).await? {
         cursor = Some(batch.cursor.clone());
         let records = (batch.records.len() + batch.malformed.len()).clamp(1, RECORDS_PENDING);
         let room = tokio::select! {
@@ -342,6 +331,30 @@ async fn fetch_pages(
         }
     }
     Ok(())
+}
+
+/// Fetches and decodes the page after `cursor` and moves the pager past it; `None` at
+/// the stream's current end. A page in flight at shutdown is abandoned.
+pub(crate) async fn next_page(
+    client: &FeedClient,
+    pager: &mut dyn crate::feeds::StreamPager,
+    cursor: Option<&str>,
+    shutdown: &mut Shutdown,
+) -> Result<Option<Batch>, SyncError> {
+    let stream = pager.stream();
+    let Some(url) = pager.next_url(cursor) else {
+        return Ok(None);
+    };
+    if shutdown.is_shutdown() {
+        return Err(SyncError::Interrupted { stream });
+    }
+    let fetch = client.fetch(url, |body| pager.decode(body, cursor));
+    let batch = tokio::select! {
+        b = fetch => b.map_err(|source| SyncError::Feed { stream, source })?,
+        _ = shutdown.recv() => return Err(SyncError::Interrupted { stream }),
+    };
+    pager.advance(&batch);
+    Ok(Some(batch))
 }
 
 /// Counts, metrics and log lines for one committed group of pages.

@@ -113,6 +113,15 @@ impl SimState {
         chosen.len()
     }
 
+    /// The `personId`s of served starting-register records that tests may edit.
+    pub fn pis_editable_ids(&self) -> Vec<String> {
+        let live = self.live();
+        (0..live.world.pis.len())
+            .filter(|&i| live.world.pis[i].mutable && !live.removed_set.contains(&i))
+            .map(|i| live.world.pis[i].pid.clone())
+            .collect()
+    }
+
     /// The `personId`s of the records [`SimState::pis_hide_spread`] hid.
     pub fn pis_hidden(&self) -> Vec<String> {
         let live = self.live();

@@ -47,48 +47,8 @@ impl Store {
             return Ok(CommitStats::default());
         };
         let mut tx = self.begin_write("beginning a batch").await?;
-        let mut stats = CommitStats::default();
+        let stats = self.write_batches(&mut tx, batches).await?;
         let now = format_timestamp(now_local());
-        let mut pis_keys = Vec::new();
-        for batch in batches {
-            let total = batch.records.len() as u64;
-            let new = insert_records(&mut tx, self.backend, &batch.records).await?;
-            stats.new += new;
-            stats.seen += total - new.min(total);
-            let feed = batch.stream.split('.').next().unwrap_or(batch.stream);
-            for m in &batch.malformed {
-                if insert_malformed(&mut tx, feed, batch.stream, m, &now).await? {
-                    stats.quarantined_new += 1;
-                } else {
-                    stats.quarantined_seen += 1;
-                }
-            }
-            if let Records::Pis(rows) = &batch.records {
-                pis_keys.extend(rows.iter().map(|r| r.record.person_id.as_str()));
-            }
-        }
-        // A record that arrives well-formed replaces its malformed earlier version.
-        if !pis_keys.is_empty() && pis_quarantined(&mut tx).await? {
-            run_chunks(
-                &mut tx,
-                self.backend,
-                &pis_keys,
-                Insert {
-                    head: "DELETE FROM quarantine WHERE feed = 'pis' AND record_key IN (SELECT column1 FROM (",
-                    tail: ") AS fixed)",
-                    cols: 1,
-                    doing: "clearing fixed pis records from quarantine",
-                },
-                |q, k| q.bind(*k),
-            )
-            .await?;
-        }
-        if stats.new > 0 {
-            sqlx::query("UPDATE source_version SET version = version + 1 WHERE id = 1")
-                .execute(&mut *tx)
-                .await
-                .map_err(doing("moving the source version"))?;
-        }
         let newest = batches
             .iter()
             .filter_map(|b| b.newest_record_at.as_deref())
@@ -108,6 +68,58 @@ impl Store {
         .await
         .map_err(doing("moving a feed cursor"))?;
         tx.commit("committing a batch").await?;
+        Ok(stats)
+    }
+
+    /// Stores batches' records and malformed records inside `tx`, as a sync does, and
+    /// moves the source version when anything was new. The cursor is the caller's.
+    pub(super) async fn write_batches(
+        &self,
+        tx: &mut WriteTx,
+        batches: &[Batch],
+    ) -> Result<CommitStats, StoreError> {
+        let mut stats = CommitStats::default();
+        let now = format_timestamp(now_local());
+        let mut pis_keys = Vec::new();
+        for batch in batches {
+            let total = batch.records.len() as u64;
+            let new = insert_records(tx, self.backend, &batch.records).await?;
+            stats.new += new;
+            stats.seen += total - new.min(total);
+            let feed = batch.stream.split('.').next().unwrap_or(batch.stream);
+            for m in &batch.malformed {
+                if insert_malformed(tx, feed, batch.stream, m, &now).await? {
+                    stats.quarantined_new += 1;
+                } else {
+                    stats.quarantined_seen += 1;
+                }
+            }
+            if let Records::Pis(rows) = &batch.records {
+                pis_keys.extend(rows.iter().map(|r| r.record.person_id.as_str()));
+            }
+        }
+        // A record that arrives well-formed replaces its malformed earlier version.
+        if !pis_keys.is_empty() && pis_quarantined(tx).await? {
+            run_chunks(
+                tx,
+                self.backend,
+                &pis_keys,
+                Insert {
+                    head: "DELETE FROM quarantine WHERE feed = 'pis' AND record_key IN (SELECT column1 FROM (",
+                    tail: ") AS fixed)",
+                    cols: 1,
+                    doing: "clearing fixed pis records from quarantine",
+                },
+                |q, k| q.bind(*k),
+            )
+            .await?;
+        }
+        if stats.new > 0 {
+            sqlx::query("UPDATE source_version SET version = version + 1 WHERE id = 1")
+                .execute(&mut **tx)
+                .await
+                .map_err(doing("moving the source version"))?;
+        }
         Ok(stats)
     }
 

@@ -8,11 +8,13 @@ mod feeds;
 mod registry;
 mod snapshot;
 mod tickets;
+mod verify;
 
 pub use access::{hash_token, AuditRow, TokenOwner, TokenRow};
 pub use feeds::{CommitStats, FeedStatusRow};
 pub use registry::{LinkRow, PersonRow, RegistryWrite};
 pub use tickets::{Actor, StoredTicket, TicketEventRow, TicketFilter};
+pub use verify::{StoredRecord, VerifyCounts, VerifyRow};
 
 use std::path::Path;
 use std::str::FromStr;
@@ -47,6 +49,8 @@ pub enum StoreError {
     },
     #[error("stored {what} is corrupt: {detail}")]
     Corrupt { what: &'static str, detail: String },
+    #[error("no table holds records of stream {0:?}")]
+    UnknownStream(String),
 }
 
 /// Shorthand for mapping a sqlx error with what was being done.

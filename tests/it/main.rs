@@ -10,3 +10,4 @@ mod helpers;
 mod reconcile;
 mod rules;
 mod sync;
+mod verify;
