@@ -62,6 +62,8 @@ struct RawConfig {
     #[serde(default)]
     reconcile: ReconcileConfig,
     #[serde(default)]
+    verify: VerifyConfig,
+    #[serde(default)]
     http: HttpConfig,
     #[serde(default)]
     daemon: DaemonConfig,
@@ -207,6 +209,37 @@ pub struct ReconcileConfig {
     pub schedule: String,
 }
 
+/// `[verify]`: the whole comparison of each feed with the store that `popsync run`
+/// makes on its own (docs/operations.md, "Verify").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyConfig {
+    /// When `popsync run` reads every feed whole and compares it with the store: cron
+    /// with seconds. Default weekly, Sunday 03:00, when the departments are quiet.
+    #[serde(default = "default_verify_schedule")]
+    pub schedule: String,
+    /// Whether that verify stores what it finds missing or changed, as `--repair` does
+    /// (a reconciliation follows). It never deletes.
+    #[serde(default = "default_verify_repair")]
+    pub repair: bool,
+}
+
+fn default_verify_schedule() -> String {
+    "0 0 3 * * Sun".to_string()
+}
+fn default_verify_repair() -> bool {
+    true
+}
+
+impl Default for VerifyConfig {
+    fn default() -> Self {
+        VerifyConfig {
+            schedule: default_verify_schedule(),
+            repair: default_verify_repair(),
+        }
+    }
+}
+
 fn default_grace() -> i64 {
     30
 }
@@ -277,6 +310,8 @@ pub struct Config {
     pub feeds: Vec<FeedConfig>,
     pub reconcile: ReconcileConfig,
     pub reconcile_schedule: cron::Schedule,
+    pub verify: VerifyConfig,
+    pub verify_schedule: cron::Schedule,
     pub http: HttpConfig,
     pub daemon: DaemonConfig,
 }
@@ -343,6 +378,7 @@ impl Config {
             return Err(invalid("reconcile.grace_days", "must not be negative"));
         }
         let reconcile_schedule = parse_schedule("reconcile.schedule", &raw.reconcile.schedule)?;
+        let verify_schedule = parse_schedule("verify.schedule", &raw.verify.schedule)?;
         raw.http
             .listen
             .parse::<std::net::SocketAddr>()
@@ -356,6 +392,8 @@ impl Config {
             feeds,
             reconcile: raw.reconcile,
             reconcile_schedule,
+            verify: raw.verify,
+            verify_schedule,
             http: raw.http,
             daemon: raw.daemon,
         })

@@ -52,6 +52,8 @@ pub struct StatusReport {
     pub feeds: BTreeMap<&'static str, FeedStatus>,
     pub tickets: BTreeMap<String, BTreeMap<String, i64>>,
     pub last_reconcile: Option<serde_json::Value>,
+    /// Each feed's last `popsync verify`: when, whether it repaired, and its counts.
+    pub last_verify: BTreeMap<String, serde_json::Value>,
     pub daemon: DaemonStatus,
 }
 
@@ -137,6 +139,20 @@ pub async fn report(store: &Store, config: &Config) -> Result<StatusReport, Stor
     let last_reconcile = store.recent_runs(1).await?.into_iter().next().map(|(run_id, as_of, finished_at, summary)| {
         json!({"run_id": run_id, "as_of": as_of, "finished_at": finished_at, "total": summary["total"]})
     });
+    let last_verify = store
+        .last_verifies()
+        .await?
+        .into_iter()
+        .map(|v| {
+            let mut entry = json!({"finished_at": v.finished_at, "repair": v.repair});
+            if let (Some(e), Ok(serde_json::Value::Object(c))) =
+                (entry.as_object_mut(), serde_json::to_value(v.counts))
+            {
+                e.extend(c);
+            }
+            (v.feed, entry)
+        })
+        .collect();
     let daemon = daemon_status(config).await;
     if let Some(view) = &daemon.view {
         for (name, f) in feeds.iter_mut() {
@@ -153,6 +169,7 @@ pub async fn report(store: &Store, config: &Config) -> Result<StatusReport, Stor
         feeds,
         tickets,
         last_reconcile,
+        last_verify,
         daemon,
     })
 }
@@ -262,6 +279,19 @@ pub fn render_text(r: &StatusReport) -> String {
             run["run_id"],
             run["as_of"].as_str().unwrap_or("-"),
             run["finished_at"].as_str().unwrap_or("-")
+        ));
+    }
+    for (feed, v) in &r.last_verify {
+        let n = |k: &str| v[k].as_u64().unwrap_or(0);
+        out.push_str(&format!(
+            "last verify of {feed}: {} — served {}, stored {}, missing {}, changed {}, extra {}, repaired {}\n",
+            v["finished_at"].as_str().unwrap_or("-"),
+            n("served"),
+            n("stored"),
+            n("missing"),
+            n("changed"),
+            n("extra"),
+            n("repaired")
         ));
     }
     if let Some(open) = r.tickets.get("open") {

@@ -127,6 +127,44 @@ pub fn describe_metrics(config: &Config) {
         Unit::Seconds,
         "When the next scheduled reconciliation starts (Unix time)"
     );
+    for (what, help) in [
+        (
+            "served",
+            "Distinct records the feed served in the last verify",
+        ),
+        (
+            "stored",
+            "Records stored or quarantined when the last verify of the feed ended",
+        ),
+        (
+            "missing",
+            "Records the feed served that the store lacked, in the last verify",
+        ),
+        (
+            "changed",
+            "Records stored with other content than served, in the last verify",
+        ),
+        (
+            "extra",
+            "Stored records the feed no longer serves, in the last verify",
+        ),
+        (
+            "repaired",
+            "Missing and changed records the last verify stored",
+        ),
+    ] {
+        describe_gauge!(format!("popsync_verify_{what}"), help);
+    }
+    describe_gauge!(
+        "popsync_verify_last_run_timestamp_seconds",
+        Unit::Seconds,
+        "When the feed's last verify ended (Unix time)"
+    );
+    describe_gauge!(
+        "popsync_verify_next_run_timestamp_seconds",
+        Unit::Seconds,
+        "When the next scheduled verify starts (Unix time)"
+    );
     describe_gauge!("popsync_tickets_open", "Open tickets per kind");
     describe_gauge!(
         "popsync_tickets_open_by_township",

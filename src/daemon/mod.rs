@@ -116,6 +116,9 @@ pub async fn serve(
     let hb = Heartbeat::default();
     beats.push(("reconcile".into(), hb.clone()));
     tasks.spawn(reconcile_loop(shared.clone(), hb, shutdown.clone()));
+    let hb = Heartbeat::default();
+    beats.push(("verify".into(), hb.clone()));
+    tasks.spawn(verify_loop(shared.clone(), hb, shutdown.clone()));
     tasks.spawn(watchdog::run(beats, shutdown.clone()));
     tasks.spawn(health::upkeep(shutdown.clone()));
     tracing::info!(
@@ -329,4 +332,39 @@ async fn reconcile_loop(shared: Shared, hb: Heartbeat, mut shutdown: Shutdown) -
         }
     }
     "reconcile"
+}
+
+/// Reads every feed whole on `[verify] schedule` and compares it with the store
+/// (`popsync verify`); a repair that stored records asks for a reconciliation.
+async fn verify_loop(shared: Shared, hb: Heartbeat, mut shutdown: Shutdown) -> &'static str {
+    loop {
+        let Some(at) = next_fire(&shared.config.verify_schedule) else {
+            tracing::error!(schedule = %shared.config.verify.schedule, action = "fix [verify] schedule and restart popsync", "the verify schedule fires no more; run `popsync verify` by hand");
+            while sleep_until(now_local() + chrono::Duration::days(1), &hb, &mut shutdown).await {}
+            break;
+        };
+        tracing::info!(next_run = %format_timestamp(at), "next verify scheduled");
+        metrics::gauge!("popsync_verify_next_run_timestamp_seconds").set(at.timestamp() as f64);
+        if !sleep_until(at, &hb, &mut shutdown).await {
+            break;
+        }
+        let options = crate::verify::VerifyOptions {
+            repair: shared.config.verify.repair,
+            sync: SyncOptions {
+                heartbeat: Some(hb.clone()),
+                ..SyncOptions::default()
+            },
+        };
+        let report =
+            crate::verify::verify_feeds(&shared.store, &shared.config, &[], &options, &shutdown)
+                .await;
+        hb.beat();
+        if report.repaired() > 0 {
+            shared.reconcile_wanted.notify_one();
+        }
+        if shutdown.is_shutdown() {
+            break;
+        }
+    }
+    "verify"
 }

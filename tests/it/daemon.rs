@@ -827,3 +827,71 @@ async fn bad_schedules_and_bad_config_are_refused_at_start_naming_the_key() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Issue 13: `popsync run` verifies on `[verify] schedule`: rows committed late with old
+/// times, which no pull can see, are found, repaired, reported in `/metrics`, `status`
+/// and a WARN line without IDs, and a reconciliation follows the repair.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_verifies_on_its_schedule_repairs_what_pulls_cannot_see_and_reconciles() {
+    let world = world();
+    let served = world.served();
+    let townships = world.townships();
+    let state = SimState::new(world, Faults::none(), Credentials::default());
+    assert_eq!(state.pis_hide_spread(5), 5);
+    let sim = popsync::sim::spawn(state).await.expect("simulator starts");
+    let setup = Setup::new(Backend::Sqlite).await;
+    let config = setup.write_config(
+        &sim.base_url(),
+        &townships,
+        "\n[verify]\nschedule = \"*/2 * * * * *\"\n",
+    );
+    let mut daemon = Daemon::start(&config, setup.listen, setup.path("daemon.log"), "text");
+    daemon.wait_healthy().await;
+    let store = open_store(&setup.db).await;
+    wait_for("psb, mca and nhc to be synced", &daemon, 40, || {
+        synced(&store, &served, &["psb", "mca", "nhc"])
+    })
+    .await;
+    wait_for("pis without the hidden rows", &daemon, 20, || async {
+        stored(&store).await["pis"].0 + stored(&store).await["pis"].1 + 5 == served.pis.records
+    })
+    .await;
+    sim.state.pis_reveal();
+    let before = max_run_id(&store).await;
+    wait_for(
+        "the verify to repair the five rows",
+        &daemon,
+        20,
+        || async {
+            let (r, q) = stored(&store).await["pis"];
+            r + q == served.pis.records
+        },
+    )
+    .await;
+    wait_for("a reconciliation after the repair", &daemon, 15, || async {
+        max_run_id(&store).await > before
+    })
+    .await;
+    let (_, page) = get(setup.listen, "/metrics")
+        .await
+        .expect("/metrics answers");
+    assert_eq!(
+        metric(&page, "popsync_verify_repaired", &[("feed", "pis")]).map(|v| v <= 5.0),
+        Some(true),
+        "{page}"
+    );
+    let status = status_json(&config);
+    assert!(
+        status["last_verify"]["pis"]["served"].as_u64() == Some(served.pis.records),
+        "{status}"
+    );
+    let log = daemon.log_text();
+    assert!(
+        log.contains("verify found records the store lacks or holds otherwise")
+            && log.contains("missing=5"),
+        "{log}"
+    );
+    daemon.terminate().await;
+    assert_no_personal_data(&daemon.log_text(), &setup.db_url()).await;
+    store.close().await;
+}

@@ -133,7 +133,7 @@ async fn verify_finds_exactly_the_rows_a_sync_cannot_see_and_repair_stores_them(
             "{backend:?}: the hidden rows are stored"
         );
         let fixed = store
-            .stored_records("pis", &[edited_id.clone()])
+            .stored_records("pis", std::slice::from_ref(&edited_id))
             .await
             .unwrap();
         assert!(
