@@ -37,6 +37,12 @@ struct Cost {
 
 /// Runs a child to completion and reads its own rusage.
 fn measure(cmd: &mut Command) -> anyhow::Result<Cost> {
+    measure_exiting(cmd, 0)
+}
+
+/// As [`measure`], for a child whose success is exit code `expected` (`verify` exits 1
+/// when it found, and repaired, something).
+fn measure_exiting(cmd: &mut Command, expected: i32) -> anyhow::Result<Cost> {
     // Everything the bench wrote before (a gigabyte copied, a run's checkpoint) on disk
     // before the clock starts: unwritten, it competes with the timed run's own writes
     // (a second more for a first reconcile on this machine).
@@ -57,7 +63,7 @@ fn measure(cmd: &mut Command) -> anyhow::Result<Cost> {
     if r != pid {
         bail!("wait4 failed: {}", std::io::Error::last_os_error());
     }
-    if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+    if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != expected {
         bail!("{cmd:?} failed with status {status}");
     }
     Ok(Cost {
@@ -85,7 +91,41 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "bench: generating and serving a city of {} people…",
         args.persons
     );
-    let mut sim = Command::new(&exe)
+    let mut sim = start_sim(&exe, args.persons, 0)?;
+    let base_url = sim.1.clone();
+    eprintln!("bench: a second simulator of the same city hides {HIDDEN} pis records…");
+    let hiding = start_sim(&exe, args.persons, HIDDEN);
+    let hiding = match hiding {
+        Ok(h) => h,
+        Err(e) => {
+            let _ = sim.0.kill();
+            return Err(e);
+        }
+    };
+    let result = measure_all(&exe, &dir, &base_url, &hiding.1, &args);
+    for mut child in [sim.0, hiding.0] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let mut report = result?;
+    report.push_str(&run_steps(&dir, args.runs).await?);
+    std::fs::write(&args.output, &report)
+        .with_context(|| format!("writing {}", args.output.display()))?;
+    print!("{report}");
+    Ok(())
+}
+
+/// pis records a verify finds missing and repairs.
+const HIDDEN: usize = 1000;
+
+/// A `popsync sim` child serving the bench's city (seed 1), `hide_pis` of its pis
+/// records kept out of every answer; returns it with its base URL.
+fn start_sim(
+    exe: &Path,
+    persons: usize,
+    hide_pis: usize,
+) -> anyhow::Result<(std::process::Child, String)> {
+    let mut sim = Command::new(exe)
         .args([
             "sim",
             "--listen",
@@ -93,7 +133,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             "--seed",
             "1",
             "--persons",
-            &args.persons.to_string(),
+            &persons.to_string(),
+            "--hide-pis",
+            &hide_pis.to_string(),
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -110,15 +152,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         let _ = sim.kill();
         bail!("the simulator did not start: {line:?}");
     }
-    let result = measure_all(&exe, &dir, &base_url, &args);
-    let _ = sim.kill();
-    let _ = sim.wait();
-    let mut report = result?;
-    report.push_str(&run_steps(&dir, args.runs).await?);
-    std::fs::write(&args.output, &report)
-        .with_context(|| format!("writing {}", args.output.display()))?;
-    print!("{report}");
-    Ok(())
+    Ok((sim, base_url))
 }
 
 fn write_config(dir: &Path, base_url: &str) -> anyhow::Result<PathBuf> {
@@ -132,7 +166,13 @@ fn write_config(dir: &Path, base_url: &str) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-fn measure_all(exe: &Path, dir: &Path, base_url: &str, args: &BenchArgs) -> anyhow::Result<String> {
+fn measure_all(
+    exe: &Path,
+    dir: &Path,
+    base_url: &str,
+    hiding_url: &str,
+    args: &BenchArgs,
+) -> anyhow::Result<String> {
     let mut syncs = Vec::new();
     let mut records = 0i64;
     let mut synced_db = None;
@@ -189,6 +229,7 @@ fn measure_all(exe: &Path, dir: &Path, base_url: &str, args: &BenchArgs) -> anyh
         first.push(reconcile(&cfg)?);
         second.push(reconcile(&cfg)?);
     }
+    let (verified, repaired) = measure_verify(exe, dir, &synced, base_url, hiding_url, args.runs)?;
     let secs = |v: &[Cost]| v.iter().map(|c| c.wall.as_secs_f64()).collect::<Vec<_>>();
     let mem = |v: &[Cost]| v.iter().map(|c| c.peak_rss_mib).collect::<Vec<_>>();
     let sync_s = median(secs(&syncs));
@@ -230,6 +271,18 @@ fn measure_all(exe: &Path, dir: &Path, base_url: &str, args: &BenchArgs) -> anyh
         spread(&secs(&second)),
         median(mem(&second))
     ));
+    out.push_str(&format!(
+        "| `verify`, every feed read whole, nothing to find | {:.1} s | {} s | {:.0} MiB | < 256 MiB |\n",
+        median(secs(&verified)),
+        spread(&secs(&verified)),
+        median(mem(&verified))
+    ));
+    out.push_str(&format!(
+        "| `verify --repair`, {HIDDEN} pis records a sync could not see | {:.1} s | {} s | {:.0} MiB | < 256 MiB |\n",
+        median(secs(&repaired)),
+        spread(&secs(&repaired)),
+        median(mem(&repaired))
+    ));
     let ratio: Vec<f64> = first
         .iter()
         .zip(&second)
@@ -240,6 +293,59 @@ fn measure_all(exe: &Path, dir: &Path, base_url: &str, args: &BenchArgs) -> anyh
         median(ratio)
     ));
     Ok(out)
+}
+
+/// `verify` on a copy of the synced store (nothing to find), and `verify --repair` on a
+/// store synced from the simulator that hid [`HIDDEN`] pis records, against the one that
+/// serves them with their old times.
+fn measure_verify(
+    exe: &Path,
+    dir: &Path,
+    synced: &Path,
+    base_url: &str,
+    hiding_url: &str,
+    runs: usize,
+) -> anyhow::Result<(Vec<Cost>, Vec<Cost>)> {
+    let (mut clean, mut repair) = (Vec::new(), Vec::new());
+    for i in 0..runs {
+        let run_dir = dir.join(format!("verify-{i}"));
+        let _ = std::fs::remove_dir_all(&run_dir);
+        std::fs::create_dir_all(&run_dir)?;
+        std::fs::copy(synced.join("popsync.db"), run_dir.join("popsync.db"))?;
+        let cfg = write_config(&run_dir, base_url)?;
+        eprintln!("bench: verify run {}/{runs}…", i + 1);
+        clean.push(measure(Command::new(exe).args([
+            "--config",
+            cfg.to_str().unwrap_or_default(),
+            "verify",
+        ]))?);
+
+        let run_dir = dir.join(format!("verify-repair-{i}"));
+        let _ = std::fs::remove_dir_all(&run_dir);
+        std::fs::create_dir_all(&run_dir)?;
+        let hidden_cfg = write_config(&run_dir, hiding_url)?;
+        eprintln!(
+            "bench: sync without {HIDDEN} pis records, then verify --repair {}/{runs}…",
+            i + 1
+        );
+        measure(Command::new(exe).args([
+            "--config",
+            hidden_cfg.to_str().unwrap_or_default(),
+            "sync",
+        ]))?;
+        let cfg = write_config(&run_dir, base_url)?;
+        repair.push(measure_exiting(
+            Command::new(exe).args([
+                "--config",
+                cfg.to_str().unwrap_or_default(),
+                "verify",
+                "--repair",
+            ]),
+            1,
+        )?);
+        let _ = std::fs::remove_dir_all(dir.join(format!("verify-{i}")));
+    }
+    Ok((clean, repair))
 }
 
 /// Where each reconcile's time went, from the summaries the runs stored (`steps_ms`),

@@ -144,9 +144,9 @@ impl VerifyReport {
     }
 }
 
-/// Verifies the given feeds (all configured ones when `only` is empty), one after
-/// another: a verify reads whole feeds and need not compete with itself for the
-/// departments or the store.
+/// Verifies the given feeds (all configured ones when `only` is empty), each feed a
+/// task of its own as in a sync, so that one feed's pages are compared while
+/// another's are fetched.
 pub async fn verify_feeds(
     store: &Store,
     config: &Config,
@@ -154,26 +154,36 @@ pub async fn verify_feeds(
     options: &VerifyOptions,
     shutdown: &Shutdown,
 ) -> VerifyReport {
-    let mut feeds = Vec::new();
-    for feed in config
+    let tasks = config
         .feeds
         .iter()
         .filter(|f| only.is_empty() || only.contains(&f.name))
-    {
-        let result = verify_feed(store, feed, options, shutdown.clone()).await;
-        if let Ok(counts) = &result {
+        .map(|f| {
+            let (store, feed, options, shutdown) =
+                (store.clone(), f.clone(), options.clone(), shutdown.clone());
+            tokio::spawn(async move {
+                let result = verify_feed(&store, &feed, &options, shutdown).await;
+                FeedVerify {
+                    feed: feed.name,
+                    result,
+                }
+            })
+        });
+    let feeds: Vec<FeedVerify> = futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .map(|joined| joined.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())))
+        .collect();
+    for f in &feeds {
+        if let Ok(counts) = &f.result {
             if let Err(e) = store
-                .record_verify(feed.name.as_str(), options.repair, counts)
+                .record_verify(f.feed.as_str(), options.repair, counts)
                 .await
             {
-                tracing::error!(feed = %feed.name, error = %e, action = "check disk space and the database server", "cannot record the verify outcome");
+                tracing::error!(feed = %f.feed, error = %e, action = "check disk space and the database server", "cannot record the verify outcome");
             }
         }
-        report(feed.name, options.repair, &result);
-        feeds.push(FeedVerify {
-            feed: feed.name,
-            result,
-        });
+        report(f.feed, options.repair, &f.result);
     }
     VerifyReport { feeds }
 }
