@@ -154,26 +154,33 @@ pub async fn verify_feeds(
     options: &VerifyOptions,
     shutdown: &Shutdown,
 ) -> VerifyReport {
-    let tasks = config
+    // A JoinSet, so that a verify dropped half-way (a killed caller) stops its tasks.
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, f) in config
         .feeds
         .iter()
         .filter(|f| only.is_empty() || only.contains(&f.name))
-        .map(|f| {
-            let (store, feed, options, shutdown) =
-                (store.clone(), f.clone(), options.clone(), shutdown.clone());
-            tokio::spawn(async move {
-                let result = verify_feed(&store, &feed, &options, shutdown).await;
+        .enumerate()
+    {
+        let (store, feed, options, shutdown) =
+            (store.clone(), f.clone(), options.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            let result = verify_feed(&store, &feed, &options, shutdown).await;
+            (
+                i,
                 FeedVerify {
                     feed: feed.name,
                     result,
-                }
-            })
+                },
+            )
         });
-    let feeds: Vec<FeedVerify> = futures::future::join_all(tasks)
-        .await
-        .into_iter()
-        .map(|joined| joined.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())))
-        .collect();
+    }
+    let mut feeds: Vec<(usize, FeedVerify)> = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        feeds.push(joined.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())));
+    }
+    feeds.sort_by_key(|(i, _)| *i);
+    let feeds: Vec<FeedVerify> = feeds.into_iter().map(|(_, f)| f).collect();
     for f in &feeds {
         if let Ok(counts) = &f.result {
             if let Err(e) = store

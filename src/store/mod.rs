@@ -281,7 +281,11 @@ impl Store {
             Some(writer) => {
                 let mut w = writer.clone().lock_owned().await;
                 if w.in_transaction {
-                    w.conn.execute("ROLLBACK").await.map_err(doing(what))?;
+                    // A transaction whose owner was dropped half-way. Its COMMIT may have
+                    // gone through before the drop (a task aborted while awaiting it), so
+                    // "no transaction is active" is no error; any other failure shows at
+                    // BEGIN below, which refuses to nest.
+                    let _ = w.conn.execute("ROLLBACK").await;
                     w.in_transaction = false;
                 }
                 if w.rebuilding != rebuild {
@@ -291,11 +295,13 @@ impl Store {
                     }
                     w.rebuilding = rebuild;
                 }
+                // Marked before it is sent: a caller dropped while BEGIN runs leaves a
+                // transaction that the next turn must roll back.
+                w.in_transaction = true;
                 w.conn
                     .execute("BEGIN IMMEDIATE")
                     .await
                     .map_err(doing(what))?;
-                w.in_transaction = true;
                 TxInner::Sqlite(w)
             }
             None => TxInner::Pool(self.pool.begin().await.map_err(doing(what))?),
@@ -548,6 +554,21 @@ mod tests {
             setting.push(v);
         }
         (setting[0], setting[1], setting[2])
+    }
+
+    #[tokio::test]
+    async fn a_write_begins_after_one_whose_commit_went_through_but_was_never_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("w.db").display());
+        let store = Store::open(&url).await.unwrap();
+        let tx = write_stream(&store, "a").await;
+        tx.commit("test").await.unwrap();
+        // What a task aborted while awaiting its COMMIT leaves: the commit is done,
+        // the writer still thinks a transaction is open.
+        store.writer.as_ref().unwrap().lock().await.in_transaction = true;
+        let tx = write_stream(&store, "b").await;
+        tx.commit("test").await.unwrap();
+        assert_eq!(feed_states(&store).await, ["a", "b"]);
     }
 
     #[tokio::test]

@@ -872,14 +872,17 @@ async fn run_verifies_on_its_schedule_repairs_what_pulls_cannot_see_and_reconcil
         max_run_id(&store).await > before
     })
     .await;
-    let (_, page) = get(setup.listen, "/metrics")
-        .await
-        .expect("/metrics answers");
-    assert_eq!(
-        metric(&page, "popsync_verify_repaired", &[("feed", "pis")]).map(|v| v <= 5.0),
-        Some(true),
-        "{page}"
-    );
+    // The gauges are the last verify's: the one that repaired, or a later one.
+    wait_for("the verify gauges", &daemon, 15, || async {
+        let page = get(setup.listen, "/metrics")
+            .await
+            .map(|(_, p)| p)
+            .unwrap_or_default();
+        metric(&page, "popsync_verify_served", &[("feed", "pis")])
+            == Some(served.pis.records as f64)
+            && metric(&page, "popsync_verify_missing", &[("feed", "pis")]) == Some(0.0)
+    })
+    .await;
     let status = status_json(&config);
     assert!(
         status["last_verify"]["pis"]["served"].as_u64() == Some(served.pis.records),
@@ -888,7 +891,8 @@ async fn run_verifies_on_its_schedule_repairs_what_pulls_cannot_see_and_reconcil
     let log = daemon.log_text();
     assert!(
         log.contains("verify found records the store lacks or holds otherwise")
-            && log.contains("missing=5"),
+            && log.contains("missing=5")
+            && log.contains("repaired=5"),
         "{log}"
     );
     daemon.terminate().await;

@@ -222,6 +222,10 @@ async fn a_killed_repair_keeps_what_it_committed_and_a_second_run_finishes() {
         _ = run => panic!("the verify ended before it could be killed"),
         _ = watch => {}
     }
+    // What a restart finds: the store closed (whatever was in flight settled) and
+    // opened again.
+    store.close().await;
+    let store = open_store(&db).await;
     let kept = stored_pis(&store, &hidden).await;
     assert!(
         kept > 0 && kept < hidden.len(),
