@@ -133,6 +133,12 @@ struct RawFeed {
     max_retries: Option<u32>,
     retry_max_delay_secs: Option<u64>,
     stale_after_secs: Option<u64>,
+    allow_http: Option<bool>,
+    ca_file: Option<PathBuf>,
+    client_cert_file: Option<PathBuf>,
+    client_key_file: Option<PathBuf>,
+    max_response_bytes: Option<u64>,
+    max_pages_per_pull: Option<u64>,
 }
 
 /// The four departments.
@@ -192,6 +198,18 @@ pub struct FeedConfig {
     pub retry_max_delay_secs: u64,
     /// Readiness fails when the feed has had no success for this long.
     pub stale_after_secs: u64,
+    /// PEM certificates of an internal CA, trusted beside the system's roots
+    /// (`ca_file`): government data-exchange platforms often sign with their own.
+    pub ca_pem: Option<Vec<u8>>,
+    /// The client certificate and its key, PEM, for mutual TLS (`client_cert_file`
+    /// and `client_key_file`).
+    pub client_identity_pem: Option<Vec<u8>>,
+    /// The largest response body read, in bytes (default 64 MiB): a body past it
+    /// fails the page instead of filling memory.
+    pub max_response_bytes: u64,
+    /// The most pages one pull of one stream asks for (default 100,000): a feed that
+    /// never ends fails instead of running for ever.
+    pub max_pages_per_pull: u64,
 }
 
 /// `[reconcile]`.
@@ -463,6 +481,71 @@ fn check_feed(
             format!("{:?} must be an http(s) URL", raw.base_url),
         ));
     }
+    if base_url.scheme() == "http" && raw.allow_http != Some(true) {
+        return Err(invalid(
+            key("base_url"),
+            format!(
+                "{:?} is plain HTTP: personal data and the credentials would cross the network unencrypted; use https, or set {} = true for a trusted network",
+                raw.base_url,
+                key("allow_http")
+            ),
+        ));
+    }
+    let read_pem = |k: &str, path: &Path| -> Result<Vec<u8>, ConfigError> {
+        let path = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            base.join(path)
+        };
+        std::fs::read(&path)
+            .map_err(|e| invalid(key(k), format!("cannot read {}: {e}", path.display())))
+    };
+    let ca_pem = match &raw.ca_file {
+        None => None,
+        Some(path) => {
+            let pem = read_pem("ca_file", path)?;
+            match reqwest::Certificate::from_pem_bundle(&pem) {
+                Ok(certs) if !certs.is_empty() => Some(pem),
+                Ok(_) => return Err(invalid(key("ca_file"), "holds no PEM certificate")),
+                Err(e) => return Err(invalid(key("ca_file"), format!("not a PEM bundle: {e}"))),
+            }
+        }
+    };
+    let client_identity_pem = match (&raw.client_cert_file, &raw.client_key_file) {
+        (None, None) => None,
+        (Some(cert), Some(k)) => {
+            let mut pem = read_pem("client_cert_file", cert)?;
+            pem.push(b'\n');
+            pem.extend(read_pem("client_key_file", k)?);
+            if let Err(e) = reqwest::Identity::from_pem(&pem) {
+                return Err(invalid(
+                    key("client_cert_file"),
+                    format!("the certificate and key do not make a client identity: {e}"),
+                ));
+            }
+            Some(pem)
+        }
+        (Some(_), None) => {
+            return Err(invalid(
+                key("client_key_file"),
+                "missing: client_cert_file needs its key",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(invalid(
+                key("client_cert_file"),
+                "missing: client_key_file needs its certificate",
+            ))
+        }
+    };
+    let max_response_bytes = raw.max_response_bytes.unwrap_or(64 << 20);
+    if max_response_bytes < 1024 {
+        return Err(invalid(key("max_response_bytes"), "at least 1024"));
+    }
+    let max_pages_per_pull = raw.max_pages_per_pull.unwrap_or(100_000);
+    if max_pages_per_pull == 0 {
+        return Err(invalid(key("max_pages_per_pull"), "at least 1"));
+    }
     let (file_key, env_key, file, var, wrong) = if name == FeedName::Mca {
         (
             "api_key_file",
@@ -580,5 +663,9 @@ fn check_feed(
         max_retries: raw.max_retries.unwrap_or(10),
         retry_max_delay_secs: raw.retry_max_delay_secs.unwrap_or(60),
         stale_after_secs: raw.stale_after_secs.unwrap_or(6 * 3600),
+        ca_pem,
+        client_identity_pem,
+        max_response_bytes,
+        max_pages_per_pull,
     })
 }

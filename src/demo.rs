@@ -53,21 +53,29 @@ counties = ["349901"]
 {names}
 [feeds.psb]
 base_url = "{base_url}"
+# The built-in simulator speaks plain HTTP on the loopback.
+allow_http = true
 token_file = "{s}/psb"
 schedule = "0 */15 * * * *"
 
 [feeds.mca]
 base_url = "{base_url}"
+# The built-in simulator speaks plain HTTP on the loopback.
+allow_http = true
 api_key_file = "{s}/mca"
 schedule = "0 0 * * * *"
 
 [feeds.nhc]
 base_url = "{base_url}"
+# The built-in simulator speaks plain HTTP on the loopback.
+allow_http = true
 token_file = "{s}/nhc"
 schedule = "0 */15 * * * *"
 
 [feeds.pis]
 base_url = "{base_url}"
+# The built-in simulator speaks plain HTTP on the loopback.
+allow_http = true
 token_file = "{s}/pis"
 schedule = "0 */15 * * * *"
 "#,

@@ -318,7 +318,10 @@ async fn fetch_pages(
     mut shutdown: Shutdown,
 ) -> Result<(), SyncError> {
     let stream = pager.stream();
-    while let Some(batch) = next_page(client, pager, cursor.as_deref(), &mut shutdown).await? {
+    let mut asked = 0;
+    while let Some(batch) =
+        next_page(client, pager, cursor.as_deref(), &mut asked, &mut shutdown).await?
+    {
         cursor = Some(batch.cursor.clone());
         let records = (batch.records.len() + batch.malformed.len()).clamp(1, RECORDS_PENDING);
         let room = tokio::select! {
@@ -334,11 +337,14 @@ async fn fetch_pages(
 }
 
 /// Fetches and decodes the page after `cursor` and moves the pager past it; `None` at
-/// the stream's current end. A page in flight at shutdown is abandoned.
+/// the stream's current end. A page in flight at shutdown is abandoned. `pages` counts
+/// the pull's pages: past the feed's `max_pages_per_pull` the pull fails, so that a
+/// feed that never ends cannot hold a pull (and the watchdog's heartbeat) for ever.
 pub(crate) async fn next_page(
     client: &FeedClient,
     pager: &mut dyn crate::feeds::StreamPager,
     cursor: Option<&str>,
+    pages: &mut u64,
     shutdown: &mut Shutdown,
 ) -> Result<Option<Batch>, SyncError> {
     let stream = pager.stream();
@@ -348,6 +354,16 @@ pub(crate) async fn next_page(
     if shutdown.is_shutdown() {
         return Err(SyncError::Interrupted { stream });
     }
+    let max = client.max_pages_per_pull();
+    if *pages >= max {
+        return Err(SyncError::Feed {
+            stream,
+            source: FeedError::Protocol(format!(
+                "more than {max} pages in one pull (max_pages_per_pull): stopped; what was stored stays, and the next pull resumes from the stored cursor"
+            )),
+        });
+    }
+    *pages += 1;
     let fetch = client.fetch(url, |body| pager.decode(body, cursor));
     let batch = tokio::select! {
         b = fetch => b.map_err(|source| SyncError::Feed { stream, source })?,

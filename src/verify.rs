@@ -212,9 +212,15 @@ async fn verify_feed(
         let stream = pager.stream();
         let store_err = |source| SyncError::Store { stream, source };
         let mut seen = ServedKeys::default();
-        let mut cursor: Option<String> = None;
-        while let Some(batch) =
-            next_page(&client, pager.as_mut(), cursor.as_deref(), &mut shutdown).await?
+        let (mut cursor, mut pages): (Option<String>, u64) = (None, 0);
+        while let Some(batch) = next_page(
+            &client,
+            pager.as_mut(),
+            cursor.as_deref(),
+            &mut pages,
+            &mut shutdown,
+        )
+        .await?
         {
             cursor = Some(batch.cursor.clone());
             let page = compare_page(store, &batch, &mut seen)

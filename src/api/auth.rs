@@ -26,15 +26,43 @@ impl FromRequestParts<ApiState> for Caller {
             .headers
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(bearer)
-            .ok_or(ApiError::Unauthorized)?;
-        match state.store.token_owner(token).await? {
-            Some(owner) => Ok(Caller { owner }),
-            None => {
-                tracing::info!(path = %parts.uri.path(), "API request with an unknown or revoked token");
-                Err(ApiError::Unauthorized)
+            .and_then(bearer);
+        let owner = match token {
+            Some(token) => {
+                state
+                    .store
+                    .token_owner(token, &format_timestamp(now_local()))
+                    .await?
             }
+            None => None,
+        };
+        if let Some(owner) = owner {
+            return Ok(Caller { owner });
         }
+        // The route's pattern, never the path itself: a path can hold an ID number.
+        let route = parts
+            .extensions
+            .get::<axum::extract::MatchedPath>()
+            .map_or("(no route)", |m| m.as_str())
+            .to_string();
+        let why = if token.is_some() {
+            "unknown, revoked or expired token"
+        } else {
+            "no bearer token"
+        };
+        tracing::info!(route = %route, why, "API request refused (401)");
+        state
+            .store
+            .audit(&AuditRow {
+                at: format_timestamp(now_local()),
+                actor: format!("api:{why}"),
+                township: None,
+                action: "api.refused".into(),
+                target: format!("{} {route}", parts.method),
+                result: "401".into(),
+            })
+            .await?;
+        Err(ApiError::Unauthorized)
     }
 }
 

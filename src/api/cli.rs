@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 use super::auth::{new_token, new_token_id};
 use crate::config::Config;
 use crate::domain::{format_timestamp, now_local, TownshipCode};
-use crate::store::{AuditRow, Store};
+use crate::store::{AuditRow, NewToken, Store};
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
@@ -24,6 +24,9 @@ pub enum TokenCommand {
         /// Who holds it, for lists and the audit trail (for example "城关镇-张三").
         #[arg(long)]
         name: Option<String>,
+        /// How long it works: days (`90d`) or hours (`12h`). Without it, until revoked.
+        #[arg(long, value_parser = parse_lifetime)]
+        expires_in: Option<chrono::Duration>,
     },
     /// List tokens (never the tokens themselves).
     List,
@@ -49,6 +52,7 @@ pub async fn token(cmd: TokenCommand, config: &Config, store: &Store) -> anyhow:
             township,
             admin,
             name,
+            expires_in,
         } => {
             let township = match township {
                 None => None,
@@ -69,8 +73,17 @@ pub async fn token(cmd: TokenCommand, config: &Config, store: &Store) -> anyhow:
                 None => "admin".to_string(),
             });
             let (token_id, token) = (new_token_id(), new_token());
+            let expires_at = expires_in.map(|d| format_timestamp(now_local() + d));
             store
-                .create_token(&token_id, &token, township.as_deref(), admin, &name, &now)
+                .create_token(&NewToken {
+                    token_id: &token_id,
+                    token: &token,
+                    township: township.as_deref(),
+                    is_admin: admin,
+                    name: &name,
+                    created_at: &now,
+                    expires_at: expires_at.as_deref(),
+                })
                 .await?;
             store
                 .audit(&AuditRow {
@@ -86,25 +99,31 @@ pub async fn token(cmd: TokenCommand, config: &Config, store: &Store) -> anyhow:
                 })
                 .await?;
             eprintln!(
-                "created token {token_id} for {}; it is shown only this once:",
-                township.as_deref().unwrap_or("the whole city (admin)")
+                "created token {token_id} for {}{}; it is shown only this once:",
+                township.as_deref().unwrap_or("the whole city (admin)"),
+                expires_at
+                    .as_deref()
+                    .map(|e| format!(", valid until {e}"))
+                    .unwrap_or_default()
             );
             println!("{token}");
             Ok(ExitCode::SUCCESS)
         }
         TokenCommand::List => {
             println!(
-                "{:<18} {:<10} {:<6} {:<26} {:<26} name",
-                "token id", "township", "admin", "created", "revoked"
+                "{:<18} {:<10} {:<6} {:<26} {:<26} {:<26} {:<17} name",
+                "token id", "township", "admin", "created", "revoked", "expires", "last used"
             );
             for t in store.list_tokens().await? {
                 println!(
-                    "{:<18} {:<10} {:<6} {:<26} {:<26} {}",
+                    "{:<18} {:<10} {:<6} {:<26} {:<26} {:<26} {:<17} {}",
                     t.token_id,
                     t.township.as_deref().unwrap_or("-"),
                     if t.is_admin { "yes" } else { "no" },
                     t.created_at,
                     t.revoked_at.as_deref().unwrap_or("-"),
+                    t.expires_at.as_deref().unwrap_or("never"),
+                    t.last_used_at.as_deref().unwrap_or("never"),
                     t.name
                 );
             }
@@ -134,6 +153,21 @@ pub async fn token(cmd: TokenCommand, config: &Config, store: &Store) -> anyhow:
                 Ok(ExitCode::from(1))
             }
         }
+    }
+}
+
+/// `90d` or `12h`: how long a new token works.
+fn parse_lifetime(s: &str) -> Result<chrono::Duration, String> {
+    let bad = || format!("{s:?} is not a lifetime such as 90d or 12h");
+    let (n, unit) = s.trim().split_at(s.trim().len().saturating_sub(1));
+    let n: i64 = n.parse().map_err(|_| bad())?;
+    if !(1..=3650 * 24).contains(&n) {
+        return Err(bad());
+    }
+    match unit {
+        "d" => Ok(chrono::Duration::days(n)),
+        "h" => Ok(chrono::Duration::hours(n)),
+        _ => Err(bad()),
     }
 }
 

@@ -34,14 +34,8 @@ pub struct FeedClient {
 
 impl FeedClient {
     pub fn new(feed: &FeedConfig) -> FeedClient {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(feed.timeout_secs))
-            .connect_timeout(Duration::from_secs(feed.timeout_secs.min(10)))
-            .user_agent(concat!("popsync/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("a TLS backend is compiled in");
         FeedClient {
-            http,
+            http: http_client(feed),
             feed: feed.clone(),
             retries: Arc::new(RetryCounter::default()),
             min_delay: Duration::from_millis(200),
@@ -59,6 +53,11 @@ impl FeedClient {
     pub fn with_min_delay(mut self, min_delay: Duration) -> FeedClient {
         self.min_delay = min_delay;
         self
+    }
+
+    /// The most pages one pull of one stream may ask for.
+    pub fn max_pages_per_pull(&self) -> u64 {
+        self.feed.max_pages_per_pull
     }
 
     pub fn retries(&self) -> &RetryCounter {
@@ -103,7 +102,7 @@ impl FeedClient {
                     .increment(1);
                 tracing::warn!(
                     feed = %self.feed.name,
-                    error = %err,
+                    error = %crate::domain::mask_ids_in(&err.to_string()),
                     retry_in_ms = dur.as_millis() as u64,
                     "feed request failed; retrying"
                 );
@@ -126,10 +125,10 @@ impl FeedClient {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| FeedError::transient(format!("body cut off: {}", error_chain(&e))))?;
+        if status.is_redirection() {
+            return Err(refused_redirect(&self.feed, status, resp.headers()));
+        }
+        let body = read_capped(resp, self.feed.max_response_bytes, url).await?;
         match status {
             s if s.is_success() => Ok(body),
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(FeedError::Auth(format!(
@@ -155,6 +154,92 @@ impl FeedClient {
             ))),
         }
     }
+}
+
+/// The HTTP client of one feed: its credentials go to its own origin only. A redirect
+/// to another origin (another host, port, or from https to http) is not followed: the
+/// response comes back as the 3xx it is, and the pull fails naming where it pointed.
+/// An internal CA and a client certificate come from the feed's config.
+fn http_client(feed: &FeedConfig) -> reqwest::Client {
+    let origin = feed.base_url.origin();
+    let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() >= 5 {
+            attempt.error("more than five redirects")
+        } else if attempt.url().origin() == origin {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    });
+    let mut builder = reqwest::Client::builder()
+        .timeout(Duration::from_secs(feed.timeout_secs))
+        .connect_timeout(Duration::from_secs(feed.timeout_secs.min(10)))
+        .user_agent(concat!("popsync/", env!("CARGO_PKG_VERSION")))
+        .redirect(redirects);
+    // Both were checked when the config was loaded.
+    if let Some(pem) = &feed.ca_pem {
+        for cert in reqwest::Certificate::from_pem_bundle(pem).unwrap_or_default() {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    if let Some(identity) = feed
+        .client_identity_pem
+        .as_deref()
+        .and_then(|pem| reqwest::Identity::from_pem(pem).ok())
+    {
+        builder = builder.identity(identity);
+    }
+    builder.build().expect("a TLS backend is compiled in")
+}
+
+/// A redirect popsync does not follow, as the error an operator reads.
+fn refused_redirect(
+    feed: &FeedConfig,
+    status: StatusCode,
+    headers: &reqwest::header::HeaderMap,
+) -> FeedError {
+    let target = headers
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|l| feed.base_url.join(l).ok());
+    let host = target
+        .as_ref()
+        .map(|u| format!("{}://{}", u.scheme(), u.host_str().unwrap_or("?")))
+        .unwrap_or_else(|| "an unreadable Location".into());
+    FeedError::Protocol(format!(
+        "HTTP {} redirects to {host}, outside the feed's base_url {}: not followed, and no credentials were sent there; fix base_url if the department moved",
+        status.as_u16(),
+        feed.base_url.origin().ascii_serialization()
+    ))
+}
+
+/// Reads a body as it arrives, refusing it once it passes `cap` bytes.
+async fn read_capped(
+    mut resp: reqwest::Response,
+    cap: u64,
+    url: &reqwest::Url,
+) -> Result<bytes::Bytes, FeedError> {
+    let too_large = || {
+        FeedError::Protocol(format!(
+            "the response from {} is larger than max_response_bytes ({cap} bytes); the page is refused (lower page_size, or raise max_response_bytes if the department's pages are that large)",
+            url.path()
+        ))
+    };
+    if resp.content_length().is_some_and(|n| n > cap) {
+        return Err(too_large());
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| FeedError::transient(format!("body cut off: {}", error_chain(&e))))?
+    {
+        if (body.len() + chunk.len()) as u64 > cap {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
 }
 
 /// The error and its causes on one line: reqwest hides the useful part in sources.

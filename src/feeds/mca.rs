@@ -279,7 +279,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("k"), "key").unwrap();
         let toml = format!(
-            "[database]\nurl='sqlite://x.db'\n[city]\ncounties=['349901']\n[feeds.mca]\nbase_url='http://127.0.0.1:1/'\napi_key_file='{}'\n",
+            "[database]\nurl='sqlite://x.db'\n[city]\ncounties=['349901']\n[feeds.mca]\nbase_url='https://127.0.0.1:1/'\napi_key_file='{}'\n",
             dir.path().join("k").display()
         );
         let cfg = Config::from_toml(&toml, std::path::Path::new("t.toml"), &|_| None).unwrap();

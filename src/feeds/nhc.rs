@@ -32,6 +32,8 @@ pub struct NhcPager {
     since: Option<String>,
     page_token: Option<String>,
     done: bool,
+    /// The page tokens this pull asked with: one handed back again means a loop.
+    asked: std::collections::HashSet<String>,
 }
 
 impl NhcPager {
@@ -43,6 +45,7 @@ impl NhcPager {
             since: None,
             page_token: None,
             done: false,
+            asked: Default::default(),
         }
     }
 }
@@ -82,6 +85,7 @@ impl StreamPager for NhcPager {
             q.append_pair("pageSize", &self.page_size.to_string());
             if let Some(t) = &self.page_token {
                 q.append_pair("pageToken", t);
+                self.asked.insert(t.clone());
             }
         }
         Some(url)
@@ -126,6 +130,16 @@ impl StreamPager for NhcPager {
                 }
                 Err(e) => malformed.push(json_fields::malformed(e, raw_text)),
             }
+        }
+        if let Some(t) = env
+            .next_page_token
+            .as_ref()
+            .filter(|t| self.asked.contains(*t))
+        {
+            return Err(FeedError::Protocol(format!(
+                "{} handed back page token {t:?} again: its paging loops; stopped",
+                self.stream()
+            )));
         }
         let records = match self.kind {
             Kind::Birth => Records::Births(births),

@@ -17,6 +17,8 @@ pub struct PsbPager {
     base: reqwest::Url,
     limit: u32,
     done: bool,
+    /// The cursors this pull asked with: one handed back again means the paging loops.
+    asked: std::collections::HashSet<String>,
 }
 
 impl PsbPager {
@@ -25,6 +27,7 @@ impl PsbPager {
             base: feed.base_url.clone(),
             limit: feed.page_size,
             done: false,
+            asked: Default::default(),
         }
     }
 }
@@ -60,6 +63,7 @@ impl StreamPager for PsbPager {
             let mut q = url.query_pairs_mut();
             if let Some(c) = cursor {
                 q.append_pair("cursor", c);
+                self.asked.insert(c.to_string());
             }
             q.append_pair("limit", &self.limit.to_string());
         }
@@ -80,6 +84,12 @@ impl StreamPager for PsbPager {
         let data = env
             .data
             .ok_or_else(|| FeedError::Protocol("psb code 0 without data".into()))?;
+        if data.more && self.asked.contains(&data.cursor) {
+            return Err(FeedError::Protocol(format!(
+                "psb handed back cursor {:?} again with more to come: its paging loops; stopped",
+                data.cursor
+            )));
+        }
         let mut rows = Vec::with_capacity(data.rows.len());
         let mut malformed = Vec::new();
         let mut newest: Option<String> = None;
@@ -223,6 +233,7 @@ mod tests {
             base: "http://x/".parse().unwrap(),
             limit: 10,
             done: false,
+            asked: Default::default(),
         };
         let busy = r#"{"code":5001,"msg":"系统繁忙,请稍后再试","data":null}"#;
         assert!(p.decode(busy.as_bytes(), None).unwrap_err().is_transient());

@@ -24,6 +24,10 @@ pub struct TokenRow {
     pub is_admin: bool,
     pub created_at: String,
     pub revoked_at: Option<String>,
+    /// When it stops working, if it was given an expiry.
+    pub expires_at: Option<String>,
+    /// When it last opened a request (to the minute).
+    pub last_used_at: Option<String>,
 }
 
 /// One audit entry.
@@ -37,53 +41,75 @@ pub struct AuditRow {
     pub result: String,
 }
 
+/// A token to create; only its hash is stored.
+#[derive(Clone, Copy, Debug)]
+pub struct NewToken<'a> {
+    pub token_id: &'a str,
+    pub token: &'a str,
+    /// The township it may see; `None` for an admin token.
+    pub township: Option<&'a str>,
+    pub is_admin: bool,
+    pub name: &'a str,
+    pub created_at: &'a str,
+    /// When it stops working; `None` for never (until revoked).
+    pub expires_at: Option<&'a str>,
+}
+
 /// The stored form of a token: its SHA-256.
 pub fn hash_token(token: &str) -> String {
     crate::domain::hex(&Sha256::digest(token.as_bytes()))
 }
 
 impl Store {
-    pub async fn create_token(
-        &self,
-        token_id: &str,
-        token: &str,
-        township: Option<&str>,
-        is_admin: bool,
-        name: &str,
-        now: &str,
-    ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO api_tokens (token_id, token_hash, township, is_admin, name, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(token_id.to_string())
-            .bind(hash_token(token))
-            .bind(township.map(str::to_string))
-            .bind(i64::from(is_admin))
-            .bind(name.to_string())
-            .bind(now.to_string())
+    pub async fn create_token(&self, t: &NewToken<'_>) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO api_tokens (token_id, token_hash, township, is_admin, name, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(t.token_id.to_string())
+            .bind(hash_token(t.token))
+            .bind(t.township.map(str::to_string))
+            .bind(i64::from(t.is_admin))
+            .bind(t.name.to_string())
+            .bind(t.created_at.to_string())
+            .bind(t.expires_at.map(str::to_string))
             .execute(&self.pool)
             .await
             .map_err(doing("creating a token"))?;
         Ok(())
     }
 
-    /// The owner of a presented token, unless unknown or revoked.
-    pub async fn token_owner(&self, token: &str) -> Result<Option<TokenOwner>, StoreError> {
-        let row = sqlx::query("SELECT token_id, name, township, is_admin FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL")
+    /// The owner of a presented token, unless unknown, revoked or expired at `now`.
+    /// Its last use is kept to the minute (one write a minute per token, not one per
+    /// request).
+    pub async fn token_owner(
+        &self,
+        token: &str,
+        now: &str,
+    ) -> Result<Option<TokenOwner>, StoreError> {
+        let row = sqlx::query("SELECT token_id, name, township, is_admin FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)")
             .bind(hash_token(token))
+            .bind(now.to_string())
             .fetch_optional(&self.pool)
             .await
             .map_err(doing("checking a token"))?;
         let Some(r) = row else { return Ok(None) };
         let d = || doing("decoding a token");
-        Ok(Some(TokenOwner {
+        let owner = TokenOwner {
             token_id: r.try_get(0).map_err(d())?,
             name: r.try_get(1).map_err(d())?,
             township: r.try_get(2).map_err(d())?,
             is_admin: r.try_get::<i64, _>(3).map_err(d())? != 0,
-        }))
+        };
+        let minute = now.get(..16).unwrap_or(now).to_string();
+        sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE token_id = $2 AND (last_used_at IS NULL OR last_used_at < $1)")
+            .bind(minute)
+            .bind(owner.token_id.clone())
+            .execute(&self.pool)
+            .await
+            .map_err(doing("noting a token's use"))?;
+        Ok(Some(owner))
     }
 
     pub async fn list_tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
-        let rows = sqlx::query("SELECT token_id, name, township, is_admin, created_at, revoked_at FROM api_tokens ORDER BY created_at, token_id")
+        let rows = sqlx::query("SELECT token_id, name, township, is_admin, created_at, revoked_at, expires_at, last_used_at FROM api_tokens ORDER BY created_at, token_id")
             .fetch_all(&self.pool)
             .await
             .map_err(doing("listing tokens"))?;
@@ -97,6 +123,8 @@ impl Store {
                     is_admin: r.try_get::<i64, _>(3).map_err(d())? != 0,
                     created_at: r.try_get(4).map_err(d())?,
                     revoked_at: r.try_get(5).map_err(d())?,
+                    expires_at: r.try_get(6).map_err(d())?,
+                    last_used_at: r.try_get(7).map_err(d())?,
                 })
             })
             .collect()

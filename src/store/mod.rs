@@ -10,7 +10,7 @@ mod snapshot;
 mod tickets;
 mod verify;
 
-pub use access::{hash_token, AuditRow, TokenOwner, TokenRow};
+pub use access::{hash_token, AuditRow, NewToken, TokenOwner, TokenRow};
 pub use feeds::{CommitStats, FeedStatusRow};
 pub use registry::{LinkRow, PersonRow, RegistryWrite};
 pub use tickets::{Actor, StoredTicket, TicketEventRow, TicketFilter};

@@ -42,6 +42,8 @@ pub enum ExportError {
         path: String,
         source: rust_xlsxwriter::XlsxError,
     },
+    #[error("refusing to write {path}: {reason}")]
+    Refused { path: String, reason: &'static str },
 }
 
 /// Tickets grouped per township, in code order, for one file per township.
@@ -168,7 +170,79 @@ pub fn write(
         std::fs::create_dir_all(dir).map_err(io)?;
     }
     let bytes = encode(format, tickets, city, &path.display().to_string())?;
-    std::fs::write(path, bytes).map_err(io)
+    write_private(path, &bytes)
+}
+
+/// Writes `bytes` to `path` readable by popsync's user alone (0600): a list of names
+/// and ID numbers. A symbolic link is never followed, and a file is replaced only if it
+/// looks like one popsync wrote (a regular file of this user, mode 0600), so an export
+/// cannot be pointed at another file. The bytes go to a new file beside it first and
+/// are renamed over it, so a reader never sees half an export.
+#[cfg(unix)]
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+    let shown = path.display().to_string();
+    let refuse = |reason| ExportError::Refused {
+        path: shown.clone(),
+        reason,
+    };
+    let io = |source| ExportError::Io {
+        path: shown.clone(),
+        source,
+    };
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => return Err(refuse("it is a symbolic link")),
+        Ok(m) if !m.is_file() => return Err(refuse("it is not a regular file")),
+        // SAFETY: geteuid takes no arguments and cannot fail.
+        Ok(m) if m.uid() != unsafe { libc::geteuid() } || m.permissions().mode() & 0o777 != 0o600 => {
+            return Err(refuse(
+                "a file is there that popsync did not write (not this user's, or not mode 0600); remove it or choose another path",
+            ))
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(e)),
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let temp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&temp)
+        .map_err(io)?;
+    let written = file.write_all(bytes).and_then(|()| file.sync_all());
+    drop(file);
+    if let Err(e) = written.and_then(|()| std::fs::rename(&temp, path)) {
+        let _ = std::fs::remove_file(&temp);
+        return Err(io(e));
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
+    std::fs::write(path, bytes).map_err(|source| ExportError::Io {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// A spreadsheet cell that begins (after any blank) with `=`, `+`, `-` or `@` is taken
+/// for a formula by Excel and LibreOffice: a register name `=HYPERLINK(…)` would become
+/// a live link in a township's list. Such a cell gets a leading `'`, which shows it as
+/// the text it is.
+fn csv_cell(value: String) -> String {
+    let starts_formula = value.trim_start().starts_with(['=', '+', '-', '@']);
+    if starts_formula {
+        format!("'{value}")
+    } else {
+        value
+    }
 }
 
 /// The bytes `write` would put in a file, for downloads over HTTP.
@@ -214,6 +288,7 @@ fn encode(
                     .into_iter()
                     .enumerate()
                     .map(|(i, v)| {
+                        let v = csv_cell(v);
                         if matches!(i, 4 | 5 | 7 | 12) && !v.is_empty() {
                             format!("\t{v}")
                         } else {
@@ -272,5 +347,88 @@ fn encode(
                 .map_err(xerr)?;
             book.save_to_buffer().map_err(xerr)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ticket(summary: &str) -> StoredTicket {
+        StoredTicket {
+            ticket_id: "T0123456789abcdef".into(),
+            kind: "PHANTOM_RECORD".into(),
+            township: "349901001".into(),
+            status: "open".into(),
+            subject: serde_json::json!({"pis_person_id": "@RK1"}),
+            opened_at: "2014-09-01 02:30:00".into(),
+            updated_at: "2014-09-01 02:30:00".into(),
+            evidence: serde_json::json!([{"source": "pis", "record": "RK1", "detail": "-1+1"}]),
+            summary_zh: summary.into(),
+            suggestion: None,
+            person_key: None,
+            village: None,
+        }
+    }
+
+    fn city() -> CityConfig {
+        CityConfig {
+            counties: vec!["349901".into()],
+            townships: Default::default(),
+        }
+    }
+
+    #[test]
+    fn no_csv_cell_starts_a_formula() {
+        let tickets = [
+            ticket("=HYPERLINK(\"http://evil\",\"点击\")"),
+            ticket("+1+1"),
+            ticket("  -2"),
+            ticket("@SUM(A1)"),
+        ];
+        let bytes = to_bytes(ExportFormat::Csv, &tickets, &city()).unwrap();
+        let text = String::from_utf8(bytes).unwrap();
+        let mut reader = csv::Reader::from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+        let mut cells = 0;
+        for record in reader.records() {
+            for cell in record.unwrap().iter() {
+                let start = cell.trim_start().chars().next();
+                assert!(
+                    !matches!(start, Some('=' | '+' | '-' | '@')),
+                    "a cell starts a formula: {cell:?}"
+                );
+                cells += 1;
+            }
+        }
+        assert_eq!(cells, 4 * 15);
+        assert!(text.contains("'=HYPERLINK"), "the text itself is kept");
+        assert!(text.contains("'  -2"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_export_is_private_and_never_written_through_a_link_or_over_a_stranger() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("list.csv");
+        write(&out, ExportFormat::Csv, &[ticket("x")], &city()).unwrap();
+        let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        // popsync's own file is replaced.
+        write(&out, ExportFormat::Jsonl, &[ticket("y")], &city()).unwrap();
+        assert!(std::fs::read_to_string(&out).unwrap().contains("\"y\""));
+
+        let target = dir.path().join("passwd");
+        std::fs::write(&target, "root:x:0:0\n").unwrap();
+        let link = dir.path().join("link.csv");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let err = write(&link, ExportFormat::Csv, &[ticket("x")], &city()).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "root:x:0:0\n");
+
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = write(&target, ExportFormat::Csv, &[ticket("x")], &city()).unwrap_err();
+        assert!(err.to_string().contains("did not write"), "{err}");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "root:x:0:0\n");
     }
 }

@@ -914,3 +914,112 @@ async fn a_township_sees_a_person_it_holds_a_ticket_about() {
     let (status, body) = app.get(&app.token_a, &path).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
+
+/// Issue 14: a refused request is audited, under the route's pattern: the path itself
+/// can hold an ID number, and neither the audit trail nor the log may.
+#[tokio::test]
+async fn refused_requests_are_audited_by_route_never_by_path() {
+    let app = spawn_app().await;
+    let (status, _) = app
+        .get(&app.revoked, &format!("/api/v1/persons/{}", b1()))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = app.get("", "/api/v1/tickets").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let audit = app.store.audit_entries(None, 100).await.expect("audit");
+    let refused: Vec<_> = audit
+        .iter()
+        .filter(|e| e.action == "api.refused" && e.result == "401")
+        .collect();
+    assert_eq!(refused.len(), 2, "{audit:?}");
+    assert!(
+        refused
+            .iter()
+            .any(|e| e.target == "GET /api/v1/persons/{key}"
+                && e.actor == "api:unknown, revoked or expired token"),
+        "{refused:?}"
+    );
+    assert!(
+        refused
+            .iter()
+            .any(|e| e.target == "GET /api/v1/tickets" && e.actor == "api:no bearer token"),
+        "{refused:?}"
+    );
+    assert!(audit.iter().all(|e| !e.target.contains(&b1())));
+}
+
+/// Issue 14: a token can be given a lifetime; past it, it is refused like a revoked one.
+/// `token list` shows when each token expires and when it was last used.
+#[tokio::test]
+async fn an_expired_token_is_refused_and_the_list_shows_use_and_expiry() {
+    let app = spawn_app().await;
+    let (status, _) = app.get(&app.token_a, "/api/v1/tickets").await;
+    assert_eq!(status, StatusCode::OK);
+    let lasting = popsync(
+        &app.config_path,
+        &[
+            "token",
+            "create",
+            "--township",
+            TOWN_B,
+            "--name",
+            "临时",
+            "--expires-in",
+            "90d",
+        ],
+    )
+    .trim()
+    .to_string();
+    let (status, _) = app.get(&lasting, "/api/v1/tickets").await;
+    assert_eq!(status, StatusCode::OK, "valid for 90 days");
+    app.store
+        .create_token(&popsync::store::NewToken {
+            token_id: "tok_expired",
+            token: &"x".repeat(64),
+            township: Some(TOWN_A),
+            is_admin: false,
+            name: "过期",
+            created_at: "2020-01-01T00:00:00+08:00",
+            expires_at: Some("2020-04-01T00:00:00+08:00"),
+        })
+        .await
+        .unwrap();
+    let (status, _) = app.get(&"x".repeat(64), "/api/v1/tickets").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "expired");
+    let listed = popsync(&app.config_path, &["token", "list"]);
+    let line = |name: &str| {
+        listed
+            .lines()
+            .find(|l| l.ends_with(name))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        line("城关镇-张三").contains(&chrono::Local::now().format("%Y-").to_string()),
+        "last use shown: {listed}"
+    );
+    assert!(
+        line("临时")
+            .split_whitespace()
+            .filter(|w| *w == "never")
+            .count()
+            == 0,
+        "{listed}"
+    );
+    assert!(line("过期").contains("2020-04-01"), "{listed}");
+    assert!(popsync_fails(
+        &app.config_path,
+        &["token", "create", "--admin", "--expires-in", "soon"]
+    ));
+}
+
+fn popsync_fails(config: &std::path::Path, args: &[&str]) -> bool {
+    !std::process::Command::new(env!("CARGO_BIN_EXE_popsync"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .expect("popsync runs")
+        .status
+        .success()
+}

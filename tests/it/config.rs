@@ -9,7 +9,7 @@ use crate::helpers::secret_file;
 fn minimal(dir: &Path, extra_feed: &str) -> String {
     let token = secret_file(dir, "psb", "t");
     format!(
-        "[database]\nurl = \"sqlite://x.db\"\n[city]\ncounties = [\"349901\"]\n[feeds.psb]\nbase_url = \"http://127.0.0.1:1\"\ntoken_file = \"{}\"\n{extra_feed}",
+        "[database]\nurl = \"sqlite://x.db\"\n[city]\ncounties = [\"349901\"]\n[feeds.psb]\nbase_url = \"https://127.0.0.1:1\"\ntoken_file = \"{}\"\n{extra_feed}",
         token.display()
     )
 }
@@ -56,7 +56,7 @@ fn bad_files_are_refused_naming_the_key() {
     let cases: Vec<(String, &str)> = vec![
         (ok.replace("[\"349901\"]", "[\"34990\"]"), "city.counties"),
         (
-            ok.replace("http://127.0.0.1:1", "not a url"),
+            ok.replace("https://127.0.0.1:1", "not a url"),
             "feeds.psb.base_url",
         ),
         (ok.replace("token_file", "token_fiel"), "token_fiel"),
@@ -95,11 +95,44 @@ fn bad_files_are_refused_naming_the_key() {
             "feeds.psb.token_file",
         ),
         (
-            format!("{ok}[feeds.mca]\nbase_url = \"http://x\"\ntoken_env = \"SET\"\n"),
+            format!("{ok}[feeds.mca]\nbase_url = \"https://x\"\ntoken_env = \"SET\"\n"),
             "feeds.mca.api_key_file",
         ),
         (format!("{ok}[reconcile]\ngrace_dayz = 3\n"), "grace_dayz"),
+        // Issue 14: plain HTTP only where the config says so, and TLS files checked.
+        (
+            ok.replace("https://127.0.0.1:1", "http://127.0.0.1:1"),
+            "feeds.psb.allow_http",
+        ),
+        (
+            minimal(dir.path(), "ca_file = \"/nonexistent/ca.pem\"\n"),
+            "feeds.psb.ca_file",
+        ),
+        (
+            minimal(
+                dir.path(),
+                &format!("ca_file = \"{}\"\n", dir.path().join("psb").display()),
+            ),
+            "feeds.psb.ca_file",
+        ),
+        (
+            minimal(dir.path(), "client_cert_file = \"/etc/hostname\"\n"),
+            "feeds.psb.client_key_file",
+        ),
+        (
+            minimal(dir.path(), "max_response_bytes = 10\n"),
+            "feeds.psb.max_response_bytes",
+        ),
+        (
+            minimal(dir.path(), "max_pages_per_pull = 0\n"),
+            "feeds.psb.max_pages_per_pull",
+        ),
     ];
+    assert!(load(
+        &ok.replace("https://127.0.0.1:1", "http://127.0.0.1:1")
+            .replace("[feeds.psb]\n", "[feeds.psb]\nallow_http = true\n")
+    )
+    .is_ok());
     for (text, key) in cases {
         let err = load(&text).expect_err(key);
         assert!(err.contains(key), "error for {key} does not name it: {err}");

@@ -7,6 +7,7 @@ mod browser;
 mod config;
 mod daemon;
 mod helpers;
+mod hostile;
 mod reconcile;
 mod rules;
 mod sync;
