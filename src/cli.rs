@@ -143,14 +143,35 @@ fn parse_feed(s: &str) -> Result<FeedName, String> {
     FeedName::parse(s).ok_or_else(|| format!("unknown feed {s:?}: expected psb, mca, nhc or pis"))
 }
 
-/// The operator's name for history entries and the audit trail.
+/// The operator's name for history entries and the audit trail: the operating
+/// system's user the process runs as (not `$USER`, which anyone can set), and beside
+/// it, as a claim only, the name `--by` gave.
 pub(crate) fn operator(by: Option<String>) -> String {
-    by.unwrap_or_else(|| {
-        format!(
-            "cli:{}",
-            std::env::var("USER").unwrap_or_else(|_| "operator".into())
-        )
-    })
+    let user = os_user();
+    match by.map(|b| b.trim().to_string()).filter(|b| !b.is_empty()) {
+        Some(by) => format!("cli:{user} (says: {by})"),
+        None => format!("cli:{user}"),
+    }
+}
+
+/// The name of the process's real user, from the password database; its uid when it
+/// has no entry there.
+fn os_user() -> String {
+    // SAFETY: getuid cannot fail; getpwuid_r writes into the buffer and struct we own
+    // and sets `found` to null or to `entry`, whose strings live in `buf`.
+    unsafe {
+        let uid = libc::getuid();
+        let mut entry: libc::passwd = std::mem::zeroed();
+        let mut buf = vec![0 as libc::c_char; 4096];
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        let rc = libc::getpwuid_r(uid, &mut entry, buf.as_mut_ptr(), buf.len(), &mut found);
+        if rc == 0 && !found.is_null() && !entry.pw_name.is_null() {
+            if let Ok(name) = std::ffi::CStr::from_ptr(entry.pw_name).to_str() {
+                return name.to_string();
+            }
+        }
+        format!("uid {uid}")
+    }
 }
 
 /// Runs the command; returns the process exit code. Errors print with their causes.
@@ -303,7 +324,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     result: if person.is_some() {
                         "ok".into()
                     } else {
-                        "not found".into()
+                        "not_found".into()
                     },
                 })
                 .await?;
@@ -386,9 +407,25 @@ async fn tickets_command(
                 ..TicketFilter::default()
             };
             let tickets = store.list_tickets(&filter).await?;
+            // Exports carry whole ID numbers: each is audited, with where it went.
+            let audit_export = |destination: String, count: usize| AuditRow {
+                at: format_timestamp(now_local()),
+                actor: operator(None),
+                township: args.township.clone(),
+                action: "tickets.export".into(),
+                target: format!(
+                    "{count} tickets ({}, {}) to {destination}",
+                    args.format.extension(),
+                    args.status
+                ),
+                result: "ok".into(),
+            };
             match (&args.output, &args.per_township) {
                 (Some(path), _) => {
                     export::write(path, args.format, &tickets, &config.city)?;
+                    store
+                        .audit(&audit_export(path.display().to_string(), tickets.len()))
+                        .await?;
                     println!("wrote {} tickets to {}", tickets.len(), path.display());
                 }
                 (None, Some(dir)) => {
@@ -400,7 +437,11 @@ async fn tickets_command(
                         } else {
                             format!("{code}-{name}.{}", args.format.extension())
                         };
-                        export::write(&dir.join(file), args.format, list, &config.city)?;
+                        let path = dir.join(file);
+                        export::write(&path, args.format, list, &config.city)?;
+                        let mut row = audit_export(path.display().to_string(), list.len());
+                        row.township = Some(code.to_string());
+                        store.audit(&row).await?;
                     }
                     println!(
                         "wrote {} tickets for {} townships into {}",

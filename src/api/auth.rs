@@ -120,6 +120,23 @@ impl Caller {
         }
     }
 
+    /// [`Caller::scope`], with a refusal (403) written to the audit trail: a township
+    /// probing another's data is something an assessor asks to see.
+    pub async fn scope_audited(
+        &self,
+        state: &ApiState,
+        requested: Option<&str>,
+    ) -> Result<Option<String>, ApiError> {
+        let scope = self.scope(requested);
+        if let Err(ApiError::Forbidden(_)) = &scope {
+            let asked = requested.map(str::trim).unwrap_or("-");
+            let target = format!("township {}", asked.get(..9).unwrap_or(asked));
+            self.audit(state, None, "api.refused", target, "403")
+                .await?;
+        }
+        scope
+    }
+
     /// Appends one entry to the audit trail. `target` must already be masked.
     pub async fn audit(
         &self,

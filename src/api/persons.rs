@@ -35,7 +35,9 @@ pub async fn person(
     Path(raw): Path<String>,
     q: Result<Query<ScopeQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let scope = caller.scope(query(q)?.township.as_deref())?;
+    let scope = caller
+        .scope_audited(&state, query(q)?.township.as_deref())
+        .await?;
     let key = person_key(&raw);
     let target = format!("person {}", masked_key(&key));
     let Some(person) = state.store.person(&key, scope.as_deref()).await? else {

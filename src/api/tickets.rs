@@ -60,8 +60,12 @@ pub(super) fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiErro
 }
 
 /// The filter a list or download runs with: the caller's scope and checked values.
-fn filter(caller: &Caller, q: &ListQuery) -> Result<TicketFilter, ApiError> {
-    let township = caller.scope(q.township.as_deref())?;
+async fn filter(
+    caller: &Caller,
+    state: &ApiState,
+    q: &ListQuery,
+) -> Result<TicketFilter, ApiError> {
+    let township = caller.scope_audited(state, q.township.as_deref()).await?;
     let kind = match q.kind.as_deref().filter(|s| !s.is_empty()) {
         None => None,
         Some(k) => Some(
@@ -207,9 +211,14 @@ pub async fn list(
     State(state): State<ApiState>,
     q: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let f = filter(&caller, &query(q)?)?;
+    let f = filter(&caller, &state, &query(q)?).await?;
     let total = state.store.count_tickets(&f).await?;
     let tickets = state.store.list_tickets(&f).await?;
+    // A list shows names beside masked IDs: who read which township's list is kept.
+    let target = format!("{} of {total} tickets", tickets.len());
+    caller
+        .audit(&state, f.township.clone(), "tickets.list", target, "ok")
+        .await?;
     Ok(Json(json!({
         "township": f.township,
         "total": total,
@@ -227,7 +236,9 @@ pub async fn detail(
     Path(id): Path<String>,
     q: Result<Query<ScopeQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let scope = caller.scope(query(q)?.township.as_deref())?;
+    let scope = caller
+        .scope_audited(&state, query(q)?.township.as_deref())
+        .await?;
     let target = format!("ticket {}", mask_ids_in(&id));
     let Some(t) = state.store.ticket(&id, scope.as_deref()).await? else {
         caller
@@ -283,7 +294,9 @@ async fn change(
     body: Result<Json<ReasonBody>, JsonRejection>,
     to: Status,
 ) -> Result<Json<Value>, ApiError> {
-    let scope = caller.scope(query(q)?.township.as_deref())?;
+    let scope = caller
+        .scope_audited(&state, query(q)?.township.as_deref())
+        .await?;
     let Json(body) = body.map_err(|e| {
         ApiError::bad_request(format!(
             "请求体应为 {{\"reason\": \"…\"}}：{}",
@@ -377,12 +390,14 @@ async fn download(
 ) -> Result<Response, ApiError> {
     let mut f = filter(
         &caller,
+        &state,
         &ListQuery {
             limit: None,
             offset: None,
             ..query(q)?
         },
-    )?;
+    )
+    .await?;
     f.limit = None;
     f.offset = 0;
     let tickets = state.store.list_tickets(&f).await?;
@@ -447,7 +462,9 @@ pub async fn counts(
     State(state): State<ApiState>,
     q: Result<Query<ScopeQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let scope = caller.scope(query(q)?.township.as_deref())?;
+    let scope = caller
+        .scope_audited(&state, query(q)?.township.as_deref())
+        .await?;
     let rows = state.store.ticket_counts(scope.as_deref()).await?;
     let mut by_kind: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
     for (kind, status, n) in rows {

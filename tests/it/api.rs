@@ -1023,3 +1023,189 @@ fn popsync_fails(config: &std::path::Path, args: &[&str]) -> bool {
         .status
         .success()
 }
+
+/// Issue 14: every export is audited (CLI and API) with its count and destination, a
+/// list read is audited, a 403 is audited, and the CLI's actor is the operating
+/// system's user, whatever `$USER` or `--by` say (`--by` is kept as a claim beside it).
+#[tokio::test]
+async fn exports_lists_and_refusals_are_audited_under_the_real_user() {
+    let app = spawn_app().await;
+    let (status, _) = app.get(&app.token_a, "/api/v1/tickets").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app
+        .get(&app.token_a, &format!("/api/v1/tickets?township={TOWN_B}"))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let scratch = tempfile::tempdir().unwrap();
+    let out = scratch.path().join("list.csv");
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_popsync"))
+            .env("USER", "mallory")
+            .arg("--config")
+            .arg(&app.config_path)
+            .args(args)
+            .output()
+            .expect("popsync runs")
+    };
+    let exported = run(&[
+        "tickets",
+        "export",
+        "--format",
+        "csv",
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert!(exported.status.success(), "{exported:?}");
+    let ticket = app.ticket_id(TicketKind::DeathNotRecorded, TOWN_A).await;
+    let dismissed = run(&[
+        "tickets",
+        "dismiss",
+        &ticket,
+        "--reason",
+        "已核实",
+        "--by",
+        "张三",
+    ]);
+    assert!(dismissed.status.success(), "{dismissed:?}");
+    let missing = run(&["person", &id("349901720818892")]);
+    assert!(!missing.status.success());
+
+    let audit = app.store.audit_entries(None, 200).await.expect("audit");
+    let find = |action: &'static str| audit.iter().filter(move |e| e.action == action);
+    assert!(
+        find("tickets.list").any(|e| e.township.as_deref() == Some(TOWN_A)),
+        "{audit:?}"
+    );
+    assert!(
+        find("api.refused").any(|e| e.result == "403" && e.target == format!("township {TOWN_B}")),
+        "{audit:?}"
+    );
+    let export = find("tickets.export")
+        .find(|e| e.actor.starts_with("cli:"))
+        .expect("the CLI export is audited");
+    assert!(
+        export.target.contains("list.csv") && export.target.contains("tickets (csv"),
+        "{export:?}"
+    );
+    assert!(
+        audit.iter().all(|e| !e.actor.contains("mallory")),
+        "$USER is not trusted: {audit:?}"
+    );
+    let history = app.store.ticket_events(&ticket).await.expect("history");
+    assert!(
+        history
+            .iter()
+            .any(|h| h.actor.starts_with("cli:") && h.actor.ends_with("(says: 张三)")),
+        "{history:?}"
+    );
+    assert!(
+        find("person.read").any(|e| e.actor.starts_with("cli:") && e.result == "not_found"),
+        "{audit:?}"
+    );
+}
+
+/// Issue 14: on PostgreSQL, `deploy/postgres-audit-owner.sql` makes the audit trail
+/// append-only by privilege: the service role still adds entries, and can neither
+/// change, delete, truncate nor unprotect them.
+#[tokio::test]
+async fn the_postgres_audit_trail_is_append_only_by_privilege() {
+    let Ok(admin) = std::env::var("POPSYNC_TEST_DATABASE_URL") else {
+        return; // The PostgreSQL suite is skipped; `helpers::backends` says so.
+    };
+    let suffix = format!("{}_{}", std::process::id(), rand_tag());
+    let (service, owner, db) = (
+        format!("svc_{suffix}"),
+        format!("aud_{suffix}"),
+        format!("popsync_audit_{suffix}"),
+    );
+    let psql = |url: &str, args: &[&str]| {
+        let out = std::process::Command::new("psql")
+            .arg(url)
+            .args(["-v", "ON_ERROR_STOP=1", "-X", "-q"])
+            .args(args)
+            .output()
+            .expect("psql runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (ok, err) = psql(
+        &admin,
+        &[
+            "-c",
+            &format!("CREATE ROLE {service} LOGIN"),
+            "-c",
+            &format!("CREATE DATABASE {db} OWNER {service}"),
+        ],
+    );
+    assert!(ok, "{err}");
+    let mut url = reqwest::Url::parse(&admin).unwrap();
+    url.set_path(&format!("/{db}"));
+    let admin_db = url.to_string();
+    url.set_username(&service).unwrap();
+    let service_url = url.to_string();
+
+    let store = Store::open(&service_url)
+        .await
+        .expect("the service migrates its own database");
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/postgres-audit-owner.sql");
+    let (ok, err) = psql(
+        &admin_db,
+        &[
+            "-v",
+            &format!("service={service}"),
+            "-v",
+            &format!("owner={owner}"),
+            "-f",
+            script.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{err}");
+    store
+        .audit(&popsync::store::AuditRow {
+            at: "2026-12-07T00:00:00+08:00".into(),
+            actor: "test".into(),
+            township: None,
+            action: "person.read".into(),
+            target: "person 3499**********0000".into(),
+            result: "ok".into(),
+        })
+        .await
+        .expect("the service still appends");
+    store.close().await;
+    for statement in [
+        "UPDATE audit_log SET result = 'x'",
+        "DELETE FROM audit_log",
+        "TRUNCATE audit_log",
+        "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change",
+    ] {
+        let (ok, err) = psql(&service_url, &["-c", statement]);
+        assert!(!ok, "the service could run {statement:?}");
+        assert!(
+            err.contains("permission denied") || err.contains("must be owner"),
+            "{statement}: {err}"
+        );
+    }
+    let (ok, _) = psql(&service_url, &["-c", "SELECT count(*) FROM audit_log"]);
+    assert!(ok, "the service still reads it");
+    let _ = psql(
+        &admin,
+        &[
+            "-c",
+            &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
+            "-c",
+            &format!("DROP ROLE IF EXISTS {service}"),
+            "-c",
+            &format!("DROP ROLE IF EXISTS {owner}"),
+        ],
+    );
+}
+
+fn rand_tag() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos()
+}
