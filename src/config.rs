@@ -278,22 +278,63 @@ impl Default for ReconcileConfig {
     }
 }
 
-/// `[http]`: the one listener for metrics, health, API and the township page.
+/// `[http]`: two listeners, the townships' (API, page) and the operators' (metrics,
+/// readiness, the daemon's view), each bounded against slow and greedy clients.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
+    /// The townships' listener: `/healthz`, the API and the page.
     #[serde(default = "default_listen")]
     pub listen: String,
+    /// The operators' listener: `/metrics`, `/readyz`, `/daemon` and `/healthz`.
+    /// Loopback by default: townships never reach it.
+    #[serde(default = "default_admin_listen")]
+    pub admin_listen: String,
+    /// PEM certificate chain for TLS on `listen` (with `tls_key_file`); without both,
+    /// `listen` speaks plain HTTP (behind a reverse proxy that terminates TLS).
+    #[serde(default)]
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of `tls_cert_file`.
+    #[serde(default)]
+    pub tls_key_file: Option<PathBuf>,
+    /// A request head (and a TLS handshake) not complete within this many seconds is
+    /// dropped: a client trickling bytes cannot hold a connection.
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout_secs: u64,
+    /// A request not answered within this many seconds gets 408.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_secs: u64,
+    /// Connections served at once per listener; more are closed at once.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
 }
 
 fn default_listen() -> String {
     "127.0.0.1:9464".to_string()
+}
+fn default_admin_listen() -> String {
+    "127.0.0.1:9465".to_string()
+}
+fn default_header_read_timeout() -> u64 {
+    10
+}
+fn default_request_timeout() -> u64 {
+    60
+}
+fn default_max_connections() -> usize {
+    256
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: default_listen(),
+            admin_listen: default_admin_listen(),
+            tls_cert_file: None,
+            tls_key_file: None,
+            header_read_timeout_secs: default_header_read_timeout(),
+            request_timeout_secs: default_request_timeout(),
+            max_connections: default_max_connections(),
         }
     }
 }
@@ -397,10 +438,54 @@ impl Config {
         }
         let reconcile_schedule = parse_schedule("reconcile.schedule", &raw.reconcile.schedule)?;
         let verify_schedule = parse_schedule("verify.schedule", &raw.verify.schedule)?;
-        raw.http
-            .listen
-            .parse::<std::net::SocketAddr>()
-            .map_err(|e| invalid("http.listen", format!("{:?}: {e}", raw.http.listen)))?;
+        let mut http = raw.http;
+        for (key, addr) in [
+            ("http.listen", &http.listen),
+            ("http.admin_listen", &http.admin_listen),
+        ] {
+            addr.parse::<std::net::SocketAddr>()
+                .map_err(|e| invalid(key, format!("{addr:?}: {e}")))?;
+        }
+        if http.listen == http.admin_listen {
+            return Err(invalid(
+                "http.admin_listen",
+                "must differ from http.listen: operators' endpoints are not for townships",
+            ));
+        }
+        match (&mut http.tls_cert_file, &mut http.tls_key_file) {
+            (Some(cert), Some(key)) => {
+                for (k, p) in [("http.tls_cert_file", cert), ("http.tls_key_file", key)] {
+                    if p.is_relative() {
+                        *p = base.join(&*p);
+                    }
+                    if !p.is_file() {
+                        return Err(invalid(k, format!("cannot read {}", p.display())));
+                    }
+                }
+            }
+            (None, None) => {}
+            (Some(_), None) => {
+                return Err(invalid(
+                    "http.tls_key_file",
+                    "missing: tls_cert_file needs its key",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "http.tls_cert_file",
+                    "missing: tls_key_file needs its certificate",
+                ))
+            }
+        }
+        if http.header_read_timeout_secs == 0 || http.request_timeout_secs == 0 {
+            return Err(invalid(
+                "http.header_read_timeout_secs",
+                "timeouts are at least 1 second",
+            ));
+        }
+        if http.max_connections == 0 {
+            return Err(invalid("http.max_connections", "at least 1"));
+        }
         Ok(Config {
             database: raw.database,
             city: CityConfig {
@@ -412,7 +497,7 @@ impl Config {
             reconcile_schedule,
             verify: raw.verify,
             verify_schedule,
-            http: raw.http,
+            http,
             daemon: raw.daemon,
         })
     }

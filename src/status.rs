@@ -36,10 +36,10 @@ pub struct FeedStatus {
     pub newest_record_age_secs: Option<u64>,
 }
 
-/// What the running daemon says about itself (`GET /daemon` on `[http] listen`).
+/// What the running daemon says about itself (`GET /daemon` on `[http] admin_listen`).
 #[derive(Debug, Serialize)]
 pub struct DaemonStatus {
-    /// Whether a daemon answered on `[http] listen`.
+    /// Whether a daemon answered on `[http] admin_listen`.
     pub running: bool,
     pub listen: String,
     /// The daemon's own view, when it answered.
@@ -174,10 +174,10 @@ pub async fn report(store: &Store, config: &Config) -> Result<StatusReport, Stor
     })
 }
 
-/// Asks a daemon listening on `[http] listen` for its view; a quick `running: false`
+/// Asks a daemon listening on `[http] admin_listen` for its view; a quick `running: false`
 /// when none answers.
 async fn daemon_status(config: &Config) -> DaemonStatus {
-    let listen = config.http.listen.clone();
+    let listen = config.http.admin_listen.clone();
     let mut addr: std::net::SocketAddr = match listen.parse() {
         Ok(a) => a,
         Err(_) => {

@@ -202,13 +202,22 @@ pub async fn upkeep(mut shutdown: Shutdown) -> &'static str {
     "metrics upkeep"
 }
 
-pub fn router(state: HealthState) -> Router {
+pub fn admin_router(state: HealthState) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
-        .route("/healthz", get(|| async { (StatusCode::OK, "ok\n") }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/daemon", get(daemon_view))
         .with_state(state)
+}
+
+/// What the townships' listener serves besides the API and the page: liveness only.
+pub fn public_router() -> Router {
+    Router::new().route("/healthz", get(healthz))
+}
+
+async fn healthz() -> (StatusCode, &'static str) {
+    (StatusCode::OK, "ok\n")
 }
 
 fn seconds_since(ts: Option<&str>) -> Option<f64> {

@@ -11,13 +11,13 @@
 //! flight finishes (it is one transaction) unless the shutdown timeout passes first.
 
 mod health;
+mod listen;
 mod schedule;
 mod view;
 mod watchdog;
 
 pub use health::{
-    install_metrics, router as health_router, seconds_since_newest_record, seconds_since_success,
-    HealthState,
+    install_metrics, seconds_since_newest_record, seconds_since_success, HealthState,
 };
 pub use schedule::next_fire;
 pub use view::{DaemonView, FeedView, SharedView};
@@ -80,29 +80,37 @@ pub async fn serve(
     };
     let prometheus = health::install_metrics();
     health::describe_metrics(&config);
-    let listener = tokio::net::TcpListener::bind(&config.http.listen)
-        .await
-        .with_context(|| {
-            format!(
-                "config key `http.listen`: cannot listen on {}",
-                config.http.listen
-            )
-        })?;
+    let bind = |key: &'static str, addr: String| async move {
+        tokio::net::TcpListener::bind(&addr)
+            .await
+            .with_context(|| format!("config key `{key}`: cannot listen on {addr}"))
+    };
+    let listener = bind("http.listen", config.http.listen.clone()).await?;
+    let admin_listener = bind("http.admin_listen", config.http.admin_listen.clone()).await?;
     let addr = listener.local_addr()?;
+    let admin_addr = admin_listener.local_addr()?;
+    let tls = listen::tls_acceptor(&config.http)?;
+    let limits = listen::Limits::of(&config.http);
     let state = HealthState::new(store.clone(), config.clone(), prometheus, view.clone());
-    let app = health::router(state).merge(extra_routes);
+    let township_app = health::public_router().merge(extra_routes);
     let mut tasks: JoinSet<&'static str> = JoinSet::new();
     let mut beats: Vec<(String, Heartbeat)> = Vec::new();
-    {
-        let mut sd = shutdown.clone();
-        tasks.spawn(async move {
-            let r = axum::serve(listener, app).with_graceful_shutdown(async move { sd.recv().await }).await;
-            if let Err(e) = r {
-                tracing::error!(error = %e, action = "restart popsync; metrics and health are unavailable until then", "the HTTP listener failed");
-            }
+    let served_tls = tls.is_some();
+    tasks.spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            listen::serve(listener, township_app, limits, tls, "townships", shutdown).await;
             "http"
-        });
-    }
+        }
+    });
+    tasks.spawn({
+        let shutdown = shutdown.clone();
+        let app = health::admin_router(state);
+        async move {
+            listen::serve(admin_listener, app, limits, None, "admin", shutdown).await;
+            "admin http"
+        }
+    });
     for feed in &config.feeds {
         let hb = Heartbeat::default();
         beats.push((format!("feed {}", feed.name), hb.clone()));
@@ -123,6 +131,8 @@ pub async fn serve(
     tasks.spawn(health::upkeep(shutdown.clone()));
     tracing::info!(
         listen = %addr,
+        tls = served_tls,
+        admin_listen = %admin_addr,
         feeds = %config.feeds.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(","),
         shutdown_timeout_secs = config.daemon.shutdown_timeout_secs,
         "popsync is running"

@@ -49,6 +49,8 @@ struct Setup {
     dir: tempfile::TempDir,
     db: TestDb,
     listen: SocketAddr,
+    /// The operators' listener: metrics, readiness, the daemon's view.
+    admin: SocketAddr,
 }
 
 impl Setup {
@@ -59,6 +61,7 @@ impl Setup {
             dir,
             db: fresh_db(backend).await,
             listen: free_listen(),
+            admin: free_listen(),
         }
     }
 
@@ -80,8 +83,8 @@ impl Setup {
                 )
                 .replace("schedule = \"0 0 * * * *\"", "schedule = \"*/2 * * * * *\"");
         let text = format!(
-            "{text}\n[reconcile]\nschedule = \"*/3 * * * * *\"\n\n[http]\nlisten = \"{}\"\n\n[daemon]\nshutdown_timeout_secs = 5\n{extra}",
-            self.listen
+            "{text}\n[reconcile]\nschedule = \"*/3 * * * * *\"\n\n[http]\nlisten = \"{}\"\nadmin_listen = \"{}\"\n\n[daemon]\nshutdown_timeout_secs = 5\n{extra}",
+            self.listen, self.admin
         );
         let path = self.path("popsync.toml");
         std::fs::write(&path, text).expect("config written");
@@ -398,7 +401,7 @@ async fn run_and_agree(backend: Backend) {
     .await;
 
     let counts = stored(&store).await;
-    let (code, page) = get(setup.listen, "/metrics")
+    let (code, page) = get(setup.admin, "/metrics")
         .await
         .expect("/metrics answers");
     assert_eq!(code, 200);
@@ -487,7 +490,7 @@ async fn run_and_agree(backend: Backend) {
         "per-township gauges add up"
     );
     assert!(status["last_reconcile"]["run_id"].as_i64().is_some());
-    let (ready, body) = get(setup.listen, "/readyz").await.expect("/readyz answers");
+    let (ready, body) = get(setup.admin, "/readyz").await.expect("/readyz answers");
     assert_eq!(ready, 200, "{body}");
 
     let (exit, took) = daemon.terminate().await;
@@ -580,7 +583,7 @@ async fn sigterm_mid_sync_exits_zero_in_time_and_the_next_start_resumes_exactly(
     })
     .await;
     let last = stored(&store).await;
-    let (_, page) = get(setup.listen, "/metrics")
+    let (_, page) = get(setup.admin, "/metrics")
         .await
         .expect("/metrics answers");
     for feed in FEEDS {
@@ -664,7 +667,7 @@ async fn a_feed_refused_authentication_is_down_while_the_others_keep_syncing() {
     )
     .await;
 
-    let (_, page) = get(setup.listen, "/metrics")
+    let (_, page) = get(setup.admin, "/metrics")
         .await
         .expect("/metrics answers");
     assert_eq!(
@@ -686,7 +689,7 @@ async fn a_feed_refused_authentication_is_down_while_the_others_keep_syncing() {
             "{feed} is up"
         );
     }
-    let (code, body) = get(setup.listen, "/readyz").await.expect("/readyz answers");
+    let (code, body) = get(setup.admin, "/readyz").await.expect("/readyz answers");
     assert_eq!(code, 503, "{body}");
     assert!(
         body.contains("nhc") && body.contains("authentication"),
@@ -718,7 +721,7 @@ async fn a_feed_refused_authentication_is_down_while_the_others_keep_syncing() {
     };
     let before = polls(&page);
     wait_for("psb to keep polling", &daemon, 10, || async {
-        polls(&get(setup.listen, "/metrics").await.unwrap().1) > before
+        polls(&get(setup.admin, "/metrics").await.unwrap().1) > before
     })
     .await;
 
@@ -874,7 +877,7 @@ async fn run_verifies_on_its_schedule_repairs_what_pulls_cannot_see_and_reconcil
     .await;
     // The gauges are the last verify's: the one that repaired, or a later one.
     wait_for("the verify gauges", &daemon, 15, || async {
-        let page = get(setup.listen, "/metrics")
+        let page = get(setup.admin, "/metrics")
             .await
             .map(|(_, p)| p)
             .unwrap_or_default();
@@ -898,4 +901,261 @@ async fn run_verifies_on_its_schedule_repairs_what_pulls_cannot_see_and_reconcil
     daemon.terminate().await;
     assert_no_personal_data(&daemon.log_text(), &setup.db_url()).await;
     store.close().await;
+}
+
+/// Writes `[http]` keys into a config `Setup::write_config` made.
+fn with_http_keys(config: &Path, keys: &str) {
+    let text = std::fs::read_to_string(config).expect("config");
+    let text = text.replacen("\n[daemon]\n", &format!("{keys}\n[daemon]\n"), 1);
+    std::fs::write(config, text).expect("config written");
+}
+
+/// Reads from `stream` until the server closes it; how long that took, if within `limit`.
+async fn closed_within(
+    stream: &mut (impl tokio::io::AsyncRead + Unpin),
+    limit: Duration,
+) -> Option<Duration> {
+    use tokio::io::AsyncReadExt;
+    let t0 = Instant::now();
+    let mut buf = [0u8; 1024];
+    loop {
+        match tokio::time::timeout_at((t0 + limit).into(), stream.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(t0.elapsed()),
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+/// Issue 14: a client trickling its request head is dropped, connections past the cap
+/// are closed at once, and `/metrics`, `/readyz` and `/daemon` answer only on the
+/// operators' listener.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_greedy_clients_are_cut_off_and_operators_endpoints_stay_apart() {
+    use tokio::io::AsyncWriteExt;
+    let (sim, _, townships) = simulator(Faults::none()).await;
+    let setup = Setup::new(Backend::Sqlite).await;
+    let config = setup.write_config(&sim.base_url(), &townships, "");
+    with_http_keys(
+        &config,
+        "header_read_timeout_secs = 1\nmax_connections = 3\n",
+    );
+    let mut daemon = Daemon::start(&config, setup.listen, setup.path("daemon.log"), "text");
+    daemon.wait_healthy().await;
+
+    // One byte of a request head every 200 ms: dropped once the second is up.
+    let slow = tokio::net::TcpStream::connect(setup.listen).await.unwrap();
+    let (mut read, mut write) = slow.into_split();
+    write.write_all(b"GET /healthz HTTP/1.1\r\n").await.unwrap();
+    let trickle = tokio::spawn(async move {
+        for _ in 0..50 {
+            if write.write_all(b"X").await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    let took = closed_within(&mut read, Duration::from_secs(5)).await;
+    trickle.abort();
+    assert!(
+        took.is_some_and(|t| t < Duration::from_secs(3)),
+        "a trickling client was held: {took:?}"
+    );
+
+    // Three idle connections fill the listener; a fourth is closed at once.
+    let mut idle = Vec::new();
+    for _ in 0..3 {
+        idle.push(tokio::net::TcpStream::connect(setup.listen).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut fourth = tokio::net::TcpStream::connect(setup.listen).await.unwrap();
+    let took = closed_within(&mut fourth, Duration::from_millis(500)).await;
+    assert!(
+        took.is_some(),
+        "a connection past max_connections was served"
+    );
+    // The idle ones time out, and the listener serves again.
+    for conn in &mut idle {
+        assert!(
+            closed_within(conn, Duration::from_secs(3)).await.is_some(),
+            "an idle connection was held"
+        );
+    }
+    assert_eq!(get(setup.listen, "/healthz").await.map(|r| r.0), Some(200));
+
+    for path in ["/metrics", "/readyz", "/daemon"] {
+        let (code, body) = get(setup.listen, path).await.expect("answers");
+        assert_ne!(code, 200, "{path} on the townships' listener");
+        assert!(!body.contains("popsync_"), "{path}: {body}");
+        let (code, _) = get(setup.admin, path).await.expect("answers");
+        assert!(
+            code == 200 || (path == "/readyz" && code == 503),
+            "{path} on the admin listener: {code}"
+        );
+    }
+    daemon.terminate().await;
+}
+
+/// A throwaway CA and a certificate for 127.0.0.1 it signed, made with openssl:
+/// (CA certificate, server certificate, server key).
+fn throwaway_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=popsync test CA",
+        ],
+    ]
+    .concat());
+    run(&[
+        &["req"][..],
+        &ec,
+        &[
+            "-keyout",
+            "key.pem",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    ]
+    .concat());
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "cert.pem",
+        "-days",
+        "1",
+        "-extfile",
+        "san.ext",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    )
+}
+
+/// Issue 14: the townships' listener speaks TLS with `tls_cert_file`/`tls_key_file`,
+/// and a feed trusts an internal CA through `ca_file` (and only then).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_in_and_out_with_an_internal_ca() {
+    let (sim, _, townships) = simulator(Faults::none()).await;
+    let setup = Setup::new(Backend::Sqlite).await;
+    let (ca, cert, key) = throwaway_ca(setup.dir.path());
+    let config = setup.write_config(&sim.base_url(), &townships, "");
+    with_http_keys(
+        &config,
+        &format!(
+            "tls_cert_file = \"{}\"\ntls_key_file = \"{}\"\n",
+            cert.display(),
+            key.display()
+        ),
+    );
+    let mut daemon = Daemon::start(&config, setup.listen, setup.path("daemon.log"), "text");
+    let pem = std::fs::read(&ca).unwrap();
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let healthz = loop {
+        match client
+            .get(format!("https://{}/healthz", setup.listen))
+            .send()
+            .await
+        {
+            Ok(r) => break r.status().as_u16(),
+            Err(e) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "no TLS answer: {e}\n{}",
+                    daemon.log_text()
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    assert_eq!(healthz, 200);
+    assert!(
+        get(setup.listen, "/healthz")
+            .await
+            .is_none_or(|(c, _)| c != 200),
+        "plain HTTP is not served"
+    );
+
+    // A feed behind that certificate: refused without the CA, reached with ca_file (it
+    // answers 404: the listener is popsync's own page and API, not a department).
+    let feed = |extra: &str| {
+        let dir = setup.dir.path();
+        std::fs::write(dir.join("pis-token"), "t\n").unwrap();
+        let text = format!(
+            "[database]\nurl = \"sqlite://{}\"\n[city]\ncounties = [\"349901\"]\n[feeds.pis]\nbase_url = \"https://{}\"\ntoken_file = \"{}\"\nmax_retries = 0\n{extra}",
+            dir.join("feed.db").display(),
+            setup.listen,
+            dir.join("pis-token").display()
+        );
+        popsync::config::Config::from_toml(&text, &dir.join("feed.toml"), &|_| None).expect("loads")
+    };
+    let pull = |config: popsync::config::Config| async move {
+        let store = Store::open(&config.database.url).await.unwrap();
+        let r = popsync::sync::sync_feeds(
+            &store,
+            &config,
+            &[],
+            crate::helpers::fast(),
+            &popsync::shutdown::Shutdown::never(),
+        )
+        .await;
+        store.close().await;
+        format!("{:#}", r[0].result.as_ref().expect_err("no feed there"))
+    };
+    let untrusted = pull(feed("")).await;
+    assert!(
+        untrusted.contains("certificate") || untrusted.contains("Unknown"),
+        "{untrusted}"
+    );
+    let trusted = pull(feed(&format!("ca_file = \"{}\"\n", ca.display()))).await;
+    assert!(trusted.contains("HTTP 404 from /rkxx/list"), "{trusted}");
+    daemon.terminate().await;
 }
