@@ -1159,3 +1159,89 @@ async fn tls_in_and_out_with_an_internal_ca() {
     assert!(trusted.contains("HTTP 404 from /rkxx/list"), "{trusted}");
     daemon.terminate().await;
 }
+
+/// Issue 14: mutual TLS. A department that asks for a client certificate gets the one
+/// `client_cert_file`/`client_key_file` name; without it the handshake fails. The
+/// department is `openssl s_server` demanding a certificate from the throwaway CA.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_presents_its_client_certificate_when_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = throwaway_ca(dir.path());
+    let port = free_listen().port();
+    let mut server = Command::new("openssl")
+        .args([
+            "s_server",
+            "-accept",
+            &format!("127.0.0.1:{port}"),
+            "-www",
+            "-Verify",
+            "1",
+            "-verify_return_error",
+        ])
+        .arg("-CAfile")
+        .arg(&ca)
+        .arg("-cert")
+        .arg(&cert)
+        .arg("-key")
+        .arg(&key)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("openssl s_server starts");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "s_server did not listen");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    std::fs::write(dir.path().join("token"), "t\n").unwrap();
+    let pull = |extra: String| {
+        let text = format!(
+            "[database]\nurl = \"sqlite://{}\"\n[city]\ncounties = [\"349901\"]\n[feeds.pis]\nbase_url = \"https://127.0.0.1:{port}\"\ntoken_file = \"{}\"\nmax_retries = 0\nca_file = \"{}\"\n{extra}",
+            dir.path().join("feed.db").display(),
+            dir.path().join("token").display(),
+            ca.display()
+        );
+        let config =
+            popsync::config::Config::from_toml(&text, &dir.path().join("feed.toml"), &|_| None)
+                .expect("loads");
+        async move {
+            let store = Store::open(&config.database.url).await.unwrap();
+            let r = popsync::sync::sync_feeds(
+                &store,
+                &config,
+                &[],
+                crate::helpers::fast(),
+                &popsync::shutdown::Shutdown::never(),
+            )
+            .await;
+            store.close().await;
+            format!(
+                "{:#}",
+                r[0].result.as_ref().expect_err("s_server is no register")
+            )
+        }
+    };
+    let without = pull(String::new()).await;
+    assert!(
+        without.contains("request failed"),
+        "no certificate, no answer: {without}"
+    );
+    // The department's own certificate serves as popsync's client certificate here:
+    // the CA signed it, which is all the department checks.
+    let with = pull(format!(
+        "client_cert_file = \"{}\"\nclient_key_file = \"{}\"\n",
+        cert.display(),
+        key.display()
+    ))
+    .await;
+    assert!(
+        with.contains("unreadable"),
+        "with the certificate, an answer (not a register's): {with}"
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+}
