@@ -75,7 +75,7 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        let body = serde_json::json!({"error": {"code": self.code(), "message": message}});
+        let body = super::schema::ErrorBody::new(self.code(), message);
         let mut res = (self.status(), Json(body)).into_response();
         if matches!(self, ApiError::Unauthorized) {
             res.headers_mut()

@@ -18,7 +18,9 @@ pub mod auth;
 pub mod cli;
 mod error;
 mod mask;
+mod openapi;
 mod persons;
+mod schema;
 mod tickets;
 mod web;
 
@@ -53,6 +55,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/counts", get(tickets::counts))
         .route("/api/v1/runs", get(tickets::runs))
         .route("/api/v1/persons/{key}", get(persons::person))
+        .route("/api/v1/openapi.json", get(openapi::document))
         .route("/api/v1", get(error::unknown_path))
         .route(
             "/api/v1/{*rest}",
@@ -77,7 +80,7 @@ async fn no_store(res: axum::response::Response) -> axum::response::Response {
             StatusCode::PAYLOAD_TOO_LARGE => ("bad_request", "请求体太大"),
             _ => ("bad_request", "请求有误"),
         };
-        let body = serde_json::json!({"error": {"code": code, "message": message}});
+        let body = schema::ErrorBody::new(code, message);
         let mut replaced = (res.status(), axum::Json(body)).into_response();
         if let Some(allow) = res.headers().get(header::ALLOW) {
             replaced.headers_mut().insert(header::ALLOW, allow.clone());

@@ -4,9 +4,9 @@
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::Json;
-use serde_json::{json, Value};
 
 use super::auth::Caller;
+use super::schema::{ErrorBody, PersonWithLinks};
 use super::tickets::{query, ScopeQuery};
 use super::{ApiError, ApiState};
 use crate::domain::{mask_id_str, normalise_id};
@@ -29,12 +29,19 @@ fn masked_key(key: &str) -> String {
     }
 }
 
+/// `GET /api/v1/persons/{key}`: the golden record with its links, whole IDs (audited).
+#[utoipa::path(get, path = "/api/v1/persons/{key}", tag = "persons",
+    params(("key" = String, Path, description = "An ID number in any typed form, or `birth:CERTNO`"),
+        ScopeQuery),
+    responses((status = 200, body = PersonWithLinks), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
 pub async fn person(
     caller: Caller,
     State(state): State<ApiState>,
     Path(raw): Path<String>,
     q: Result<Query<ScopeQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PersonWithLinks>, ApiError> {
     let scope = caller
         .scope_audited(&state, query(q)?.township.as_deref())
         .await?;
@@ -51,5 +58,8 @@ pub async fn person(
     caller
         .audit(&state, person.township.clone(), "person.read", target, "ok")
         .await?;
-    Ok(Json(json!({"person": person, "links": links})))
+    Ok(Json(PersonWithLinks {
+        person: person.into(),
+        links: links.into_iter().map(Into::into).collect(),
+    }))
 }

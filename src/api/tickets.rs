@@ -10,10 +10,13 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
 
 use super::auth::Caller;
 use super::mask::mask_subject;
+use super::schema::{
+    ChangedTicket, Counts, ErrorBody, EvidenceItem, KindCount, KindName, Me, RunOpen, Runs,
+    TicketDetail, TicketList, TicketSummary, TicketWithHistory, TownshipName,
+};
 use super::{ApiError, ApiState};
 use crate::domain::mask_ids_in;
 use crate::domain::today_local;
@@ -29,27 +32,38 @@ const MAX_LIMIT: i64 = 500;
 const MAX_REASON_CHARS: usize = 500;
 
 /// Query parameters of the list and the downloads.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// Admin tokens only (a township token may name only its own).
+    /// 9-digit township code. Admin tokens only (a township token may name only its own).
     pub township: Option<String>,
+    /// A ticket kind, e.g. `DEATH_NOT_RECORDED`.
     pub kind: Option<String>,
+    /// `open`, `dismissed`, `resolved`, `withdrawn` or `all`.
     pub status: Option<String>,
+    /// 12-digit village code.
     pub village: Option<String>,
+    /// 1 to 500 (the list only; default 50).
     pub limit: Option<i64>,
+    /// 0 or more (the list only).
     pub offset: Option<i64>,
 }
 
-/// `?township=` alone, for endpoints that take nothing else.
-#[derive(Debug, Default, Deserialize)]
+/// `?township=` (and, for the chart's runs, `?limit=`), for endpoints that take
+/// nothing else.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ScopeQuery {
+    /// 9-digit township code. Admin tokens only.
     pub township: Option<String>,
+    /// For the chart's runs only: 1 to 100 (default 10).
     pub limit: Option<i64>,
 }
 
 /// The body of a dismissal or reopening.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ReasonBody {
+    /// Why, in the township's words; 1 to 500 characters.
     pub reason: String,
 }
 
@@ -125,92 +139,111 @@ fn status_zh(status: &str) -> &str {
 }
 
 /// A ticket as a list shows it: every ID number masked, no evidence details.
-fn list_item(t: &StoredTicket, state: &ApiState) -> Value {
-    json!({
-        "ticket_id": t.ticket_id,
-        "kind": t.kind,
-        "kind_zh": kind_zh(&t.kind),
-        "township": t.township,
-        "township_name": state.city.township_name(&t.township),
-        "village": t.village,
-        "status": t.status,
-        "status_zh": status_zh(&t.status),
-        "subject": mask_subject(&t.subject),
-        "summary_zh": mask_ids_in(&t.summary_zh),
-        "evidence_count": t.evidence.as_array().map_or(0, Vec::len),
-        "has_suggestion": t.suggestion.is_some(),
-        "opened_at": t.opened_at,
-        "updated_at": t.updated_at,
-    })
+fn list_item(t: &StoredTicket, state: &ApiState) -> TicketSummary {
+    TicketSummary {
+        ticket_id: t.ticket_id.clone(),
+        kind: t.kind.clone(),
+        kind_zh: kind_zh(&t.kind).to_string(),
+        township: t.township.clone(),
+        township_name: state.city.township_name(&t.township).to_string(),
+        village: t.village.clone(),
+        status: t.status.clone(),
+        status_zh: status_zh(&t.status).to_string(),
+        subject: mask_subject(&t.subject),
+        summary_zh: mask_ids_in(&t.summary_zh),
+        evidence_count: t.evidence.as_array().map_or(0, Vec::len),
+        has_suggestion: t.suggestion.is_some(),
+        opened_at: t.opened_at.clone(),
+        updated_at: t.updated_at.clone(),
+    }
 }
 
 /// A ticket in full, for its detail view: IDs whole, evidence per department.
-fn detail_item(t: &StoredTicket, state: &ApiState) -> Value {
-    let evidence: Vec<Value> = t
+fn detail_item(t: &StoredTicket, state: &ApiState) -> TicketDetail {
+    let evidence = t
         .evidence
         .as_array()
         .into_iter()
         .flatten()
         .map(|e| {
             let source = e["source"].as_str().unwrap_or("");
-            json!({"source": source, "department_zh": export::department_zh(source), "record": e["record"], "detail": e["detail"]})
+            EvidenceItem {
+                source: source.to_string(),
+                department_zh: export::department_zh(source).to_string(),
+                record: e["record"].as_str().unwrap_or_default().to_string(),
+                detail: e["detail"].as_str().unwrap_or_default().to_string(),
+            }
         })
         .collect();
-    json!({
-        "ticket_id": t.ticket_id,
-        "kind": t.kind,
-        "kind_zh": kind_zh(&t.kind),
-        "township": t.township,
-        "township_name": state.city.township_name(&t.township),
-        "village": t.village,
-        "status": t.status,
-        "status_zh": status_zh(&t.status),
-        "subject": t.subject,
-        "summary_zh": t.summary_zh,
-        "suggestion": t.suggestion,
-        "person_key": t.person_key,
-        "evidence": evidence,
-        "opened_at": t.opened_at,
-        "updated_at": t.updated_at,
-        "can_dismiss": t.status == Status::Open.as_str(),
-        "can_reopen": t.status == Status::Dismissed.as_str(),
-    })
+    TicketDetail {
+        ticket_id: t.ticket_id.clone(),
+        kind: t.kind.clone(),
+        kind_zh: kind_zh(&t.kind).to_string(),
+        township: t.township.clone(),
+        township_name: state.city.township_name(&t.township).to_string(),
+        village: t.village.clone(),
+        status: t.status.clone(),
+        status_zh: status_zh(&t.status).to_string(),
+        subject: t.subject.clone(),
+        summary_zh: t.summary_zh.clone(),
+        suggestion: t.suggestion.clone(),
+        person_key: t.person_key.clone(),
+        evidence,
+        opened_at: t.opened_at.clone(),
+        updated_at: t.updated_at.clone(),
+        can_dismiss: t.status == Status::Open.as_str(),
+        can_reopen: t.status == Status::Dismissed.as_str(),
+    }
 }
 
 /// `GET /api/v1/me`: who the token belongs to, for the page's header.
-pub async fn me(caller: Caller, State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/api/v1/me", tag = "tickets",
+    responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
+pub async fn me(caller: Caller, State(state): State<ApiState>) -> Result<Json<Me>, ApiError> {
     let o = &caller.owner;
-    let kinds: Vec<Value> = TicketKind::ALL
+    let kinds = TicketKind::ALL
         .iter()
-        .map(|k| json!({"kind": k.as_str(), "kind_zh": k.zh()}))
+        .map(|k| KindName {
+            kind: k.as_str().to_string(),
+            kind_zh: k.zh().to_string(),
+        })
         .collect();
-    let townships: Vec<Value> = if o.is_admin {
+    let townships = if o.is_admin {
         state
             .city
             .townships
             .iter()
-            .map(|(code, name)| json!({"township": code, "township_name": name}))
+            .map(|(code, name)| TownshipName {
+                township: code.clone(),
+                township_name: name.clone(),
+            })
             .collect()
     } else {
         Vec::new()
     };
-    Ok(Json(json!({
-        "token_id": o.token_id,
-        "name": o.name,
-        "is_admin": o.is_admin,
-        "township": o.township,
-        "township_name": o.township.as_deref().map(|t| state.city.township_name(t)),
-        "kinds": kinds,
-        "townships": townships,
-    })))
+    Ok(Json(Me {
+        token_id: o.token_id.clone(),
+        name: o.name.clone(),
+        is_admin: o.is_admin,
+        township: o.township.clone(),
+        township_name: o
+            .township
+            .as_deref()
+            .map(|t| state.city.township_name(t).to_string()),
+        kinds,
+        townships,
+    }))
 }
 
 /// `GET /api/v1/tickets`: one page of the caller's tickets, with the total.
+#[utoipa::path(get, path = "/api/v1/tickets", tag = "tickets", params(ListQuery),
+    responses((status = 200, body = TicketList), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list(
     caller: Caller,
     State(state): State<ApiState>,
     q: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TicketList>, ApiError> {
     let f = filter(&caller, &state, &query(q)?).await?;
     let total = state.store.count_tickets(&f).await?;
     let tickets = state.store.list_tickets(&f).await?;
@@ -219,23 +252,28 @@ pub async fn list(
     caller
         .audit(&state, f.township.clone(), "tickets.list", target, "ok")
         .await?;
-    Ok(Json(json!({
-        "township": f.township,
-        "total": total,
-        "limit": f.limit,
-        "offset": f.offset,
-        "tickets": tickets.iter().map(|t| list_item(t, &state)).collect::<Vec<_>>(),
-    })))
+    Ok(Json(TicketList {
+        tickets: tickets.iter().map(|t| list_item(t, &state)).collect(),
+        township: f.township,
+        total,
+        limit: f.limit,
+        offset: f.offset,
+    }))
 }
 
 /// `GET /api/v1/tickets/{id}`: one ticket in full with its history. Audited, because it
 /// shows whole ID numbers; asked for outside the caller's township it is "not found".
+#[utoipa::path(get, path = "/api/v1/tickets/{id}", tag = "tickets",
+    params(("id" = String, Path, description = "The ticket's ID"), ScopeQuery),
+    responses((status = 200, body = TicketWithHistory), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
 pub async fn detail(
     caller: Caller,
     State(state): State<ApiState>,
     Path(id): Path<String>,
     q: Result<Query<ScopeQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TicketWithHistory>, ApiError> {
     let scope = caller
         .scope_audited(&state, query(q)?.township.as_deref())
         .await?;
@@ -257,30 +295,43 @@ pub async fn detail(
             "ok",
         )
         .await?;
-    Ok(Json(
-        json!({"ticket": detail_item(&t, &state), "history": history}),
-    ))
+    Ok(Json(TicketWithHistory {
+        ticket: detail_item(&t, &state),
+        history: history.into_iter().map(Into::into).collect(),
+    }))
 }
 
 /// `POST /api/v1/tickets/{id}/dismiss`.
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/dismiss", tag = "tickets",
+    params(("id" = String, Path, description = "The ticket's ID"), ScopeQuery),
+    request_body = ReasonBody,
+    responses((status = 200, body = ChangedTicket), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn dismiss(
     caller: Caller,
     State(state): State<ApiState>,
     Path(id): Path<String>,
     q: Result<Query<ScopeQuery>, QueryRejection>,
     body: Result<Json<ReasonBody>, JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ChangedTicket>, ApiError> {
     change(caller, state, id, q, body, Status::Dismissed).await
 }
 
 /// `POST /api/v1/tickets/{id}/reopen`.
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/reopen", tag = "tickets",
+    params(("id" = String, Path, description = "The ticket's ID"), ScopeQuery),
+    request_body = ReasonBody,
+    responses((status = 200, body = ChangedTicket), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn reopen(
     caller: Caller,
     State(state): State<ApiState>,
     Path(id): Path<String>,
     q: Result<Query<ScopeQuery>, QueryRejection>,
     body: Result<Json<ReasonBody>, JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ChangedTicket>, ApiError> {
     change(caller, state, id, q, body, Status::Open).await
 }
 
@@ -293,7 +344,7 @@ async fn change(
     q: Result<Query<ScopeQuery>, QueryRejection>,
     body: Result<Json<ReasonBody>, JsonRejection>,
     to: Status,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ChangedTicket>, ApiError> {
     let scope = caller
         .scope_audited(&state, query(q)?.township.as_deref())
         .await?;
@@ -359,10 +410,18 @@ async fn change(
         .ticket(&id, scope.as_deref())
         .await?
         .ok_or_else(|| ApiError::not_found("没有这个工单"))?;
-    Ok(Json(json!({"ticket": list_item(&after, &state)})))
+    Ok(Json(ChangedTicket {
+        ticket: list_item(&after, &state),
+    }))
 }
 
 /// `GET /api/v1/tickets.xlsx`.
+#[utoipa::path(get, path = "/api/v1/tickets.xlsx", tag = "tickets", params(ListQuery),
+    responses((status = 200, description = "The caller's list as a spreadsheet",
+        content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        body = Vec<u8>),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
 pub async fn export_xlsx(
     caller: Caller,
     State(state): State<ApiState>,
@@ -372,6 +431,11 @@ pub async fn export_xlsx(
 }
 
 /// `GET /api/v1/tickets.csv`.
+#[utoipa::path(get, path = "/api/v1/tickets.csv", tag = "tickets", params(ListQuery),
+    responses((status = 200, description = "The caller's list as CSV (UTF-8 with BOM)",
+        content_type = "text/csv", body = String),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
 pub async fn export_csv(
     caller: Caller,
     State(state): State<ApiState>,
@@ -457,11 +521,14 @@ fn percent_encode(s: &str) -> String {
 }
 
 /// `GET /api/v1/counts`: tickets per kind and status within the caller's scope.
+#[utoipa::path(get, path = "/api/v1/counts", tag = "tickets", params(ScopeQuery),
+    responses((status = 200, body = Counts), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn counts(
     caller: Caller,
     State(state): State<ApiState>,
     q: Result<Query<ScopeQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Counts>, ApiError> {
     let scope = caller
         .scope_audited(&state, query(q)?.township.as_deref())
         .await?;
@@ -470,50 +537,66 @@ pub async fn counts(
     for (kind, status, n) in rows {
         by_kind.entry(kind).or_default().insert(status, n);
     }
-    let kinds: Vec<Value> = TicketKind::ALL
+    let kinds = TicketKind::ALL
         .iter()
         .filter_map(|k| {
             let c = by_kind.get(k.as_str())?;
             let get = |s: Status| c.get(s.as_str()).copied().unwrap_or(0);
-            Some(json!({
-                "kind": k.as_str(), "kind_zh": k.zh(),
-                "open": get(Status::Open), "dismissed": get(Status::Dismissed),
-                "resolved": get(Status::Resolved), "withdrawn": get(Status::Withdrawn),
-                "total": c.values().sum::<i64>(),
-            }))
+            Some(KindCount {
+                kind: k.as_str().to_string(),
+                kind_zh: k.zh().to_string(),
+                open: get(Status::Open),
+                dismissed: get(Status::Dismissed),
+                resolved: get(Status::Resolved),
+                withdrawn: get(Status::Withdrawn),
+                total: c.values().sum(),
+            })
         })
         .collect();
-    Ok(Json(json!({
-        "township": scope,
-        "township_name": scope.as_deref().map(|t| state.city.township_name(t)),
-        "kinds": kinds,
-    })))
+    Ok(Json(Counts {
+        township_name: scope
+            .as_deref()
+            .map(|t| state.city.township_name(t).to_string()),
+        township: scope,
+        kinds,
+    }))
 }
 
 /// `GET /api/v1/runs`: open tickets per kind after each recent run, newest first, for
 /// the chart. City-wide for an admin (the run's own summary); a township's own counts,
 /// read from the ticket histories in its scope, for anyone else.
+#[utoipa::path(get, path = "/api/v1/runs", tag = "tickets", params(ScopeQuery),
+    responses((status = 200, body = Runs), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn runs(
     caller: Caller,
     State(state): State<ApiState>,
     q: Result<Query<ScopeQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Runs>, ApiError> {
     let q = query(q)?;
-    let scope = caller.scope(q.township.as_deref())?;
+    let scope = caller.scope_audited(&state, q.township.as_deref()).await?;
     let limit = q.limit.unwrap_or(10);
     if !(1..=100).contains(&limit) {
         return Err(ApiError::bad_request("limit 应在 1 到 100 之间"));
     }
-    let mut out = Vec::new();
+    let mut runs = Vec::new();
     for (run_id, as_of, finished_at, summary) in state.store.recent_runs(limit).await? {
-        let open_by_kind: Value = match scope.as_deref() {
+        let open_by_kind = match scope.as_deref() {
             None => summary
                 .get("open_by_kind")
-                .cloned()
-                .unwrap_or_else(|| json!({})),
-            Some(t) => json!(state.store.open_by_kind_at(Some(t), &finished_at).await?),
+                .and_then(|v| serde_json::from_value(v.clone()).ok())
+                .unwrap_or_default(),
+            Some(t) => state.store.open_by_kind_at(Some(t), &finished_at).await?,
         };
-        out.push(json!({"run_id": run_id, "as_of": as_of, "finished_at": finished_at, "open_by_kind": open_by_kind}));
+        runs.push(RunOpen {
+            run_id,
+            as_of,
+            finished_at,
+            open_by_kind,
+        });
     }
-    Ok(Json(json!({"township": scope, "runs": out})))
+    Ok(Json(Runs {
+        township: scope,
+        runs,
+    }))
 }

@@ -1209,3 +1209,35 @@ fn rand_tag() -> u32 {
         .unwrap()
         .subsec_nanos()
 }
+
+/// Issue 14: the API publishes its OpenAPI 3.1 document, generated from the handlers,
+/// without a token; schemathesis (`.ci/run`) then checks every answer against it.
+#[tokio::test]
+async fn the_openapi_document_describes_every_endpoint() {
+    let app = spawn_app().await;
+    let (status, doc) = app.get("", "/api/v1/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths: Vec<&str> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for path in [
+        "/api/v1/me",
+        "/api/v1/tickets",
+        "/api/v1/tickets.xlsx",
+        "/api/v1/tickets.csv",
+        "/api/v1/tickets/{id}",
+        "/api/v1/tickets/{id}/dismiss",
+        "/api/v1/tickets/{id}/reopen",
+        "/api/v1/counts",
+        "/api/v1/runs",
+        "/api/v1/persons/{key}",
+    ] {
+        assert!(paths.contains(&path), "{path} is described: {paths:?}");
+    }
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    assert!(doc["components"]["schemas"]["TicketList"].is_object());
+}

@@ -1,0 +1,250 @@
+//! The bodies the API answers with, as types: the handlers build them, serde writes
+//! them, and `utoipa` reads the same types to write `/api/v1/openapi.json`. A field
+//! added here is in the published schema at once; schemathesis (in `.ci/run`) checks
+//! every answer against it.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::store::{LinkRow, PersonRow, TicketEventRow};
+
+/// Every error: a stable `code` clients branch on and a message for people.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+impl ErrorBody {
+    pub fn new(code: &str, message: impl Into<String>) -> ErrorBody {
+        ErrorBody {
+            error: ErrorDetail {
+                code: code.to_string(),
+                message: message.into(),
+            },
+        }
+    }
+}
+
+/// The inside of [`ErrorBody`].
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// `unauthorized`, `forbidden`, `not_found`, `bad_request`, `conflict`,
+    /// `method_not_allowed` or `internal`.
+    pub code: String,
+    /// Chinese, for people; may change.
+    pub message: String,
+}
+
+/// A ticket kind with its Chinese name.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KindName {
+    pub kind: String,
+    pub kind_zh: String,
+}
+
+/// A township with its name.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TownshipName {
+    pub township: String,
+    pub township_name: String,
+}
+
+/// `GET /api/v1/me`: who the token belongs to, for the page's header.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    pub token_id: String,
+    pub name: String,
+    pub is_admin: bool,
+    pub township: Option<String>,
+    pub township_name: Option<String>,
+    pub kinds: Vec<KindName>,
+    /// The city's townships, for an admin's picker; empty for a township token.
+    pub townships: Vec<TownshipName>,
+}
+
+/// A ticket as a list shows it: every ID number masked, no evidence details.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketSummary {
+    pub ticket_id: String,
+    pub kind: String,
+    pub kind_zh: String,
+    pub township: String,
+    pub township_name: String,
+    pub village: Option<String>,
+    pub status: String,
+    pub status_zh: String,
+    /// Who or what the ticket is about (tickets.md), IDs masked.
+    #[schema(value_type = Object)]
+    pub subject: serde_json::Value,
+    pub summary_zh: String,
+    pub evidence_count: usize,
+    pub has_suggestion: bool,
+    pub opened_at: String,
+    pub updated_at: String,
+}
+
+/// `GET /api/v1/tickets`: one page of the caller's tickets, with the total.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketList {
+    pub township: Option<String>,
+    #[schema(value_type = String)]
+    pub total: i64,
+    pub limit: Option<i64>,
+    pub offset: i64,
+    pub tickets: Vec<TicketSummary>,
+}
+
+/// One piece of evidence, with its department's Chinese name.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EvidenceItem {
+    pub source: String,
+    pub department_zh: String,
+    /// The source record's key (`lsh`, certificate number, `personId`, …).
+    pub record: String,
+    /// What that record says, in Chinese.
+    pub detail: String,
+}
+
+/// A ticket in full: IDs whole, evidence per department.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketDetail {
+    pub ticket_id: String,
+    pub kind: String,
+    pub kind_zh: String,
+    pub township: String,
+    pub township_name: String,
+    pub village: Option<String>,
+    pub status: String,
+    pub status_zh: String,
+    #[schema(value_type = Object)]
+    pub subject: serde_json::Value,
+    pub summary_zh: String,
+    #[schema(value_type = Option<Object>)]
+    pub suggestion: Option<serde_json::Value>,
+    pub person_key: Option<String>,
+    pub evidence: Vec<EvidenceItem>,
+    pub opened_at: String,
+    pub updated_at: String,
+    pub can_dismiss: bool,
+    pub can_reopen: bool,
+}
+
+/// One change of a ticket's status.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryEntry {
+    pub at: String,
+    pub from_status: Option<String>,
+    pub to_status: String,
+    pub actor: String,
+    pub reason: String,
+}
+
+impl From<TicketEventRow> for HistoryEntry {
+    fn from(r: TicketEventRow) -> HistoryEntry {
+        HistoryEntry {
+            at: r.at,
+            from_status: r.from_status,
+            to_status: r.to_status,
+            actor: r.actor,
+            reason: r.reason,
+        }
+    }
+}
+
+/// `GET /api/v1/tickets/{id}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketWithHistory {
+    pub ticket: TicketDetail,
+    pub history: Vec<HistoryEntry>,
+}
+
+/// A dismissal's or reopening's answer: the ticket as it now stands.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChangedTicket {
+    pub ticket: TicketSummary,
+}
+
+/// Tickets of one kind per status.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KindCount {
+    pub kind: String,
+    pub kind_zh: String,
+    pub open: i64,
+    pub dismissed: i64,
+    pub resolved: i64,
+    pub withdrawn: i64,
+    pub total: i64,
+}
+
+/// `GET /api/v1/counts`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Counts {
+    pub township: Option<String>,
+    pub township_name: Option<String>,
+    pub kinds: Vec<KindCount>,
+}
+
+/// Open tickets per kind after one run.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunOpen {
+    pub run_id: i64,
+    pub as_of: String,
+    pub finished_at: String,
+    pub open_by_kind: BTreeMap<String, i64>,
+}
+
+/// `GET /api/v1/runs`, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Runs {
+    pub township: Option<String>,
+    pub runs: Vec<RunOpen>,
+}
+
+/// A golden record: one per person, each field with its source.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Person {
+    pub person_key: String,
+    pub township: Option<String>,
+    pub state: String,
+    /// `{"fields": {NAME: {"record", "source", "value"}}, "key", "state", "township"}`.
+    #[schema(value_type = Object)]
+    pub record: serde_json::Value,
+}
+
+impl From<PersonRow> for Person {
+    fn from(p: PersonRow) -> Person {
+        Person {
+            person_key: p.person_key,
+            township: p.township,
+            state: p.state,
+            record: p.record,
+        }
+    }
+}
+
+/// A source record linked to a person.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Link {
+    pub source: String,
+    pub record_key: String,
+    pub reason: Option<String>,
+}
+
+impl From<LinkRow> for Link {
+    fn from(l: LinkRow) -> Link {
+        Link {
+            source: l.source,
+            record_key: l.record_key,
+            reason: l.reason,
+        }
+    }
+}
+
+/// `GET /api/v1/persons/{key}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PersonWithLinks {
+    pub person: Person,
+    pub links: Vec<Link>,
+}
