@@ -5,6 +5,7 @@
 //! One row shape per stream, taken from the spec's examples; a test changes the fields
 //! it is about and leaves the others well-formed.
 
+mod fuzz;
 mod identifiers;
 
 use std::sync::LazyLock;
@@ -16,6 +17,7 @@ use serde_json::{json, Value};
 use super::mca::Export;
 use super::{pagers, StreamPager};
 use crate::config::{Config, FeedName};
+use crate::domain::check_record_key;
 use crate::records::Batch;
 
 /// One row of a body: each field's name and value, `None` where a JSON row leaves the
@@ -222,5 +224,19 @@ fn cell(v: Option<&Value>) -> String {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s.clone(),
         Some(other) => other.to_string(),
+    }
+}
+
+/// Whether `key` is a key popsync may store for a record of `stream`: a digest of the
+/// raw text, or an identifier (nhc: an identifier, `#` and a version number).
+fn is_safe_key(stream: Stream, key: &str) -> bool {
+    if key.starts_with("sha256:") {
+        return true;
+    }
+    match stream {
+        Stream::Birth | Stream::Death => key.rsplit_once('#').is_some_and(|(no, version)| {
+            check_record_key(no).is_ok() && version.parse::<i64>().is_ok()
+        }),
+        _ => check_record_key(key).is_ok(),
     }
 }
