@@ -1,12 +1,13 @@
 //! Domain types parsed once at the edge and correct by construction afterwards:
-//! ID numbers, names, division codes, dates and the masking rules for logs; and the
-//! hex form of digests.
+//! ID numbers, names, division codes, dates, record identifiers and the masking rules
+//! for logs; and the hex form of digests.
 
 mod dates;
 mod division;
 mod hex;
 mod id_number;
 mod name;
+mod record_key;
 
 pub use dates::{
     dashed_date, format_timestamp, local_date_of_rfc3339, now_local, parse_compact_date,
@@ -16,3 +17,4 @@ pub use division::{DivisionCode, TownshipCode};
 pub use hex::hex;
 pub use id_number::{mask_id_str, mask_ids_in, normalise_id, IdError, IdNumber, Sex};
 pub use name::{mask_name, normalise_name, same_name};
+pub use record_key::{check_record_key, RecordKeyError, MAX_RECORD_KEY_CHARS};

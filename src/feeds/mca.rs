@@ -4,7 +4,7 @@
 use chrono::{Duration, NaiveDate};
 use encoding_rs::GBK;
 
-use super::json_fields::{self, RowError};
+use super::json_fields::{self, natural_key, RowError};
 use super::{FeedError, StreamPager};
 use crate::config::FeedConfig;
 use crate::domain::{parse_slashed_date, IdNumber, Sex};
@@ -34,7 +34,8 @@ impl Export {
         }
     }
 
-    fn header(self) -> [&'static str; 8] {
+    /// The export's header line, field by field: a body with another is refused.
+    pub(super) fn header(self) -> [&'static str; 8] {
         match self {
             Export::Marriage => [
                 "登记证号",
@@ -221,9 +222,9 @@ fn date_field(s: &str, name: &str) -> Result<NaiveDate, String> {
 }
 
 fn parse_marriage(f: &[&str]) -> Result<Marriage, RowError> {
-    let key = nonblank(f[0]);
+    let reg_no = natural_key(nonblank(f[0]), "登记证号")?;
+    let key = Some(reg_no.clone());
     let fail = |r: String| (key.clone(), r);
-    let reg_no = key.clone().ok_or_else(|| fail("missing 登记证号".into()))?;
     let kind =
         MarriageKind::from_zh(f[1]).ok_or_else(|| fail(format!("unknown 业务类别 {:?}", f[1])))?;
     let husband_id = IdNumber::parse(f[3]).map_err(|e| fail(format!("男方身份证件号: {e}")))?;
@@ -242,11 +243,9 @@ fn parse_marriage(f: &[&str]) -> Result<Marriage, RowError> {
 }
 
 fn parse_cremation(f: &[&str]) -> Result<Cremation, RowError> {
-    let key = nonblank(f[0]);
+    let cert_no = natural_key(nonblank(f[0]), "火化证明编号")?;
+    let key = Some(cert_no.clone());
     let fail = |r: String| (key.clone(), r);
-    let cert_no = key
-        .clone()
-        .ok_or_else(|| fail("missing 火化证明编号".into()))?;
     let sex = match f[2].trim() {
         "男" => Sex::Male,
         "女" => Sex::Female,

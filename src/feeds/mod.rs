@@ -5,6 +5,8 @@
 //! and decodes what came back into a [`Batch`]. Retries, timeouts and the loop
 //! itself are written once, in [`http`] and [`crate::sync`].
 
+#[cfg(test)]
+mod decode_tests;
 pub mod http;
 mod json_fields;
 mod mca;

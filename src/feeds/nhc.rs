@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::json_fields::{self, code, required, text, RowError};
+use super::json_fields::{self, code, natural_key, required, text, RowError};
 use super::{FeedError, StreamPager};
 use crate::config::FeedConfig;
 use crate::domain::{
@@ -171,20 +171,15 @@ struct Common {
 }
 
 fn common(row: &Map<String, Value>) -> Result<Common, RowError> {
-    let cert = code(row, "certificateNo");
-    let version = code(row, "version");
-    let key = match (&cert, &version) {
-        (Some(c), Some(v)) => Some(format!("{c}#{v}").into()),
-        _ => None,
-    };
-    let fail = |r: String| (key.clone(), r);
-    let cert_no = cert
-        .clone()
-        .ok_or_else(|| fail("missing certificateNo".into()))?;
-    let version = version
-        .ok_or_else(|| fail("missing version".into()))?
+    // The key is `certificateNo#version`: without a checked number and a version that
+    // is a number, the record has none.
+    let cert_no = natural_key(code(row, "certificateNo"), "certificateNo")?;
+    let version = code(row, "version")
+        .ok_or_else(|| (None, "missing version".to_string()))?
         .parse::<i64>()
-        .map_err(|_| fail("version is not a number".into()))?;
+        .map_err(|_| (None, "version is not a number".to_string()))?;
+    let key = Some(format!("{cert_no}#{version}").into());
+    let fail = |r: String| (key.clone(), r);
     let status = required(row, "status").map_err(fail)?;
     let status =
         CertStatus::from_code(&status).ok_or_else(|| fail(format!("unknown status {status:?}")))?;

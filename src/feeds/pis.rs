@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::json_fields::{self, code, required, text, RowError};
+use super::json_fields::{self, code, natural_key, optional_identifier, required, text, RowError};
 use super::{FeedError, StreamPager};
 use crate::config::FeedConfig;
 use crate::domain::{normalise_id, parse_dashed_date, parse_local_datetime, DivisionCode, Sex};
@@ -201,9 +201,9 @@ fn parse_row(raw: &str) -> (Option<InlineText>, Result<PisRecord, RowError>) {
 }
 
 fn parse_fields(row: &Map<String, Value>, mt: Option<InlineText>) -> Result<PisRecord, RowError> {
-    let key = code(row, "personId");
+    let person_id = natural_key(code(row, "personId"), "personId")?;
+    let key = Some(person_id.clone());
     let fail = |r: String| (key.clone(), r);
-    let person_id = key.clone().ok_or_else(|| fail("missing personId".into()))?;
     let sex = match required(row, "xb").map_err(fail)?.as_str() {
         "男" => Sex::Male,
         "女" => Sex::Female,
@@ -230,6 +230,7 @@ fn parse_fields(row: &Map<String, Value>, mt: Option<InlineText>) -> Result<PisR
         return Err(fail("missing modifiedTime".into()));
     }
     let modified_time = mt.ok_or_else(|| fail("modifiedTime is not YYYY-MM-DD HH:MM:SS".into()))?;
+    let birth_cert_no = optional_identifier(row, "csyxzmbh").map_err(fail)?;
     let sfzh = text(row, "sfzh").unwrap_or_default();
     Ok(PisRecord {
         person_id,
@@ -242,7 +243,7 @@ fn parse_fields(row: &Map<String, Value>, mt: Option<InlineText>) -> Result<PisR
         marital: code(row, "hyzk"),
         birth: boxed_unless_empty(PisBirth {
             mother_id: code(row, "mqSfzh"),
-            birth_cert_no: code(row, "csyxzmbh"),
+            birth_cert_no,
         }),
         state,
         deleted,

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::json_fields::{self, code, required, text, RowError};
+use super::json_fields::{self, code, natural_key, optional_identifier, required, text, RowError};
 use super::{FeedError, StreamPager};
 use crate::config::FeedConfig;
 use crate::domain::{parse_compact_date, parse_local_datetime, DivisionCode, IdNumber, Sex};
@@ -130,10 +130,9 @@ impl StreamPager for PsbPager {
 fn parse_row(raw: &str) -> Result<PsbEvent, RowError> {
     let row: Map<String, Value> =
         serde_json::from_str(raw).map_err(|e| (None, format!("row is not a JSON object: {e}")))?;
-    let lsh = code(&row, "lsh");
-    let key = lsh.clone();
+    let lsh = natural_key(code(&row, "lsh"), "lsh")?;
+    let key = Some(lsh.clone());
     let fail = |reason: String| (key.clone(), reason);
-    let lsh = lsh.ok_or_else(|| fail("missing lsh".into()))?;
     let ywlx = required(&row, "ywlx").map_err(fail)?;
     let kind =
         PsbEventKind::from_code(&ywlx).ok_or_else(|| fail(format!("unknown ywlx {ywlx:?}")))?;
@@ -177,6 +176,7 @@ fn parse_row(raw: &str) -> Result<PsbEvent, RowError> {
         },
         (_, None) => None,
     };
+    let birth_cert_no = optional_identifier(&row, "csyxzmbh").map_err(fail)?;
     Ok(PsbEvent {
         lsh,
         kind,
@@ -188,7 +188,7 @@ fn parse_row(raw: &str) -> Result<PsbEvent, RowError> {
         particulars: boxed_unless_empty(PsbParticulars {
             to_county: code(&row, "qwd"),
             mother_id,
-            birth_cert_no: code(&row, "csyxzmbh"),
+            birth_cert_no,
             death_date,
         }),
         event_date,
