@@ -56,11 +56,12 @@ impl VerifyReport {
 
     /// Records a repair stored, over all feeds.
     pub fn repaired(&self) -> u64 {
-        self.feeds
-            .iter()
-            .filter_map(|f| f.result.as_ref().ok())
-            .map(|c| c.repaired)
-            .sum()
+        self.compared().map(|c| c.repaired).sum()
+    }
+
+    /// The counts of every feed that was read whole.
+    fn compared(&self) -> impl Iterator<Item = &VerifyCounts> {
+        self.feeds.iter().filter_map(|f| f.result.as_ref().ok())
     }
 
     /// 0 when every feed matches the store, 1 when one differs (repaired or not), 2
@@ -99,11 +100,7 @@ impl VerifyReport {
                 )),
             }
         }
-        let differs = self
-            .feeds
-            .iter()
-            .filter_map(|f| f.result.as_ref().ok())
-            .any(|c| c.missing + c.changed > 0);
+        let differs = self.compared().any(|c| c.missing + c.changed > 0);
         if self.matches() {
             out.push_str("the store holds exactly what every feed serves\n");
         } else if differs && !repair {
@@ -115,12 +112,7 @@ impl VerifyReport {
                 "missing and changed records were stored; reconcile to see their effect\n",
             );
         }
-        if self
-            .feeds
-            .iter()
-            .filter_map(|f| f.result.as_ref().ok())
-            .any(|c| c.extra > 0)
-        {
+        if self.compared().any(|c| c.extra > 0) {
             out.push_str("extra: stored records the department no longer serves; popsync never deletes them (docs/operations.md)\n");
         }
         out
@@ -397,10 +389,9 @@ fn report(feed: FeedName, repair: bool, result: &Result<VerifyCounts, SyncError>
             }
             metrics::gauge!("popsync_verify_last_run_timestamp_seconds", "feed" => name)
                 .set(crate::domain::now_local().timestamp() as f64);
-            let fields = (
+            let (served, stored, missing, changed, extra, repaired) = (
                 c.served, c.stored, c.missing, c.changed, c.extra, c.repaired,
             );
-            let (served, stored, missing, changed, extra, repaired) = fields;
             if c.missing + c.changed > 0 {
                 let next = if repair {
                     "stored now; reconciliation follows"

@@ -89,7 +89,6 @@ pub struct TicketSummary {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TicketList {
     pub township: Option<String>,
-    #[schema(value_type = String)]
     pub total: i64,
     pub limit: Option<i64>,
     pub offset: i64,

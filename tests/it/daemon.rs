@@ -1126,36 +1126,17 @@ async fn tls_in_and_out_with_an_internal_ca() {
 
     // A feed behind that certificate: refused without the CA, reached with ca_file (it
     // answers 404: the listener is popsync's own page and API, not a department).
-    let feed = |extra: &str| {
-        let dir = setup.dir.path();
-        std::fs::write(dir.join("pis-token"), "t\n").unwrap();
-        let text = format!(
-            "[database]\nurl = \"sqlite://{}\"\n[city]\ncounties = [\"349901\"]\n[feeds.pis]\nbase_url = \"https://{}\"\ntoken_file = \"{}\"\nmax_retries = 0\n{extra}",
-            dir.join("feed.db").display(),
-            setup.listen,
-            dir.join("pis-token").display()
-        );
-        popsync::config::Config::from_toml(&text, &dir.join("feed.toml"), &|_| None).expect("loads")
-    };
-    let pull = |config: popsync::config::Config| async move {
-        let store = Store::open(&config.database.url).await.unwrap();
-        let r = popsync::sync::sync_feeds(
-            &store,
-            &config,
-            &[],
-            crate::helpers::fast(),
-            &popsync::shutdown::Shutdown::never(),
-        )
-        .await;
-        store.close().await;
-        format!("{:#}", r[0].result.as_ref().expect_err("no feed there"))
-    };
-    let untrusted = pull(feed("")).await;
+    let untrusted = tls_pull_error(setup.dir.path(), setup.listen.port(), "").await;
     assert!(
         untrusted.contains("certificate") || untrusted.contains("Unknown"),
         "{untrusted}"
     );
-    let trusted = pull(feed(&format!("ca_file = \"{}\"\n", ca.display()))).await;
+    let trusted = tls_pull_error(
+        setup.dir.path(),
+        setup.listen.port(),
+        &format!("ca_file = \"{}\"\n", ca.display()),
+    )
+    .await;
     assert!(trusted.contains("HTTP 404 from /rkxx/list"), "{trusted}");
     daemon.terminate().await;
 }
@@ -1197,46 +1178,23 @@ async fn a_feed_presents_its_client_certificate_when_configured() {
         assert!(Instant::now() < deadline, "s_server did not listen");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    std::fs::write(dir.path().join("token"), "t\n").unwrap();
-    let pull = |extra: String| {
-        let text = format!(
-            "[database]\nurl = \"sqlite://{}\"\n[city]\ncounties = [\"349901\"]\n[feeds.pis]\nbase_url = \"https://127.0.0.1:{port}\"\ntoken_file = \"{}\"\nmax_retries = 0\nca_file = \"{}\"\n{extra}",
-            dir.path().join("feed.db").display(),
-            dir.path().join("token").display(),
-            ca.display()
-        );
-        let config =
-            popsync::config::Config::from_toml(&text, &dir.path().join("feed.toml"), &|_| None)
-                .expect("loads");
-        async move {
-            let store = Store::open(&config.database.url).await.unwrap();
-            let r = popsync::sync::sync_feeds(
-                &store,
-                &config,
-                &[],
-                crate::helpers::fast(),
-                &popsync::shutdown::Shutdown::never(),
-            )
-            .await;
-            store.close().await;
-            format!(
-                "{:#}",
-                r[0].result.as_ref().expect_err("s_server is no register")
-            )
-        }
-    };
-    let without = pull(String::new()).await;
+    let ca_line = format!("ca_file = \"{}\"\n", ca.display());
+    let without = tls_pull_error(dir.path(), port, &ca_line).await;
     assert!(
         without.contains("request failed"),
         "no certificate, no answer: {without}"
     );
     // The department's own certificate serves as popsync's client certificate here:
     // the CA signed it, which is all the department checks.
-    let with = pull(format!(
-        "client_cert_file = \"{}\"\nclient_key_file = \"{}\"\n",
-        cert.display(),
-        key.display()
-    ))
+    let with = tls_pull_error(
+        dir.path(),
+        port,
+        &format!(
+            "{ca_line}client_cert_file = \"{}\"\nclient_key_file = \"{}\"\n",
+            cert.display(),
+            key.display()
+        ),
+    )
     .await;
     assert!(
         with.contains("unreadable"),
@@ -1244,4 +1202,32 @@ async fn a_feed_presents_its_client_certificate_when_configured() {
     );
     let _ = server.kill();
     let _ = server.wait();
+}
+
+/// Pulls a pis feed at `https://127.0.0.1:PORT` with `extra` config keys once, into a
+/// store in `dir`, and returns its error as an operator reads it (there is no register
+/// behind these test servers, so the pull always fails; how it fails is the point).
+async fn tls_pull_error(dir: &Path, port: u16, extra: &str) -> String {
+    std::fs::write(dir.join("pis-token"), "t\n").unwrap();
+    let text = format!(
+        "[database]\nurl = \"sqlite://{}\"\n[city]\ncounties = [\"349901\"]\n[feeds.pis]\nbase_url = \"https://127.0.0.1:{port}\"\ntoken_file = \"{}\"\nmax_retries = 0\n{extra}",
+        dir.join("feed.db").display(),
+        dir.join("pis-token").display()
+    );
+    let config = popsync::config::Config::from_toml(&text, &dir.join("feed.toml"), &|_| None)
+        .expect("the feed's config loads");
+    let store = Store::open(&config.database.url).await.unwrap();
+    let reports = popsync::sync::sync_feeds(
+        &store,
+        &config,
+        &[],
+        crate::helpers::fast(),
+        &popsync::shutdown::Shutdown::never(),
+    )
+    .await;
+    store.close().await;
+    format!(
+        "{:#}",
+        reports[0].result.as_ref().expect_err("no register there")
+    )
 }
