@@ -1,13 +1,17 @@
 // The township page: a plain client of /api/v1. Everything shown is built with
 // textContent (never parsed as markup), so nothing in a ticket can run as code.
 //
-// The page can be driven by its address, for links and for the browser test:
-//   #token=T            sign in with T (then removed from the address)
+// A token is only ever typed into the sign-in form and kept in sessionStorage. An
+// address never carries one: it would stay in browser history, screenshots and shared
+// links. A `token=` found in the address anyway is removed from it at once, unused, and
+// the sign-in form says why. Changes and downloads happen only when the user presses the
+// page's own buttons. The address carries only what holds no secret:
 //   #ticket=ID          open one ticket
 //   #township=CODE      (admin tokens) look at one township
-//   &action=dismiss&reason=R | action=reopen&reason=R | action=download&format=xlsx|csv
-// An action is only carried out when the token is in the same address, so a link
-// someone else made cannot act with your sign-in.
+//
+// <body data-state> says where the page is (signed-out, loading, list, detail,
+// not-found, error); it turns to loading while a request is out, so the browser test
+// waits on what the page says it is doing, never on time.
 (function () {
   'use strict';
 
@@ -16,7 +20,6 @@
   var STATUS_ZH = { open: '待处理', dismissed: '已驳回', resolved: '已解决', withdrawn: '已撤回' };
   var COLOURS = ['#c0392b', '#2980b9', '#27ae60', '#8e44ad', '#d35400', '#16a085', '#f39c12', '#2c3e50', '#e84393', '#7f8c8d', '#6c5ce7', '#00b894'];
   var me = null;
-  var pendingAction = null;
   var currentTicket = null;
 
   function $(id) { return document.getElementById(id); }
@@ -87,12 +90,30 @@
     ['sign-in', 'list-view', 'detail-view'].forEach(function (v) { $(v).hidden = v !== id; });
   }
 
-  function showSignIn(text) {
+  function showSignIn(text, code) {
     me = null;
     $('who').hidden = true;
     showOnly('sign-in');
-    say(text || '', !!text, text ? 'unauthorized' : null);
+    say(text || '', !!text, text ? code || 'unauthorized' : null);
     setState('signed-out');
+  }
+
+  // Takes a `token=` out of the address (query or fragment) without reading its value,
+  // so the history entry no longer holds it, and shows the sign-in form saying why. The
+  // tab's own token goes too: a reload must not sign in behind a form that asks for one.
+  // True when there was one.
+  function refuseTokenInAddress() {
+    var query = new URLSearchParams(location.search);
+    var hash = hashParams();
+    if (!query.has('token') && !hash.has('token')) return false;
+    query.delete('token');
+    hash.delete('token');
+    var q = query.toString();
+    var h = hash.toString();
+    history.replaceState(null, '', location.pathname + (q ? '?' + q : '') + (h ? '#' + h : ''));
+    sessionStorage.removeItem(TOKEN_KEY);
+    showSignIn('链接中不能带令牌，已将其从地址中删除。请在下方输入令牌登录。', 'token_in_address');
+    return true;
   }
 
   // ---- list ------------------------------------------------------------------------
@@ -273,6 +294,7 @@
   function change(action, reason) {
     if (!currentTicket) return Promise.reject(new ApiFail(0, 'no_ticket', '没有打开的工单'));
     var id = currentTicket.ticket_id;
+    setState('loading');
     return api('/api/v1/tickets/' + encodeURIComponent(id) + '/' + action + '?' + townshipQuery(''), {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
@@ -326,20 +348,13 @@
 
   function route() {
     say('', false);
+    setState('loading');
     var id = hashParams().get('ticket');
-    return (id ? showDetail(id) : showList()).then(runPendingAction).catch(fail);
-  }
-
-  function runPendingAction() {
-    var a = pendingAction;
-    pendingAction = null;
-    if (!a) return null;
-    if ((a.action === 'dismiss' || a.action === 'reopen') && currentTicket) return change(a.action, a.reason);
-    if (a.action === 'download') return download(a.format === 'csv' ? 'csv' : 'xlsx');
-    return null;
+    return (id ? showDetail(id) : showList()).catch(fail);
   }
 
   function signedIn() {
+    setState('loading');
     return getJson('/api/v1/me').then(function (who) {
       me = who;
       $('who').hidden = false;
@@ -355,14 +370,6 @@
   }
 
   function boot() {
-    var p = hashParams();
-    if (p.has('token')) {
-      sessionStorage.setItem(TOKEN_KEY, p.get('token'));
-      if (p.has('action')) pendingAction = { action: p.get('action'), reason: p.get('reason') || '', format: p.get('format') || 'xlsx' };
-      ['token', 'action', 'reason', 'format'].forEach(function (k) { p.delete(k); });
-      var rest = p.toString();
-      history.replaceState(null, '', location.pathname + location.search + (rest ? '#' + rest : ''));
-    }
     $('sign-in-form').addEventListener('submit', function (ev) {
       ev.preventDefault();
       sessionStorage.setItem(TOKEN_KEY, $('token-input').value.trim());
@@ -377,7 +384,8 @@
     $('download-xlsx').addEventListener('click', function () { download('xlsx').catch(fail); });
     $('download-csv').addEventListener('click', function () { download('csv').catch(fail); });
     $('township-select').addEventListener('change', function (ev) { location.hash = ev.target.value ? 'township=' + ev.target.value : ''; });
-    window.addEventListener('hashchange', function () { if (me) route(); });
+    window.addEventListener('hashchange', function () { if (!refuseTokenInAddress() && me) route(); });
+    if (refuseTokenInAddress()) return;
     if (!sessionStorage.getItem(TOKEN_KEY)) { showSignIn(); return; }
     signedIn();
   }
