@@ -993,7 +993,24 @@ async fn slow_and_greedy_clients_are_cut_off_and_operators_endpoints_stay_apart(
             "{path} on the admin listener: {code}"
         );
     }
+    // A bad token asking for a person by ID number: refused, and the log names the
+    // route's pattern, never the ID the path held (in either log format).
+    let id = "349901197208188924";
+    let client = reqwest::Client::new();
+    let refused = client
+        .get(format!("http://{}/api/v1/persons/{id}", setup.listen))
+        .bearer_auth("not-a-token")
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(refused.status().as_u16(), 401);
     daemon.terminate().await;
+    let log = daemon.log_text();
+    assert!(log.contains("route=/api/v1/persons/{key}"), "{log}");
+    assert!(
+        !log.contains(id) && !log.contains("197208188924"),
+        "the ID is in the log:\n{log}"
+    );
 }
 
 /// A throwaway CA and a certificate for 127.0.0.1 it signed, made with openssl:
