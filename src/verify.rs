@@ -17,11 +17,11 @@ use std::hash::BuildHasher;
 
 use crate::config::{Config, FeedConfig, FeedName};
 use crate::domain::{mask_ids_in, today_local};
-use crate::feeds::http::FeedClient;
 use crate::feeds::pagers;
 use crate::records::{Batch, Records};
 use crate::shutdown::Shutdown;
 use crate::store::{Store, StoredRecord, VerifyCounts};
+use crate::sync::FeedClient;
 use crate::sync::{next_page, SyncError, SyncOptions};
 
 /// How a verify runs.

@@ -15,7 +15,6 @@
 //! See `docs/api.md` for the HTTP contract.
 
 pub mod auth;
-pub mod cli;
 mod error;
 mod mask;
 mod openapi;

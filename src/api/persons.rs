@@ -9,25 +9,7 @@ use super::auth::Caller;
 use super::schema::{ErrorBody, PersonWithLinks};
 use super::tickets::{query, ScopeQuery};
 use super::{ApiError, ApiState};
-use crate::domain::{mask_id_str, normalise_id};
-
-/// The person's key as stored: a normalised ID, or `birth:CERTNO` as given.
-fn person_key(raw: &str) -> String {
-    if raw.starts_with("birth:") {
-        raw.to_string()
-    } else {
-        normalise_id(raw)
-    }
-}
-
-/// The key as the audit trail may hold it.
-fn masked_key(key: &str) -> String {
-    if key.starts_with("birth:") {
-        key.to_string()
-    } else {
-        mask_id_str(key)
-    }
-}
+use crate::domain::{masked_person_key, person_key};
 
 /// `GET /api/v1/persons/{key}`: the golden record with its links, whole IDs (audited).
 #[utoipa::path(get, path = "/api/v1/persons/{key}", tag = "persons",
@@ -46,7 +28,7 @@ pub async fn person(
         .scope_audited(&state, query(q)?.township.as_deref())
         .await?;
     let key = person_key(&raw);
-    let target = format!("person {}", masked_key(&key));
+    let target = format!("person {}", masked_person_key(&key));
     let Some(person) = state.store.person(&key, scope.as_deref()).await? else {
         caller
             .audit(&state, scope, "person.read", target, "not_found")

@@ -2,12 +2,11 @@
 //!
 //! Each department is one or more *streams* (mca and nhc serve two endpoints each).
 //! A stream is a small pager behind [`StreamPager`]: it says which URL comes next
-//! and decodes what came back into a [`Batch`]. Retries, timeouts and the loop
-//! itself are written once, in [`http`] and [`crate::sync`].
+//! and decodes what came back into a [`Batch`]. The fetch with its retries and timeouts,
+//! and the loop itself, are written once, in `src/sync/`: this module only decodes.
 
 #[cfg(test)]
 mod decode_tests;
-pub mod http;
 mod json_fields;
 mod mca;
 mod nhc;

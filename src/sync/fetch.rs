@@ -1,6 +1,8 @@
-//! The one HTTP fetch every feed shares: a timeout per request, the body read whole
-//! (a cut body is a transient fault), status codes mapped to [`FeedError`], and
-//! retries with exponential backoff and jitter that honour `Retry-After`.
+//! The one HTTP fetch every feed shares, beside the pull loop that drives it: a timeout
+//! per request, the body read as it arrives up to a bound (a cut body is a transient
+//! fault), credentials sent to the feed's own origin only, status codes mapped to
+//! [`FeedError`], and retries with exponential backoff and jitter that honour
+//! `Retry-After`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -9,8 +11,8 @@ use std::time::Duration;
 use backon::{ExponentialBuilder, Retryable};
 use reqwest::StatusCode;
 
-use super::{auth_header, FeedError};
 use crate::config::FeedConfig;
+use crate::feeds::{auth_header, FeedError};
 
 /// Counts retries so that logs and metrics can report them per pull.
 #[derive(Debug, Default)]
@@ -29,7 +31,7 @@ pub struct FeedClient {
     feed: FeedConfig,
     retries: Arc<RetryCounter>,
     min_delay: Duration,
-    heartbeat: Option<crate::sync::Heartbeat>,
+    heartbeat: Option<super::Heartbeat>,
 }
 
 impl FeedClient {
@@ -44,7 +46,7 @@ impl FeedClient {
     }
 
     /// A heartbeat beaten on every retry: a feed that is retrying is still alive.
-    pub fn with_heartbeat(mut self, heartbeat: Option<crate::sync::Heartbeat>) -> FeedClient {
+    pub fn with_heartbeat(mut self, heartbeat: Option<super::Heartbeat>) -> FeedClient {
         self.heartbeat = heartbeat;
         self
     }

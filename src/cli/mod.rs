@@ -1,20 +1,25 @@
-//! The command line: parse, load config, start telemetry, call the library.
+//! The command line: parse, load config, start telemetry, call the library. One file
+//! per command group: `admin.rs` (API tokens and the audit trail), `tickets.rs`
+//! (exports, dismissals).
+
+mod admin;
+mod tickets;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use chrono::NaiveDate;
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
 use crate::config::{Config, FeedName, DEFAULT_CONFIG_PATH};
-use crate::domain::{format_timestamp, mask_id_str, normalise_id, now_local, today_local};
+use crate::domain::{
+    format_timestamp, mask_id_str, masked_person_key, now_local, person_key, today_local,
+};
 use crate::shutdown::Shutdown;
-use crate::store::{AuditRow, Store, TicketFilter};
+use crate::store::{AuditRow, Store};
 use crate::sync::{sync_feeds, SyncOptions};
 use crate::telemetry::{self, LogFormat};
-use crate::tickets::export::{self, ExportFormat};
-use crate::tickets::Status;
 
 /// popsync: keeps the population register complete and correct.
 #[derive(Debug, Parser)]
@@ -62,7 +67,7 @@ pub enum Command {
     },
     /// Export, dismiss or reopen tickets.
     #[command(subcommand)]
-    Tickets(TicketsCommand),
+    Tickets(tickets::TicketsCommand),
     /// Show one golden record with every source record linked to it (audited).
     Person {
         /// The ID number (any typed form) or `birth:CERTNO`.
@@ -83,60 +88,15 @@ pub enum Command {
     },
     /// Create, list or revoke the API's bearer tokens.
     #[command(subcommand)]
-    Token(crate::api::cli::TokenCommand),
+    Token(admin::TokenCommand),
     /// Show the audit trail, newest first.
-    Audit(crate::api::cli::AuditArgs),
+    Audit(admin::AuditArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
     Text,
     Json,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum TicketsCommand {
-    /// Write tickets as JSON Lines, CSV or .xlsx.
-    Export(ExportArgs),
-    /// Dismiss a ticket with the township's reason; it is not raised again unless its evidence changes.
-    Dismiss {
-        ticket: String,
-        #[arg(long)]
-        reason: String,
-        /// Who dismissed it (default: the operator's login name).
-        #[arg(long)]
-        by: Option<String>,
-    },
-    /// Reopen a dismissed ticket.
-    Reopen {
-        ticket: String,
-        #[arg(long)]
-        reason: String,
-        #[arg(long)]
-        by: Option<String>,
-    },
-}
-
-#[derive(Debug, Args)]
-pub struct ExportArgs {
-    #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
-    pub format: ExportFormat,
-    /// Only this township (9-digit code).
-    #[arg(long)]
-    pub township: Option<String>,
-    /// `open` (default) or `all`.
-    #[arg(long, default_value = "open", value_parser = ["open", "all"])]
-    pub status: String,
-    /// The file to write.
-    #[arg(
-        long,
-        required_unless_present = "per_township",
-        conflicts_with = "per_township"
-    )]
-    pub output: Option<PathBuf>,
-    /// Write one file per township into this folder instead.
-    #[arg(long)]
-    pub per_township: Option<PathBuf>,
 }
 
 fn parse_feed(s: &str) -> Result<FeedName, String> {
@@ -304,15 +264,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Tickets(cmd) => {
             let (config, store) = open(&cli.config).await?;
-            tickets_command(cmd, &config, &store).await
+            tickets::run(cmd, &config, &store).await
         }
         Command::Person { id } => {
             let (_config, store) = open(&cli.config).await?;
-            let key = if id.starts_with("birth:") {
-                id.clone()
-            } else {
-                normalise_id(&id)
-            };
+            let key = person_key(&id);
             let person = store.person(&key, None).await?;
             store
                 .audit(&AuditRow {
@@ -320,7 +276,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     actor: operator(None),
                     township: person.as_ref().and_then(|p| p.township.clone()),
                     action: "person.read".into(),
-                    target: format!("person {}", mask_id_str(&key)),
+                    target: format!("person {}", masked_person_key(&key)),
                     result: if person.is_some() {
                         "ok".into()
                     } else {
@@ -331,7 +287,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let Some(person) = person else {
                 eprintln!(
                     "popsync: no person {} in the registry (run `popsync reconcile` first?)",
-                    mask_id_str(&key)
+                    masked_person_key(&key)
                 );
                 return Ok(ExitCode::from(1));
             };
@@ -372,11 +328,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Token(cmd) => {
             let (config, store) = open(&cli.config).await?;
-            crate::api::cli::token(cmd, &config, &store).await
+            admin::token(cmd, &config, &store).await
         }
         Command::Audit(args) => {
             let (_config, store) = open(&cli.config).await?;
-            crate::api::cli::audit(args, &store).await
+            admin::audit(args, &store).await
         }
     }
 }
@@ -390,127 +346,5 @@ fn mask_id_str_if_id(key: &str) -> String {
         mask_id_str(key)
     } else {
         key.to_string()
-    }
-}
-
-async fn tickets_command(
-    cmd: TicketsCommand,
-    config: &Config,
-    store: &Store,
-) -> anyhow::Result<ExitCode> {
-    match cmd {
-        TicketsCommand::Export(args) => {
-            let status = (args.status == "open").then(|| "open".to_string());
-            let filter = TicketFilter {
-                township: args.township.clone(),
-                status,
-                ..TicketFilter::default()
-            };
-            let tickets = store.list_tickets(&filter).await?;
-            // Exports carry whole ID numbers: each is audited, with where it went.
-            let audit_export = |destination: String, count: usize| AuditRow {
-                at: format_timestamp(now_local()),
-                actor: operator(None),
-                township: args.township.clone(),
-                action: "tickets.export".into(),
-                target: format!(
-                    "{count} tickets ({}, {}) to {destination}",
-                    args.format.extension(),
-                    args.status
-                ),
-                result: "ok".into(),
-            };
-            match (&args.output, &args.per_township) {
-                (Some(path), _) => {
-                    export::write(path, args.format, &tickets, &config.city)?;
-                    store
-                        .audit(&audit_export(path.display().to_string(), tickets.len()))
-                        .await?;
-                    println!("wrote {} tickets to {}", tickets.len(), path.display());
-                }
-                (None, Some(dir)) => {
-                    let by_township = export::by_township(&tickets);
-                    for (code, list) in &by_township {
-                        let name = config.city.township_name(code);
-                        let file = if name == *code {
-                            format!("{code}.{}", args.format.extension())
-                        } else {
-                            format!("{code}-{name}.{}", args.format.extension())
-                        };
-                        let path = dir.join(file);
-                        export::write(&path, args.format, list, &config.city)?;
-                        let mut row = audit_export(path.display().to_string(), list.len());
-                        row.township = Some(code.to_string());
-                        store.audit(&row).await?;
-                    }
-                    println!(
-                        "wrote {} tickets for {} townships into {}",
-                        tickets.len(),
-                        by_township.len(),
-                        dir.display()
-                    );
-                }
-                (None, None) => bail!("give --output FILE or --per-township DIR"),
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        TicketsCommand::Dismiss { ticket, reason, by } => {
-            hand_change(store, &ticket, Status::Dismissed, &reason, by).await
-        }
-        TicketsCommand::Reopen { ticket, reason, by } => {
-            hand_change(store, &ticket, Status::Open, &reason, by).await
-        }
-    }
-}
-
-async fn hand_change(
-    store: &Store,
-    ticket: &str,
-    to: Status,
-    reason: &str,
-    by: Option<String>,
-) -> anyhow::Result<ExitCode> {
-    if reason.trim().is_empty() {
-        bail!("--reason must say why");
-    }
-    let now = format_timestamp(now_local());
-    let who = operator(by);
-    let actor = crate::store::Actor {
-        name: &who,
-        now: &now,
-    };
-    let done = store
-        .set_ticket_status_by_hand(ticket, None, to, &actor, reason)
-        .await?;
-    store
-        .audit(&AuditRow {
-            at: now.clone(),
-            actor: who.clone(),
-            township: store.ticket(ticket, None).await?.map(|t| t.township),
-            action: format!(
-                "ticket.{}",
-                if to == Status::Dismissed {
-                    "dismiss"
-                } else {
-                    "reopen"
-                }
-            ),
-            target: format!("ticket {ticket}"),
-            result: if done { "ok".into() } else { "refused".into() },
-        })
-        .await?;
-    if done {
-        println!("ticket {ticket} is now {}", to.as_str());
-        Ok(ExitCode::SUCCESS)
-    } else {
-        eprintln!(
-            "popsync: ticket {ticket} does not exist or is not {}",
-            if to == Status::Dismissed {
-                "open"
-            } else {
-                "dismissed"
-            }
-        );
-        Ok(ExitCode::from(1))
     }
 }

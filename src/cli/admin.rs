@@ -1,12 +1,13 @@
 //! `popsync token …` and `popsync audit`: issuing and revoking the API's bearer tokens,
-//! and reading the audit trail. `src/cli.rs` parses and delegates here.
+//! and reading the audit trail.
 
 use std::process::ExitCode;
 
 use anyhow::bail;
 use clap::{Args, Subcommand};
 
-use super::auth::{new_token, new_token_id};
+use super::operator;
+use crate::api::auth::{new_token, new_token_id};
 use crate::config::Config;
 use crate::domain::{format_timestamp, now_local, TownshipCode};
 use crate::store::{AuditRow, NewToken, Store};
@@ -88,7 +89,7 @@ pub async fn token(cmd: TokenCommand, config: &Config, store: &Store) -> anyhow:
             store
                 .audit(&AuditRow {
                     at: now,
-                    actor: crate::cli::operator(None),
+                    actor: operator(None),
                     township: township.clone(),
                     action: "token.create".into(),
                     target: format!(
@@ -134,7 +135,7 @@ pub async fn token(cmd: TokenCommand, config: &Config, store: &Store) -> anyhow:
             store
                 .audit(&AuditRow {
                     at: now,
-                    actor: crate::cli::operator(None),
+                    actor: operator(None),
                     township: None,
                     action: "token.revoke".into(),
                     target: format!("token {token_id}"),

@@ -1,0 +1,183 @@
+//! `popsync tickets …`: exports (each one audited: they carry whole ID numbers) and
+//! dismissals or reopenings by hand.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::bail;
+use clap::{Args, Subcommand};
+
+use super::operator;
+use crate::config::Config;
+use crate::domain::{format_timestamp, now_local};
+use crate::store::{AuditRow, Store, TicketFilter};
+use crate::tickets::export::{self, ExportFormat};
+use crate::tickets::Status;
+
+#[derive(Debug, Subcommand)]
+pub enum TicketsCommand {
+    /// Write tickets as JSON Lines, CSV or .xlsx.
+    Export(ExportArgs),
+    /// Dismiss a ticket with the township's reason; it is not raised again unless its evidence changes.
+    Dismiss {
+        ticket: String,
+        #[arg(long)]
+        reason: String,
+        /// Who dismissed it (default: the operator's login name).
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Reopen a dismissed ticket.
+    Reopen {
+        ticket: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        by: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+    pub format: ExportFormat,
+    /// Only this township (9-digit code).
+    #[arg(long)]
+    pub township: Option<String>,
+    /// `open` (default) or `all`.
+    #[arg(long, default_value = "open", value_parser = ["open", "all"])]
+    pub status: String,
+    /// The file to write.
+    #[arg(
+        long,
+        required_unless_present = "per_township",
+        conflicts_with = "per_township"
+    )]
+    pub output: Option<PathBuf>,
+    /// Write one file per township into this folder instead.
+    #[arg(long)]
+    pub per_township: Option<PathBuf>,
+}
+
+/// Runs `popsync tickets …`.
+pub(super) async fn run(
+    cmd: TicketsCommand,
+    config: &Config,
+    store: &Store,
+) -> anyhow::Result<ExitCode> {
+    match cmd {
+        TicketsCommand::Export(args) => {
+            let status = (args.status == "open").then(|| "open".to_string());
+            let filter = TicketFilter {
+                township: args.township.clone(),
+                status,
+                ..TicketFilter::default()
+            };
+            let tickets = store.list_tickets(&filter).await?;
+            // Exports carry whole ID numbers: each is audited, with where it went.
+            let audit_export = |destination: String, count: usize| AuditRow {
+                at: format_timestamp(now_local()),
+                actor: operator(None),
+                township: args.township.clone(),
+                action: "tickets.export".into(),
+                target: format!(
+                    "{count} tickets ({}, {}) to {destination}",
+                    args.format.extension(),
+                    args.status
+                ),
+                result: "ok".into(),
+            };
+            match (&args.output, &args.per_township) {
+                (Some(path), _) => {
+                    export::write(path, args.format, &tickets, &config.city)?;
+                    store
+                        .audit(&audit_export(path.display().to_string(), tickets.len()))
+                        .await?;
+                    println!("wrote {} tickets to {}", tickets.len(), path.display());
+                }
+                (None, Some(dir)) => {
+                    let by_township = export::by_township(&tickets);
+                    for (code, list) in &by_township {
+                        let name = config.city.township_name(code);
+                        let file = if name == *code {
+                            format!("{code}.{}", args.format.extension())
+                        } else {
+                            format!("{code}-{name}.{}", args.format.extension())
+                        };
+                        let path = dir.join(file);
+                        export::write(&path, args.format, list, &config.city)?;
+                        let mut row = audit_export(path.display().to_string(), list.len());
+                        row.township = Some(code.to_string());
+                        store.audit(&row).await?;
+                    }
+                    println!(
+                        "wrote {} tickets for {} townships into {}",
+                        tickets.len(),
+                        by_township.len(),
+                        dir.display()
+                    );
+                }
+                (None, None) => bail!("give --output FILE or --per-township DIR"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        TicketsCommand::Dismiss { ticket, reason, by } => {
+            hand_change(store, &ticket, Status::Dismissed, &reason, by).await
+        }
+        TicketsCommand::Reopen { ticket, reason, by } => {
+            hand_change(store, &ticket, Status::Open, &reason, by).await
+        }
+    }
+}
+
+async fn hand_change(
+    store: &Store,
+    ticket: &str,
+    to: Status,
+    reason: &str,
+    by: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    if reason.trim().is_empty() {
+        bail!("--reason must say why");
+    }
+    let now = format_timestamp(now_local());
+    let who = operator(by);
+    let actor = crate::store::Actor {
+        name: &who,
+        now: &now,
+    };
+    let done = store
+        .set_ticket_status_by_hand(ticket, None, to, &actor, reason)
+        .await?;
+    store
+        .audit(&AuditRow {
+            at: now.clone(),
+            actor: who.clone(),
+            township: store.ticket(ticket, None).await?.map(|t| t.township),
+            action: format!(
+                "ticket.{}",
+                if to == Status::Dismissed {
+                    "dismiss"
+                } else {
+                    "reopen"
+                }
+            ),
+            target: format!("ticket {ticket}"),
+            result: if done { "ok".into() } else { "refused".into() },
+        })
+        .await?;
+    if done {
+        println!("ticket {ticket} is now {}", to.as_str());
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "popsync: ticket {ticket} does not exist or is not {}",
+            if to == Status::Dismissed {
+                "open"
+            } else {
+                "dismissed"
+            }
+        );
+        Ok(ExitCode::from(1))
+    }
+}
