@@ -21,9 +21,9 @@ use super::{ApiError, ApiState};
 use crate::domain::mask_ids_in;
 use crate::domain::today_local;
 use crate::reconcile::TicketKind;
-use crate::store::{Actor, StoredTicket, TicketFilter};
+use crate::store::{Actor, TicketFilter};
 use crate::tickets::export::{self, ExportFormat};
-use crate::tickets::Status;
+use crate::tickets::{Status, StoredTicket};
 
 /// The default and largest page of a list.
 const DEFAULT_LIMIT: i64 = 50;

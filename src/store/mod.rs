@@ -13,7 +13,7 @@ mod verify;
 pub use access::{hash_token, AuditRow, NewToken, TokenOwner, TokenRow};
 pub use feeds::{CommitStats, FeedStatusRow};
 pub use registry::{LinkRow, PersonRow, RegistryWrite};
-pub use tickets::{Actor, StoredTicket, TicketEventRow, TicketFilter};
+pub use tickets::{Actor, TicketEventRow, TicketFilter};
 pub use verify::{StoredRecord, VerifyCounts, VerifyRow};
 
 use std::path::Path;

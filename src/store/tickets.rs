@@ -5,27 +5,7 @@ use sqlx::Row;
 
 use super::{doing, run_chunks, Insert, Store, StoreError, WriteTx};
 use crate::reconcile::TicketKind;
-use crate::tickets::{Change, ExistingTicket, Status};
-
-/// A ticket as stored, for exports, the API and the page.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct StoredTicket {
-    pub ticket_id: String,
-    pub kind: String,
-    pub township: String,
-    pub status: String,
-    pub subject: serde_json::Value,
-    pub opened_at: String,
-    pub updated_at: String,
-    pub evidence: serde_json::Value,
-    pub summary_zh: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub suggestion: Option<serde_json::Value>,
-    #[serde(skip)]
-    pub person_key: Option<String>,
-    #[serde(skip)]
-    pub village: Option<String>,
-}
+use crate::tickets::{Change, ExistingTicket, Status, StoredTicket};
 
 /// One change of a ticket's status.
 #[derive(Clone, Debug, serde::Serialize)]

@@ -8,8 +8,7 @@ use rust_xlsxwriter::{Format as CellFormat, Workbook};
 
 use crate::config::CityConfig;
 use crate::reconcile::TicketKind;
-use crate::store::StoredTicket;
-use crate::tickets::Status;
+use crate::tickets::{Status, StoredTicket};
 
 /// An export format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

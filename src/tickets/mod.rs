@@ -3,5 +3,7 @@
 
 pub mod export;
 pub mod lifecycle;
+mod stored;
 
 pub use lifecycle::{plan, ticket_id, Change, ExistingTicket, Status};
+pub use stored::StoredTicket;

@@ -8,6 +8,7 @@ mod config;
 mod daemon;
 mod helpers;
 mod hostile;
+mod layers;
 mod reconcile;
 mod rules;
 mod sync;

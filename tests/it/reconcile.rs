@@ -17,7 +17,7 @@ fn canon(kind: &str, township: &str, subject: &serde_json::Value) -> String {
     )
 }
 
-async fn open_tickets(store: &Store) -> Vec<popsync::store::StoredTicket> {
+async fn open_tickets(store: &Store) -> Vec<popsync::tickets::StoredTicket> {
     store
         .list_tickets(&TicketFilter {
             status: Some("open".into()),
@@ -165,7 +165,7 @@ async fn a_city_with_every_kind_injected_gives_exactly_the_expected_tickets() {
     }
 }
 
-fn pis_record_of(t: &popsync::store::StoredTicket) -> String {
+fn pis_record_of(t: &popsync::tickets::StoredTicket) -> String {
     t.evidence
         .as_array()
         .unwrap()

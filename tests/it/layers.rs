@@ -1,0 +1,99 @@
+//! The module map's promise, checked on the source: no two top-level modules of
+//! `src/` import each other, directly or around a circle (docs/architecture.md, "Who
+//! imports whom").
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// `crate::NAME` uses per top-level module, from every `.rs` file under `src/` (lines
+/// that are comments skipped: a doc link is no import).
+fn imports() -> BTreeMap<String, BTreeSet<String>> {
+    fn walk(dir: &Path, files: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("src/ is readable") {
+            let path = entry.expect("an entry").path();
+            if path.is_dir() {
+                walk(&path, files);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    walk(&src, &mut files);
+    let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for file in files {
+        let rel = file.strip_prefix(&src).expect("under src/");
+        let top = rel
+            .components()
+            .next()
+            .and_then(|c| c.as_os_str().to_str())
+            .unwrap_or_default()
+            .trim_end_matches(".rs")
+            .to_string();
+        if top == "main" || top == "lib" {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).expect("a source file");
+        for line in text.lines().filter(|l| !l.trim_start().starts_with("//")) {
+            for (i, _) in line.match_indices("crate::") {
+                let name: String = line[i + 7..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                    .collect();
+                if !name.is_empty() && name != top {
+                    edges.entry(top.clone()).or_default().insert(name);
+                }
+            }
+        }
+    }
+    edges
+}
+
+/// A circle through `start`, if there is one.
+fn circle(edges: &BTreeMap<String, BTreeSet<String>>, start: &str) -> Option<Vec<String>> {
+    let mut stack = vec![(start.to_string(), vec![start.to_string()])];
+    let mut seen = BTreeSet::new();
+    while let Some((at, path)) = stack.pop() {
+        for next in edges.get(&at).into_iter().flatten() {
+            if next == start {
+                let mut path = path.clone();
+                path.push(next.clone());
+                return Some(path);
+            }
+            if seen.insert(next.clone()) {
+                let mut path = path.clone();
+                path.push(next.clone());
+                stack.push((next.clone(), path));
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn no_top_level_modules_import_each_other() {
+    let edges = imports();
+    assert!(edges.len() > 10, "the modules were read: {edges:?}");
+    let circles: Vec<String> = edges
+        .keys()
+        .filter_map(|m| circle(&edges, m))
+        .map(|c| c.join(" -> "))
+        .collect();
+    assert!(
+        circles.is_empty(),
+        "modules that import each other: {circles:#?}"
+    );
+}
+
+#[test]
+fn the_check_sees_a_circle() {
+    let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    edges.entry("a".into()).or_default().insert("b".into());
+    edges.entry("b".into()).or_default().insert("c".into());
+    edges.entry("c".into()).or_default().insert("a".into());
+    assert_eq!(
+        circle(&edges, "a").map(|c| c.join(" -> ")).as_deref(),
+        Some("a -> b -> c -> a")
+    );
+}
