@@ -4,11 +4,14 @@
 
 mod access;
 mod api_queries;
+mod bulk;
 mod feeds;
+mod open;
 mod registry;
 mod snapshot;
 mod tickets;
 mod verify;
+mod writer;
 
 pub use access::{hash_token, AuditRow, NewToken, TokenOwner, TokenRow};
 pub use feeds::{CommitStats, FeedStatusRow};
@@ -16,13 +19,15 @@ pub use registry::{LinkRow, PersonRow, RegistryWrite};
 pub use tickets::{Actor, TicketEventRow, TicketFilter};
 pub use verify::{StoredRecord, VerifyCounts, VerifyRow};
 
-use std::path::Path;
-use std::str::FromStr;
+pub(crate) use bulk::{run_chunks, values_placeholders, Insert, CHUNK};
+pub use open::redact_url;
+pub(crate) use writer::WriteTx;
+
 use std::sync::Arc;
 
-use sqlx::any::{AnyArguments, AnyConnectOptions, AnyPoolOptions};
-use sqlx::query::Query;
-use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Row, Transaction};
+use sqlx::{AnyPool, Executor, Row};
+
+use writer::SqliteWriter;
 
 /// A store failure, with what was being done.
 #[derive(Debug, thiserror::Error)]
@@ -77,238 +82,7 @@ pub struct Store {
     writer: Option<Arc<tokio::sync::Mutex<SqliteWriter>>>,
 }
 
-/// The SQLite writing connection and whether a transaction of a dropped
-/// [`WriteTx`] is still to be rolled back.
-#[derive(Debug)]
-struct SqliteWriter {
-    conn: AnyConnection,
-    in_transaction: bool,
-    /// Set up for a rebuild ([`REBUILDING`]) until the next write begins.
-    rebuilding: bool,
-}
-
-/// The writing connection's page cache, in SQLite's negative KiB: it holds the index
-/// pages that random-key inserts (pis person IDs) touch from one commit to the next.
-/// Readers keep SQLite's 2 MiB.
-const WRITER_CACHE: &str = "PRAGMA cache_size = -65536";
-/// A rebuild of derived tables (the registry), written in key order:
-/// - it touches each page once, so a large cache only holds memory (55 MB more at
-///   the peak of a first reconciliation of a million people);
-/// - its commit does not copy the WAL into the file: the writer then calls
-///   [`Store::checkpoint_in_background`];
-/// - its commit does not wait for the disk. The first registry of a million people
-///   is about 450 MB of WAL; waiting for it made that write 0.7 s longer (three
-///   timings in alternation). In WAL mode the database stays whole; a power cut can
-///   only lose this commit, and the registry's digest goes with it, so the next run
-///   writes the registry again. The next commit with `synchronous = FULL` (the
-///   run's tickets) syncs the WAL file, this write's pages included.
-///
-/// SQLite refuses to change `synchronous` inside a transaction: these are set
-/// before `BEGIN`, and [`ORDINARY`] after the next write's turn comes.
-const REBUILDING: [&str; 3] = [
-    "PRAGMA cache_size = -8192",
-    "PRAGMA wal_autocheckpoint = 0",
-    "PRAGMA synchronous = NORMAL",
-];
-/// What every other write has: [`WRITER_CACHE`], the checkpoint threshold of
-/// every connection (256 MiB of WAL at 16 KiB pages), and commits on disk.
-const ORDINARY: [&str; 3] = [WRITER_CACHE, AUTOCHECKPOINT, SYNCHRONOUS];
-const AUTOCHECKPOINT: &str = "PRAGMA wal_autocheckpoint = 16384";
-const SYNCHRONOUS: &str = "PRAGMA synchronous = FULL";
-
-/// A write transaction: on SQLite, the writer's turn until it commits or is dropped.
-pub(crate) struct WriteTx {
-    inner: Option<TxInner>,
-}
-
-enum TxInner {
-    Pool(Transaction<'static, Any>),
-    Sqlite(tokio::sync::OwnedMutexGuard<SqliteWriter>),
-}
-
-impl WriteTx {
-    pub async fn commit(mut self, what: &'static str) -> Result<(), StoreError> {
-        match self.inner.take() {
-            Some(TxInner::Pool(tx)) => tx.commit().await.map_err(doing(what)),
-            Some(TxInner::Sqlite(mut w)) => {
-                let done = w.conn.execute("COMMIT").await.map_err(doing(what));
-                // A failed COMMIT leaves the transaction open: the next turn rolls it back.
-                w.in_transaction = done.is_err();
-                done.map(drop)
-            }
-            None => Ok(()),
-        }
-    }
-
-    fn conn(&mut self) -> &mut AnyConnection {
-        match self
-            .inner
-            .as_mut()
-            .expect("a WriteTx is used only until it commits")
-        {
-            TxInner::Pool(tx) => tx,
-            TxInner::Sqlite(w) => &mut w.conn,
-        }
-    }
-}
-
-impl Drop for WriteTx {
-    /// A transaction dropped unfinished (an error on the way) is rolled back at once,
-    /// so SQLite's write lock is not held for the other connections' writes.
-    fn drop(&mut self) {
-        if let Some(TxInner::Sqlite(mut w)) = self.inner.take() {
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                rt.spawn(async move {
-                    if w.conn.execute("ROLLBACK").await.is_ok() {
-                        w.in_transaction = false;
-                    }
-                });
-            }
-        }
-    }
-}
-
-impl std::ops::Deref for WriteTx {
-    type Target = AnyConnection;
-    fn deref(&self) -> &AnyConnection {
-        match self
-            .inner
-            .as_ref()
-            .expect("a WriteTx is used only until it commits")
-        {
-            TxInner::Pool(tx) => tx,
-            TxInner::Sqlite(w) => &w.conn,
-        }
-    }
-}
-
-impl std::ops::DerefMut for WriteTx {
-    fn deref_mut(&mut self) -> &mut AnyConnection {
-        self.conn()
-    }
-}
-
-/// Settings every SQLite connection gets.
-async fn sqlite_pragmas(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
-    // 16 KiB pages for a new database (an existing one keeps its own): a first sync of
-    // a million people spent 3.2 s committing instead of 5.5 s.
-    // Set before WAL mode, which fixes the page size once the file exists.
-    conn.execute("PRAGMA page_size = 16384").await?;
-    conn.execute("PRAGMA journal_mode = WAL").await?;
-    conn.execute(SYNCHRONOUS).await?;
-    conn.execute("PRAGMA busy_timeout = 30000").await?;
-    conn.execute("PRAGMA foreign_keys = ON").await?;
-    // Statement journals (every multi-row insert inside a transaction has one) in
-    // memory, not in temporary files.
-    conn.execute("PRAGMA temp_store = MEMORY").await?;
-    // Checkpoint every 256 MiB of WAL (at 16 KiB pages) instead of every 4 MiB:
-    // index pages touched by many commits are copied back once, not each time.
-    conn.execute(AUTOCHECKPOINT).await?;
-    conn.execute("PRAGMA journal_size_limit = 67108864").await?;
-    Ok(())
-}
-
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
-
 impl Store {
-    /// Opens (and for SQLite creates) the database and brings its schema up to date.
-    pub async fn open(url: &str) -> Result<Store, StoreError> {
-        sqlx::any::install_default_drivers();
-        let (url, backend) = if url.starts_with("sqlite:") {
-            (prepare_sqlite_url(url)?, Backend::Sqlite)
-        } else {
-            (url.to_string(), Backend::Postgres)
-        };
-        let open_err = |source| StoreError::Open {
-            url: redact_url(&url),
-            source,
-        };
-        let options = AnyConnectOptions::from_str(&url).map_err(open_err)?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        sqlite_pragmas(conn).await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect_with(options.clone())
-            .await
-            .map_err(open_err)?;
-        match backend {
-            Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
-            Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
-        }
-        let writer = match backend {
-            Backend::Sqlite => {
-                let mut conn = AnyConnection::connect_with(&options)
-                    .await
-                    .map_err(open_err)?;
-                sqlite_pragmas(&mut conn).await.map_err(open_err)?;
-                conn.execute(WRITER_CACHE).await.map_err(open_err)?;
-                Some(Arc::new(tokio::sync::Mutex::new(SqliteWriter {
-                    conn,
-                    in_transaction: false,
-                    rebuilding: false,
-                })))
-            }
-            Backend::Postgres => None,
-        };
-        Ok(Store {
-            pool,
-            backend,
-            writer,
-        })
-    }
-
-    /// Begins a transaction that writes; on SQLite, on the writing connection, once it
-    /// is this caller's turn.
-    pub(crate) async fn begin_write(&self, what: &'static str) -> Result<WriteTx, StoreError> {
-        self.begin(what, false).await
-    }
-
-    /// Begins a write that rebuilds derived tables in key order: on SQLite, set up as
-    /// [`REBUILDING`] says (on PostgreSQL, an ordinary transaction).
-    pub(crate) async fn begin_rebuild(&self, what: &'static str) -> Result<WriteTx, StoreError> {
-        self.begin(what, true).await
-    }
-
-    async fn begin(&self, what: &'static str, rebuild: bool) -> Result<WriteTx, StoreError> {
-        let inner = match &self.writer {
-            Some(writer) => {
-                let mut w = writer.clone().lock_owned().await;
-                if w.in_transaction {
-                    // A transaction whose owner was dropped half-way. Its COMMIT may have
-                    // gone through before the drop (a task aborted while awaiting it), so
-                    // "no transaction is active" is no error; any other failure shows at
-                    // BEGIN below, which refuses to nest.
-                    let _ = w.conn.execute("ROLLBACK").await;
-                    w.in_transaction = false;
-                }
-                if w.rebuilding != rebuild {
-                    let pragmas = if rebuild { REBUILDING } else { ORDINARY };
-                    for pragma in pragmas {
-                        w.conn.execute(pragma).await.map_err(doing(what))?;
-                    }
-                    w.rebuilding = rebuild;
-                }
-                // Marked before it is sent: a caller dropped while BEGIN runs leaves a
-                // transaction that the next turn must roll back.
-                w.in_transaction = true;
-                w.conn
-                    .execute("BEGIN IMMEDIATE")
-                    .await
-                    .map_err(doing(what))?;
-                TxInner::Sqlite(w)
-            }
-            None => TxInner::Pool(self.pool.begin().await.map_err(doing(what))?),
-        };
-        Ok(WriteTx { inner: Some(inner) })
-    }
-
     /// Copies the WAL into the database file on a reading connection of its own, while
     /// the caller goes on writing (SQLite lets a checkpoint run beside a writer). A
     /// first registry write leaves about 450 MB in the WAL; with its commit copying
@@ -362,164 +136,13 @@ impl Store {
     }
 }
 
-/// SQLite URLs get `mode=rwc` (create on first use) and their directory made.
-fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .unwrap_or(url);
-    let (path, query) = match rest.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (rest, None),
-    };
-    if path != ":memory:" {
-        if let Some(dir) = Path::new(path).parent() {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir).map_err(|source| StoreError::Directory {
-                    path: path.to_string(),
-                    source,
-                })?;
-            }
-        }
-    }
-    let query = match query {
-        Some(q) if q.contains("mode=") => q.to_string(),
-        Some(q) => format!("{q}&mode=rwc"),
-        None => "mode=rwc".to_string(),
-    };
-    Ok(format!("sqlite://{path}?{query}"))
-}
-
-/// Hides a password in a URL before it goes into an error message.
-pub fn redact_url(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_string(),
-    }
-}
-
-/// `($1, $2, …), (…)` for a multi-row insert of `rows` rows of `cols` columns. SQLite
-/// gets anonymous `?`: sqlx asks SQLite for every parameter's name, a linear search
-/// for `$NNN` and `?NNN`, which made thousand-row inserts quadratic (thirty times slower).
-pub(crate) fn values_placeholders(backend: Backend, rows: usize, cols: usize) -> String {
-    let mut s = String::with_capacity(rows * cols * 6);
-    let mut n = 1;
-    for r in 0..rows {
-        if r > 0 {
-            s.push(',');
-        }
-        s.push('(');
-        for c in 0..cols {
-            if c > 0 {
-                s.push(',');
-            }
-            match backend {
-                Backend::Sqlite => s.push('?'),
-                Backend::Postgres => {
-                    s.push('$');
-                    s.push_str(&n.to_string());
-                }
-            }
-            n += 1;
-        }
-        s.push(')');
-    }
-    s
-}
-
-/// Rows per multi-row INSERT: well under SQLite's 32,766 parameters.
-pub(crate) const CHUNK: usize = 500;
-
-pub(crate) type AnyQuery<'q> = Query<'q, Any, AnyArguments<'q>>;
-
-/// A statement over many rows of values, `{head} VALUES (…),(…) {tail}` with `cols`
-/// values a row: an insert, or a delete of the rows those values name.
-pub(crate) struct Insert<'a> {
-    pub head: &'a str,
-    pub tail: &'a str,
-    pub cols: usize,
-    /// What the error says was being done.
-    pub doing: &'static str,
-}
-
-/// The statements of one multi-row insert: a whole chunk's and the last, shorter one's.
-pub(crate) struct InsertSql {
-    full: String,
-    last: String,
-}
-
-impl Insert<'_> {
-    /// The statements for inserting `rows` rows.
-    pub(crate) fn sql(&self, backend: Backend, rows: usize) -> InsertSql {
-        let statement = |n: usize| {
-            format!(
-                "{} VALUES {} {}",
-                self.head,
-                values_placeholders(backend, n, self.cols),
-                self.tail
-            )
-        };
-        InsertSql {
-            full: if rows >= CHUNK {
-                statement(CHUNK)
-            } else {
-                String::new()
-            },
-            last: match rows % CHUNK {
-                0 => String::new(),
-                n => statement(n),
-            },
-        }
-    }
-}
-
-/// One chunk's statement with its rows bound. Whole chunks reuse one prepared
-/// statement; the last, of any length, is prepared once and not kept: kept, every
-/// length ever seen would hold a prepared statement of thousands of parameters.
-fn bind_chunk<'q, T>(
-    sql: &'q InsertSql,
-    chunk: &'q [T],
-    bind: impl Fn(AnyQuery<'q>, &'q T) -> AnyQuery<'q>,
-) -> AnyQuery<'q> {
-    let q = if chunk.len() == CHUNK {
-        sqlx::query(&sql.full)
-    } else {
-        sqlx::query(&sql.last).persistent(false)
-    };
-    chunk.iter().fold(q, bind)
-}
-
-/// Runs rows through multi-row statements of `CHUNK` rows, `bind` adding one row's
-/// values (borrowed, so nothing is copied on the way to the driver); returns the rows
-/// affected. Each chunk is bound while the one before it runs, so on SQLite the
-/// writer's turn is spent writing, and at most two chunks are bound at a time.
-pub(crate) async fn run_chunks<T>(
-    tx: &mut WriteTx,
-    backend: Backend,
-    rows: &[T],
-    insert: Insert<'_>,
-    bind: impl for<'q> Fn(AnyQuery<'q>, &'q T) -> AnyQuery<'q> + Copy,
-) -> Result<u64, StoreError> {
-    let sql = insert.sql(backend, rows.len());
-    let bound = |chunk| bind_chunk(&sql, chunk, bind);
-    let mut chunks = rows.chunks(CHUNK);
-    let mut next = chunks.next().map(bound);
-    let mut affected = 0;
-    while let Some(q) = next.take() {
-        // `join!` polls the statement first, which hands it to the driver, then binds.
-        let (done, following) =
-            tokio::join!(q.execute(&mut **tx), async { chunks.next().map(bound) });
-        affected += done.map_err(doing(insert.doing))?.rows_affected();
-        next = following;
-    }
-    Ok(affected)
-}
-
 #[cfg(test)]
 mod tests {
+    use std::str::FromStr;
+
+    use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+
+    use super::open::{prepare_sqlite_url, SQLITE_MIGRATIONS};
     use super::*;
 
     async fn feed_states(store: &Store) -> Vec<String> {
