@@ -8,19 +8,25 @@ use super::Rules;
 use crate::domain::{same_name, IdNumber, TownshipCode};
 use crate::reconcile::sentences::{
     identity_mismatch, invalid_id_birth_date, invalid_id_malformed, invalid_id_sex,
-    phantom_unknown_id, phantom_without_id, pis_evidence, psb_evidence,
+    likely_correction, phantom_unknown_id, phantom_without_id, pis_evidence, psb_evidence,
 };
-use crate::reconcile::ticket::{Subject, TicketKind};
+use crate::reconcile::ticket::{Subject, TicketDraft, TicketKind};
 use crate::reconcile::view::Identity;
 
 impl Rules<'_, '_> {
     /// `INVALID_ID` (tickets.md, The kinds): an active record, not covered by
     /// `DEATH_NOT_RECORDED` (`death_records`), whose non-empty `sfzh` denotes no PSB
     /// person and is not a valid ID, or is valid but contradicts the record's own
-    /// `csrq` or `xb`. Returns draft indexes per PIS record: `RESIDENT_MISSING` adds
-    /// the likely correction to them.
-    pub(super) fn invalid_ids(&mut self, death_records: &HashSet<usize>) -> HashMap<usize, usize> {
-        let mut out = HashMap::new();
+    /// `csrq` or `xb`.
+    ///
+    /// Returns the drafts by PIS record, held, not raised: `RESIDENT_MISSING` reads
+    /// them first and may find each its likely correction; then
+    /// [`Rules::raise_invalid_ids`] raises them.
+    pub(super) fn invalid_ids(
+        &self,
+        death_records: &HashSet<usize>,
+    ) -> HashMap<usize, TicketDraft> {
+        let mut held = HashMap::new();
         for (i, r) in self.view.pis.iter().enumerate() {
             if !r.is_active() || r.id_norm.is_empty() || death_records.contains(&i) {
                 continue;
@@ -36,8 +42,7 @@ impl Rules<'_, '_> {
                 pis_person_id: Some(r.person_id.to_string()),
                 ..Subject::default()
             };
-            out.insert(i, self.drafts.len());
-            self.push(
+            let draft = self.draft(
                 TicketKind::InvalidId,
                 r.village.township(),
                 subject,
@@ -45,8 +50,27 @@ impl Rules<'_, '_> {
                 summary,
                 &[i],
             );
+            held.insert(i, draft);
         }
-        out
+        held
+    }
+
+    /// Raises the held `INVALID_ID` drafts in register order, each with its likely
+    /// correct ID where `RESIDENT_MISSING` found one (`corrections`, by PIS record).
+    pub(super) fn raise_invalid_ids(
+        &mut self,
+        held: HashMap<usize, TicketDraft>,
+        corrections: &HashMap<usize, IdNumber>,
+    ) {
+        let mut held: Vec<(usize, TicketDraft)> = held.into_iter().collect();
+        held.sort_unstable_by_key(|&(i, _)| i);
+        for (i, mut draft) in held {
+            if let Some(&id) = corrections.get(&i) {
+                draft.suggestion = Some(id);
+                draft.summary_zh.push_str(&likely_correction(id));
+            }
+            self.drafts.push(draft);
+        }
     }
 
     /// `PHANTOM_RECORD` (tickets.md, The kinds): an active record, covered by neither
@@ -56,7 +80,7 @@ impl Rules<'_, '_> {
     pub(super) fn phantoms(
         &mut self,
         death_records: &HashSet<usize>,
-        invalid: &HashMap<usize, usize>,
+        invalid: &HashMap<usize, TicketDraft>,
     ) {
         for (i, r) in self.view.pis.iter().enumerate() {
             if !r.is_active() || death_records.contains(&i) || invalid.contains_key(&i) {

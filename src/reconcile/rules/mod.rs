@@ -57,6 +57,15 @@ impl<'a, 'v> Rules<'a, 'v> {
     }
 
     /// Runs every rule; returns the drafts in a stable order.
+    ///
+    /// The order carries tickets.md's precedence, so that one problem is one ticket:
+    /// the records `DEATH_NOT_RECORDED` covers get neither `INVALID_ID` nor
+    /// `PHANTOM_RECORD`; the persons `BIRTH_NOT_IN_PIS` and `MOVE_IN_NOT_RECORDED`
+    /// cover get no `RESIDENT_MISSING`; an `INVALID_ID` record that shows a missing
+    /// resident suppresses their `RESIDENT_MISSING` and carries their ID as its likely
+    /// correction, so its drafts are held until `RESIDENT_MISSING` has looked, then
+    /// raised; `INVALID_ID` records get no `PHANTOM_RECORD`. Persons off the register
+    /// are left out by the rules that must leave them out ([`Rules::off_register`]).
     pub fn run(mut self) -> Vec<TicketDraft> {
         let death_records = self.death_not_recorded();
         self.move_out_not_recorded();
@@ -65,13 +74,16 @@ impl<'a, 'v> Rules<'a, 'v> {
         let birth_children = self.births_not_in_pis();
         self.births_not_registered();
         let invalid = self.invalid_ids(&death_records);
-        self.resident_missing(&birth_children, &move_in, &invalid);
+        let corrections = self.resident_missing(&birth_children, &move_in, &invalid);
         self.phantoms(&death_records, &invalid);
+        self.raise_invalid_ids(invalid, &corrections);
         self.identity_mismatch();
         self.duplicates();
         self.marital_mismatch();
         let mut drafts = self.drafts;
-        // The subject key is built once per draft, not once per comparison.
+        // The subject key is built once per draft, not once per comparison. The sort
+        // is stable and kinds come first in its key, so the order rules raise their
+        // tickets in decides nothing between kinds.
         drafts.sort_by_cached_key(|a| (a.kind, a.township, a.subject_key()));
         drafts
     }
@@ -97,6 +109,34 @@ impl<'a, 'v> Rules<'a, 'v> {
         m
     }
 
+    /// A draft about `records` (PIS record indexes; the first names the village).
+    fn draft(
+        &self,
+        kind: TicketKind,
+        township: TownshipCode,
+        subject: Subject,
+        evidence: Vec<Evidence>,
+        summary_zh: String,
+        records: &[usize],
+    ) -> TicketDraft {
+        let person_key = subject
+            .id_number
+            .or(subject.child_id_number)
+            .map(|i| i.to_string());
+        let village = records.first().map(|&i| self.pis(i).village.to_string());
+        TicketDraft {
+            kind,
+            township,
+            subject,
+            evidence,
+            summary_zh,
+            suggestion: None,
+            person_key,
+            village,
+        }
+    }
+
+    /// Raises a draft (see [`Rules::draft`]).
     fn push(
         &mut self,
         kind: TicketKind,
@@ -106,21 +146,8 @@ impl<'a, 'v> Rules<'a, 'v> {
         summary_zh: String,
         records: &[usize],
     ) {
-        let person_key = subject
-            .id_number
-            .or(subject.child_id_number)
-            .map(|i| i.to_string());
-        let village = records.first().map(|&i| self.pis(i).village.to_string());
-        self.drafts.push(TicketDraft {
-            kind,
-            township,
-            subject,
-            evidence,
-            summary_zh,
-            suggestion: None,
-            person_key,
-            village,
-        });
+        let draft = self.draft(kind, township, subject, evidence, summary_zh, records);
+        self.drafts.push(draft);
     }
 
     /// Off the register: death evidence, or a current state of `QC` (overdue or not).

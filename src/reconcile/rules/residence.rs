@@ -6,10 +6,10 @@ use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use super::Rules;
 use crate::domain::{IdNumber, TownshipCode};
 use crate::reconcile::sentences::{
-    likely_correction, move_in_not_recorded, move_out_not_recorded, pis_evidence, psb_evidence,
-    residence_mismatch, resident_missing,
+    move_in_not_recorded, move_out_not_recorded, pis_evidence, psb_evidence, residence_mismatch,
+    resident_missing,
 };
-use crate::reconcile::ticket::{Subject, TicketKind};
+use crate::reconcile::ticket::{Subject, TicketDraft, TicketKind};
 use crate::reconcile::view::Identity;
 use crate::records::PsbEventKind;
 
@@ -121,16 +121,16 @@ impl Rules<'_, '_> {
     /// `BIRTH_NOT_IN_PIS` (`birth_children`) or `MOVE_IN_NOT_RECORDED` (`move_in`),
     /// and whose latest event is not a `CS` or `QR` still within grace.
     ///
-    /// Not raised when an `INVALID_ID` record (`invalid`: its draft, by PIS record) in
-    /// their PSB township shows their name, sex and birth date (or an identity before
-    /// a `BG` still within grace); when such a record shows exactly one person, its
-    /// draft gains that person's ID as the likely correction.
+    /// Not raised when a held `INVALID_ID` draft's record (`invalid`, by PIS record)
+    /// in their PSB township shows their name, sex and birth date (or an identity
+    /// before a `BG` still within grace). Returns, for each such record that shows
+    /// exactly one person, that person's ID: the record's likely correction.
     pub(super) fn resident_missing(
         &mut self,
         birth_children: &HashSet<IdNumber>,
         move_in: &HashSet<IdNumber>,
-        invalid: &HashMap<usize, usize>,
-    ) {
+        invalid: &HashMap<usize, TicketDraft>,
+    ) -> HashMap<usize, IdNumber> {
         let dates = self.view.dates;
         let mut candidates: Vec<IdNumber> = Vec::new();
         let mut active = self.active_by_person.walk();
@@ -176,15 +176,11 @@ impl Rules<'_, '_> {
                 }
             }
         }
-        for (i, persons) in matched_persons {
-            if persons.len() == 1 {
-                let d = invalid[&i];
-                self.drafts[d].suggestion = Some(persons[0]);
-                self.drafts[d]
-                    .summary_zh
-                    .push_str(&likely_correction(persons[0]));
-            }
-        }
+        let corrections = matched_persons
+            .into_iter()
+            .filter(|(_, persons)| persons.len() == 1)
+            .map(|(i, persons)| (i, persons[0]))
+            .collect();
         for id in candidates {
             if suppressed.contains(&id) {
                 continue;
@@ -200,5 +196,6 @@ impl Rules<'_, '_> {
                 &[],
             );
         }
+        corrections
     }
 }
