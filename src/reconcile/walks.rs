@@ -10,15 +10,33 @@ use crate::domain::IdNumber;
 pub struct IdWalk<'s, T> {
     items: &'s [(IdNumber, T)],
     at: usize,
+    /// The ID asked last. A walk never steps back, so an ID asked after a larger one
+    /// would be reported missing although the list holds it: debug builds stop there.
+    #[cfg(debug_assertions)]
+    last: Option<IdNumber>,
 }
 
 impl<'s, T> IdWalk<'s, T> {
     pub fn new(items: &'s [(IdNumber, T)]) -> IdWalk<'s, T> {
-        IdWalk { items, at: 0 }
+        IdWalk {
+            items,
+            at: 0,
+            #[cfg(debug_assertions)]
+            last: None,
+        }
     }
 
     /// The place of `id` in the list; `id` must not be before the one asked last.
     pub fn find(&mut self, id: &IdNumber) -> Option<usize> {
+        #[cfg(debug_assertions)]
+        {
+            debug_assert!(
+                self.last.is_none_or(|last| last <= *id),
+                "IdWalk asked for {id:?} after {:?}: IDs must be asked in ascending order",
+                self.last
+            );
+            self.last = Some(*id);
+        }
         while self.items.get(self.at).is_some_and(|(p, _)| p < id) {
             self.at += 1;
         }
@@ -90,10 +108,65 @@ pub struct ActiveWalk<'r> {
 }
 
 impl<'r> ActiveWalk<'r> {
-    /// The person's active records; `id` must not be before the one asked last.
+    /// The person's active records; `id` must not be before the one asked last (the
+    /// walk beneath asserts it in debug builds).
     pub fn of(&mut self, id: &IdNumber) -> &'r [usize] {
         self.persons
             .find(id)
             .map_or(&[], |at| self.active.range(at))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> IdNumber {
+        IdNumber::parse(s).unwrap()
+    }
+
+    /// Three IDs in ascending order (each with its right check character).
+    fn ids() -> [IdNumber; 3] {
+        let mut v = [
+            id("349901197208188924"),
+            id("34990120101223537X"),
+            id("11010519491231002X"),
+        ];
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn id_walk_finds_ids_asked_in_order_and_again() {
+        let [a, b, c] = ids();
+        let items = [(a, ()), (c, ())];
+        let mut w = IdWalk::new(&items);
+        assert_eq!(w.find(&a), Some(0));
+        assert_eq!(w.find(&a), Some(0), "the same ID may be asked twice");
+        assert_eq!(w.find(&b), None);
+        assert_eq!(w.find(&c), Some(1));
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "ascending order")]
+    fn id_walk_asked_out_of_order_stops_in_debug_builds() {
+        let [a, _, c] = ids();
+        let items = [(a, ()), (c, ())];
+        let mut w = IdWalk::new(&items);
+        w.find(&c);
+        // Without the assertion this would answer `None`: `a` is behind the walk.
+        w.find(&a);
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "ascending order")]
+    fn active_walk_asked_out_of_order_stops_in_debug_builds() {
+        let [a, b, _] = ids();
+        let active = ActiveRecords::new(vec![(b, 1), (a, 0)]);
+        let mut w = active.walk();
+        assert_eq!(w.of(&b), &[1]);
+        w.of(&a);
     }
 }
