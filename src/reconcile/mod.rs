@@ -2,11 +2,14 @@
 //! links) and ticket drafts out. No I/O, no clock: the same input gives the same output.
 
 mod births;
+mod denotes;
 mod marital;
 mod registry;
 mod rules;
+mod sentences;
 mod ticket;
 mod view;
+mod walks;
 
 pub use registry::{Field, GoldenRecord, Persons, RecordRef, Registry, Unlinked};
 pub use ticket::{Evidence, Subject, TicketDraft, TicketKind};
@@ -42,7 +45,7 @@ pub struct Outcome<'a> {
 pub struct Prepared<'a> {
     snap: &'a Snapshot,
     view: view::View<'a>,
-    denoted: rules::Denotations<'a>,
+    denoted: denotes::Denotations<'a>,
 }
 
 /// Builds the as-of view of `snap` and pairs what denotes whom.
@@ -53,7 +56,7 @@ pub fn prepare<'a>(snap: &'a Snapshot, params: &Params) -> Prepared<'a> {
         params.birth_registration_grace_days,
     );
     let view = view::View::build(snap, dates);
-    let denoted = rules::Denotations::new(&view);
+    let denoted = denotes::Denotations::new(&view);
     Prepared {
         snap,
         view,

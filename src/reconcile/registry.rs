@@ -7,8 +7,9 @@ use std::borrow::Cow;
 use chrono::NaiveDate;
 use compact_str::{format_compact, ToCompactString};
 
+use super::denotes::Denotations;
 use super::marital::{Implied, MaritalHistory};
-use super::rules::{hyzk_zh, Denotations};
+use super::sentences::hyzk_zh;
 use super::view::{DeathEvidence, View};
 use crate::domain::{dashed_date, IdNumber, TownshipCode};
 use crate::records::{BirthCertificate, InlineText, PisRecord, PsbEvent, PsbEventKind, Snapshot};

@@ -9,6 +9,7 @@ use hashbrown::HashTable;
 use chrono::{Duration, NaiveDate};
 
 use super::ticket::Evidence;
+use super::walks::IdWalk;
 use crate::domain::{normalise_name, IdNumber, Sex, TownshipCode};
 use crate::records::{
     BirthCertificate, CertStatus, Cremation, DeathCertificate, Marriage, PisRecord, PsbEvent,
@@ -198,28 +199,6 @@ impl<'a> std::ops::Index<&IdNumber> for PsbPersons<'a> {
 
     fn index(&self, id: &IdNumber) -> &PsbPerson<'a> {
         self.get(id).expect("a PSB person of the view")
-    }
-}
-
-/// Finds IDs asked for in ascending order in a list sorted by ID, by walking forward
-/// instead of searching or hashing: asked a million times in ID order, it reads the
-/// list once, front to back.
-pub struct IdWalk<'s, T> {
-    items: &'s [(IdNumber, T)],
-    at: usize,
-}
-
-impl<'s, T> IdWalk<'s, T> {
-    pub fn new(items: &'s [(IdNumber, T)]) -> IdWalk<'s, T> {
-        IdWalk { items, at: 0 }
-    }
-
-    /// The place of `id` in the list; `id` must not be before the one asked last.
-    pub fn find(&mut self, id: &IdNumber) -> Option<usize> {
-        while self.items.get(self.at).is_some_and(|(p, _)| p < id) {
-            self.at += 1;
-        }
-        (self.items.get(self.at)?.0 == *id).then_some(self.at)
     }
 }
 
