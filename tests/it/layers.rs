@@ -97,3 +97,36 @@ fn the_check_sees_a_circle() {
         Some("a -> b -> c -> a")
     );
 }
+
+/// Files hold one idea each: none of `src/` passes 800 lines before its tests (a
+/// `#[cfg(test)]` module at its end, or a file of tests).
+#[test]
+fn no_source_file_is_over_800_lines_tests_aside() {
+    fn walk(dir: &Path, out: &mut Vec<(String, usize)>) {
+        for entry in std::fs::read_dir(dir).expect("src/ is readable") {
+            let path = entry.expect("an entry").path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs")
+                && path.file_name().is_some_and(|n| n != "tests.rs")
+            {
+                let text = std::fs::read_to_string(&path).expect("a source file");
+                let code = text
+                    .lines()
+                    .take_while(|l| l.trim() != "#[cfg(test)]")
+                    .count();
+                out.push((path.display().to_string(), code));
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut files,
+    );
+    let long: Vec<_> = files.iter().filter(|(_, n)| *n > 800).collect();
+    assert!(
+        files.len() > 50 && long.is_empty(),
+        "files over 800 lines: {long:?}"
+    );
+}
