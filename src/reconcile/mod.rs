@@ -11,7 +11,7 @@ mod ticket;
 mod view;
 mod walks;
 
-pub use registry::{Field, GoldenRecord, Persons, RecordRef, Registry, Unlinked};
+pub use registry::{Field, GoldenRecord, PersonState, Persons, RecordRef, RegistryPlans, Unlinked};
 pub use ticket::{Evidence, Subject, TicketDraft, TicketKind};
 
 use std::collections::HashSet;
@@ -34,7 +34,7 @@ pub struct Params {
 /// from.
 pub struct Outcome<'a> {
     pub tickets: Vec<TicketDraft>,
-    pub registry: Registry<'a>,
+    pub registry: RegistryPlans<'a>,
     /// Certificates whose current version is void: tickets resting on them are withdrawn.
     pub voided_certificates: HashSet<String>,
 }
@@ -71,7 +71,7 @@ impl<'a> Prepared<'a> {
     }
 
     /// The golden records' plans and every record's link.
-    pub fn registry(&self) -> Registry<'a> {
+    pub fn registry(&self) -> RegistryPlans<'a> {
         registry::build(self.snap, &self.view, &self.denoted)
     }
 

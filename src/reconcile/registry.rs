@@ -40,8 +40,7 @@ pub struct GoldenRecord<'a> {
     /// The normalised ID, or `birth:CERTNO` for a child known only from a certificate.
     pub key: InlineText,
     pub township: Option<TownshipCode>,
-    /// `on_register`, `moved_out`, `dead`, `unregistered_birth` or `pis_only`.
-    pub state: &'static str,
+    pub state: PersonState,
     pub fields: Vec<Field>,
     /// The records the fields came from, each once, in the order fields first name them.
     pub refs: Vec<RecordRef<'a>>,
@@ -54,7 +53,7 @@ impl<'a> GoldenRecord<'a> {
     pub fn new(
         key: impl Into<InlineText>,
         township: Option<TownshipCode>,
-        state: &'static str,
+        state: PersonState,
         fields: usize,
     ) -> GoldenRecord<'a> {
         GoldenRecord {
@@ -128,11 +127,11 @@ impl<'a> Persons<'a> for [GoldenRecord<'a>] {
     }
 }
 
-/// The registry one reconciliation found: for each person, in key order, where each
+/// The registry one reconciliation planned: for each person, in key order, where each
 /// field comes from (a plan, not the texts), and the records that denote them; and
 /// the records that denote nobody. A golden record is built from its plan when it is
 /// written: a million built records held 750 MB at once, their plans hold a fifth.
-pub struct Registry<'a> {
+pub struct RegistryPlans<'a> {
     snap: &'a Snapshot,
     plans: Vec<Plan<'a>>,
     /// Death notes the plans name by their place.
@@ -145,7 +144,7 @@ pub struct Registry<'a> {
     pub unlinked: Vec<Unlinked<'a>>,
 }
 
-impl<'a> Persons<'a> for Registry<'a> {
+impl<'a> Persons<'a> for RegistryPlans<'a> {
     fn count(&self) -> usize {
         self.plans.len()
     }
@@ -167,7 +166,7 @@ struct Plan<'a> {
     /// Marital status, from civil affairs or else from the family-planning register.
     marital: Option<Marital<'a>>,
     township: Option<TownshipCode>,
-    state: State,
+    state: PersonState,
     /// The plan's place before the plans were put in key order: links name it so.
     found_at: u32,
 }
@@ -191,9 +190,9 @@ const _: () = assert!(std::mem::size_of::<Plan>() <= 80);
 
 const NO_DEATH: u32 = u32::MAX;
 
-/// A golden record's state, as stored.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum State {
+/// A golden record's state; stored as its `as_str` text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PersonState {
     OnRegister,
     MovedOut,
     Dead,
@@ -201,14 +200,15 @@ enum State {
     PisOnly,
 }
 
-impl State {
-    fn as_str(self) -> &'static str {
+impl PersonState {
+    /// `on_register`, `moved_out`, `dead`, `unregistered_birth` or `pis_only`.
+    pub fn as_str(self) -> &'static str {
         match self {
-            State::OnRegister => "on_register",
-            State::MovedOut => "moved_out",
-            State::Dead => "dead",
-            State::UnregisteredBirth => "unregistered_birth",
-            State::PisOnly => "pis_only",
+            PersonState::OnRegister => "on_register",
+            PersonState::MovedOut => "moved_out",
+            PersonState::Dead => "dead",
+            PersonState::UnregisteredBirth => "unregistered_birth",
+            PersonState::PisOnly => "pis_only",
         }
     }
 }
@@ -239,11 +239,11 @@ enum Linked {
     Pis(u32),
 }
 
-impl<'a> Registry<'a> {
+impl<'a> RegistryPlans<'a> {
     /// The golden record of the person at `at`, built from its plan.
     fn build_golden(&self, at: usize) -> GoldenRecord<'a> {
         let plan = &self.plans[at];
-        let mut person = GoldenRecord::new(plan.key.clone(), plan.township, plan.state.as_str(), 6);
+        let mut person = GoldenRecord::new(plan.key.clone(), plan.township, plan.state, 6);
         let township = || {
             plan.township
                 .map(|t| InlineText::from(t.as_str()))
@@ -257,8 +257,8 @@ impl<'a> Registry<'a> {
                 person.push_field("birth_date", dashed_date(last.birth_date), "psb", lsh);
                 person.push_field("township", township(), "psb", lsh);
                 match plan.state {
-                    State::Dead => self.push_death(&mut person, death),
-                    State::MovedOut => person.push_field("state", "迁出", "psb", lsh),
+                    PersonState::Dead => self.push_death(&mut person, death),
+                    PersonState::MovedOut => person.push_field("state", "迁出", "psb", lsh),
                     _ => person.push_field("state", "在册", "psb", lsh),
                 }
             }
@@ -356,7 +356,11 @@ fn record_ref(snap: &Snapshot, record: Linked) -> RecordRef<'_> {
 
 /// Builds the registry from the view and the rules' denotations: a plan for each
 /// person in key order, the records that denote each, and those that denote nobody.
-pub fn build<'a>(snap: &'a Snapshot, view: &View<'a>, denoted: &Denotations<'a>) -> Registry<'a> {
+pub fn build<'a>(
+    snap: &'a Snapshot,
+    view: &View<'a>,
+    denoted: &Denotations<'a>,
+) -> RegistryPlans<'a> {
     let (births, pis_person) = (&denoted.births, &denoted.pis_person);
     // Room for every person up front: the household register's, the certificates'
     // children, and at most one for each register record or death whose ID the
@@ -401,11 +405,11 @@ pub fn build<'a>(snap: &'a Snapshot, view: &View<'a>, denoted: &Denotations<'a>)
         let last: &'a PsbEvent = p.latest();
         let death = view.deaths.get(id);
         let state = if death.is_some() {
-            State::Dead
+            PersonState::Dead
         } else if last.kind == PsbEventKind::MoveOut {
-            State::MovedOut
+            PersonState::MovedOut
         } else {
-            State::OnRegister
+            PersonState::OnRegister
         };
         let marital = histories.get(id).and_then(|h| {
             let s = h.status(view, view.dates.as_of)?;
@@ -438,7 +442,7 @@ pub fn build<'a>(snap: &'a Snapshot, view: &View<'a>, denoted: &Denotations<'a>)
         plans.push(Plan {
             key: format_compact!("birth:{}", cert.cert_no),
             township: cert.residence.map(|r| r.township()),
-            state: State::UnregisteredBirth,
+            state: PersonState::UnregisteredBirth,
             basis: Basis::Birth(cert),
             marital: None,
             found_at: plans.len() as u32,
@@ -454,9 +458,9 @@ pub fn build<'a>(snap: &'a Snapshot, view: &View<'a>, denoted: &Denotations<'a>)
             Some(at) => at,
             None => *others.entry(id).or_insert_with(|| {
                 let state = if view.deaths.contains_key(&id) {
-                    State::Dead
+                    PersonState::Dead
                 } else {
-                    State::PisOnly
+                    PersonState::PisOnly
                 };
                 plans.push(Plan {
                     key: id.to_compact_string(),
@@ -483,7 +487,7 @@ pub fn build<'a>(snap: &'a Snapshot, view: &View<'a>, denoted: &Denotations<'a>)
             plans.push(Plan {
                 key: id.to_compact_string(),
                 township: None,
-                state: State::Dead,
+                state: PersonState::Dead,
                 basis: Basis::Death(note(d)),
                 marital: None,
                 found_at: plans.len() as u32,
@@ -600,7 +604,7 @@ pub fn build<'a>(snap: &'a Snapshot, view: &View<'a>, denoted: &Denotations<'a>)
         links[*at as usize] = record;
         *at += 1;
     }
-    Registry {
+    RegistryPlans {
         snap,
         plans,
         deaths,

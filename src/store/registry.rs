@@ -153,7 +153,7 @@ fn person_digest(p: &GoldenRecord<'_>, buf: &mut String) -> String {
 fn text_digest(p: &GoldenRecord<'_>, text: &str) -> String {
     let township = p.township.as_ref().map(|t| t.as_str()).unwrap_or_default();
     let mut h = Sha256::new();
-    for part in [p.state, township] {
+    for part in [p.state.as_str(), township] {
         h.update(part.as_bytes());
         h.update([0]);
     }
@@ -229,7 +229,7 @@ fn person_rows<'p, 'a: 'p>(
             PersonInsert {
                 key: persons.key(at),
                 township: p.township,
-                state: p.state,
+                state: p.state.as_str(),
                 text,
                 digest,
             }
@@ -478,14 +478,14 @@ fn stored_record(text: &str) -> Result<StoredRecord, StoreError> {
 mod tests {
     use super::*;
     use crate::domain::TownshipCode;
-    use crate::reconcile::RecordRef;
+    use crate::reconcile::{PersonState, RecordRef};
 
     #[test]
     fn stored_text_names_each_record_once_and_reads_back_whole() {
         let mut p = GoldenRecord::new(
             "349901197208188924",
             TownshipCode::parse("349901003"),
-            "on_register",
+            PersonState::OnRegister,
             3,
         );
         p.push_field("name", "陈\"云\"燕\n", "psb", "L1");
@@ -509,7 +509,7 @@ mod tests {
             "once in refs, once in links: {text}"
         );
         let stored = stored_record(&text).expect("parses");
-        let shown = expanded(&p.key, Some("349901003"), p.state, &stored).expect("whole");
+        let shown = expanded(&p.key, Some("349901003"), p.state.as_str(), &stored).expect("whole");
         assert_eq!(shown["fields"]["name"]["value"], "陈\"云\"燕\n");
         assert_eq!(shown["fields"]["sex"]["record"], "L1");
         assert_eq!(shown["fields"]["marital_status"]["source"], "mca");
@@ -525,7 +525,12 @@ mod tests {
     }
 
     fn person(key: &str, name: &str) -> GoldenRecord<'static> {
-        let mut p = GoldenRecord::new(key, TownshipCode::parse("349901003"), "on_register", 1);
+        let mut p = GoldenRecord::new(
+            key,
+            TownshipCode::parse("349901003"),
+            PersonState::OnRegister,
+            1,
+        );
         p.push_field("name", name, "psb", format!("L{key}"));
         p
     }
@@ -553,7 +558,7 @@ mod tests {
 
     #[test]
     fn a_changed_link_changes_the_digest() {
-        let mut p = GoldenRecord::new("k", None, "dead", 1);
+        let mut p = GoldenRecord::new("k", None, PersonState::Dead, 1);
         p.push_field("state", "死亡 2010-03-22", "psb", "L1");
         p.links.push(RecordRef {
             source: "psb",

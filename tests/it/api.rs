@@ -298,7 +298,12 @@ pub async fn run(store: &Store, drafts: Vec<TicketDraft>, as_of: &str) -> Vec<Ch
 }
 
 fn person(key: &str, township: &str, lsh: &'static str) -> GoldenRecord<'static> {
-    let mut p = GoldenRecord::new(key, TownshipCode::parse(township), "on_register", 1);
+    let mut p = GoldenRecord::new(
+        key,
+        TownshipCode::parse(township),
+        popsync::reconcile::PersonState::OnRegister,
+        1,
+    );
     p.push_field("name", "王某", "psb", lsh);
     p.links.push(RecordRef {
         source: "psb",

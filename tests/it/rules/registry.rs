@@ -11,7 +11,7 @@ fn golden_line(p: &popsync::reconcile::GoldenRecord<'_>) -> String {
     let mut out = format!(
         "{} {} {}",
         p.key,
-        p.state,
+        p.state.as_str(),
         p.township.map(|t| t.to_string()).unwrap_or_default()
     );
     for f in &p.fields {
