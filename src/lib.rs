@@ -12,6 +12,7 @@ pub mod daemon;
 pub mod demo;
 pub mod domain;
 pub mod feeds;
+pub mod parallel;
 pub mod reconcile;
 pub mod reconciliation;
 pub mod records;

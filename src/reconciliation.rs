@@ -106,27 +106,15 @@ pub async fn run(
     }
     let snapshot = store.load_snapshot().await?;
     sw.lap("load");
-    let prepared = tokio::task::block_in_place(|| prepare(&snapshot, &params));
+    let prepared = crate::parallel::off_the_runtime(|| prepare(&snapshot, &params));
     sw.lap("reconcile");
     // The rules raise tickets on a thread of their own while this one plans the
     // golden records and writes them: the rules never wait for SQLite, nor the
     // registry for the rules.
-    let (tickets, registry, rules_ms) = tokio::task::block_in_place(|| {
-        std::thread::scope(|s| {
-            let rules = s.spawn(|| {
-                let t = Instant::now();
-                let tickets = prepared.tickets(&params.counties);
-                (tickets, t.elapsed().as_millis() as u64)
-            });
-            let plans = prepared.registry();
-            let written = tokio::runtime::Handle::current()
-                .block_on(store.write_registry(&plans, &plans.unlinked));
-            let (tickets, rules_ms) = rules
-                .join()
-                .unwrap_or_else(|e| std::panic::resume_unwind(e));
-            (tickets, written, rules_ms)
-        })
+    let (tickets, rules_took, registry) = prepared.tickets_beside(&params.counties, |plans| {
+        tokio::runtime::Handle::current().block_on(store.write_registry(&plans, &plans.unlinked))
     });
+    let rules_ms = rules_took.as_millis() as u64;
     let registry = registry?;
     sw.lap("registry");
     // What the ticket changes need is out: the records go before they are made.

@@ -60,27 +60,26 @@ impl<'a> Denotations<'a> {
     /// persons in the household register; only records without an ID wait for the
     /// births.
     pub fn new(view: &View<'a>) -> Denotations<'a> {
-        let ((births, pis_birth), (mut pis_person, mut pis_psb)) = std::thread::scope(|s| {
-            let births = s.spawn(|| {
+        let ((births, pis_birth), (mut pis_person, mut pis_psb)) = crate::parallel::join(
+            || {
                 let births = pair_births(view);
                 let pis_birth = denote_births(&births, view.pis);
                 (births, pis_birth)
-            });
-            let own: Vec<Option<IdNumber>> = view
-                .pis
-                .iter()
-                .map(|r| {
-                    (!r.id_norm.is_empty())
-                        .then(|| IdNumber::parse(&r.id_norm).ok())
-                        .flatten()
-                })
-                .collect();
-            let places = psb_places(view, &own);
-            let births = births
-                .join()
-                .unwrap_or_else(|e| std::panic::resume_unwind(e));
-            (births, (own, places))
-        });
+            },
+            || {
+                let own: Vec<Option<IdNumber>> = view
+                    .pis
+                    .iter()
+                    .map(|r| {
+                        (!r.id_norm.is_empty())
+                            .then(|| IdNumber::parse(&r.id_norm).ok())
+                            .flatten()
+                    })
+                    .collect();
+                let places = psb_places(view, &own);
+                (own, places)
+            },
+        );
         for (i, r) in view.pis.iter().enumerate() {
             if r.id_norm.is_empty() {
                 pis_person[i] = pis_birth[i].and_then(|b| births[b].child_id());

@@ -75,6 +75,25 @@ impl<'a> Prepared<'a> {
         registry::build(self.snap, &self.view, &self.denoted)
     }
 
+    /// The rules on a thread of their own while the caller's thread plans the golden
+    /// records and hands them to `with_plans` (a run writes them to the store there):
+    /// neither waits for the other. The tickets, how long the rules took, and
+    /// `with_plans`' result.
+    pub fn tickets_beside<R>(
+        &self,
+        counties: &[String],
+        with_plans: impl FnOnce(RegistryPlans<'a>) -> R,
+    ) -> (Vec<TicketDraft>, std::time::Duration, R) {
+        let ((tickets, rules_took), r) = crate::parallel::join(
+            || {
+                let started = std::time::Instant::now();
+                (self.tickets(counties), started.elapsed())
+            },
+            || with_plans(self.registry()),
+        );
+        (tickets, rules_took, r)
+    }
+
     /// Certificates whose current version is void.
     pub fn voided_certificates(&self) -> HashSet<String> {
         self.view.voided.iter().cloned().collect()
@@ -85,14 +104,7 @@ impl<'a> Prepared<'a> {
 /// tickets, built on two threads at once.
 pub fn reconcile<'a>(snap: &'a Snapshot, params: &Params) -> Outcome<'a> {
     let prepared = prepare(snap, params);
-    let (tickets, registry) = std::thread::scope(|s| {
-        let registry = s.spawn(|| prepared.registry());
-        let tickets = prepared.tickets(&params.counties);
-        let registry = registry
-            .join()
-            .unwrap_or_else(|e| std::panic::resume_unwind(e));
-        (tickets, registry)
-    });
+    let (tickets, _, registry) = prepared.tickets_beside(&params.counties, |plans| plans);
     Outcome {
         tickets,
         registry,

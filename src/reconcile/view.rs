@@ -219,13 +219,10 @@ impl<'a> View<'a> {
     /// Built on two cores: the household register's persons on one, the
     /// certificates, cremations and marriages as of the date on the other.
     pub fn build(snap: &'a Snapshot, dates: Dates) -> View<'a> {
-        let (psb, others) = std::thread::scope(|s| {
-            let psb = s
-                .spawn(|| PsbPersons::new(snap.psb.iter().filter(|r| r.event_date <= dates.as_of)));
-            let others = certificates_and_mca(snap, dates.as_of);
-            let psb = psb.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-            (psb, others)
-        });
+        let (psb, others) = crate::parallel::join(
+            || PsbPersons::new(snap.psb.iter().filter(|r| r.event_date <= dates.as_of)),
+            || certificates_and_mca(snap, dates.as_of),
+        );
         let mut deaths: HashMap<IdNumber, DeathEvidence> = HashMap::new();
         let mut add = |id: IdNumber, date: NaiveDate, ev: Evidence| {
             let e = deaths.entry(id).or_insert_with(|| DeathEvidence {

@@ -191,16 +191,9 @@ fn digests_of<'a>(persons: &(impl Persons<'a> + ?Sized)) -> Vec<String> {
             .collect::<Vec<_>>()
     };
     let (n, half) = (persons.count(), persons.count() / 2);
-    std::thread::scope(|s| {
-        let second = s.spawn(|| of(half..n));
-        let mut digests = of(0..half);
-        digests.extend(
-            second
-                .join()
-                .unwrap_or_else(|e| std::panic::resume_unwind(e)),
-        );
-        digests
-    })
+    let (second, mut digests) = crate::parallel::join(|| of(half..n), || of(0..half));
+    digests.extend(second);
+    digests
 }
 
 /// The rows of one statement of golden records (by their place among `persons`),

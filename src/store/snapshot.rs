@@ -366,16 +366,20 @@ impl Store {
             births,
             deaths,
         } = &mut snap;
-        std::thread::scope(|s| {
-            s.spawn(|| psb.sort_unstable_by(|a, b| a.lsh.cmp(&b.lsh)));
-            // pis rows lie at random: sorting keys and moving each record once beats
-            // moving whole records at every step of the sort.
-            pis.sort_by_cached_key(|r| r.person_id.clone());
-            marriages.sort_unstable_by(|a, b| a.reg_no.cmp(&b.reg_no));
-            cremations.sort_unstable_by(|a, b| a.cert_no.cmp(&b.cert_no));
-            births.sort_unstable_by(|a, b| (&a.cert_no, a.version).cmp(&(&b.cert_no, b.version)));
-            deaths.sort_unstable_by(|a, b| (&a.cert_no, a.version).cmp(&(&b.cert_no, b.version)));
-        });
+        crate::parallel::join(
+            || psb.sort_unstable_by(|a, b| a.lsh.cmp(&b.lsh)),
+            || {
+                // pis rows lie at random: sorting keys and moving each record once beats
+                // moving whole records at every step of the sort.
+                pis.sort_by_cached_key(|r| r.person_id.clone());
+                marriages.sort_unstable_by(|a, b| a.reg_no.cmp(&b.reg_no));
+                cremations.sort_unstable_by(|a, b| a.cert_no.cmp(&b.cert_no));
+                births
+                    .sort_unstable_by(|a, b| (&a.cert_no, a.version).cmp(&(&b.cert_no, b.version)));
+                deaths
+                    .sort_unstable_by(|a, b| (&a.cert_no, a.version).cmp(&(&b.cert_no, b.version)));
+            },
+        );
         Ok(snap)
     }
 
