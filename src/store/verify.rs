@@ -8,7 +8,7 @@ use sqlx::Row;
 
 use super::{doing, values_placeholders, Store, StoreError};
 use crate::domain::{format_timestamp, now_local};
-use crate::records::Batch;
+use crate::records::{Batch, Records};
 
 /// Keys looked up per statement.
 const LOOKUP_CHUNK: usize = 500;
@@ -20,8 +20,6 @@ pub struct StoredRecord {
     pub raw: String,
     /// pis: the stored `modifiedTime` (a newer stored version is no difference).
     pub modified_time: String,
-    /// pis: a `delFlag` 1 was ever stored (a repair keeps that memory).
-    pub ever_deleted: bool,
 }
 
 /// One feed's comparison of what it serves with what is stored.
@@ -97,9 +95,9 @@ impl Store {
     ) -> Result<HashMap<String, StoredRecord>, StoreError> {
         let (table, key, column) = table_of(stream).ok_or_else(|| unknown(stream))?;
         let extra = if stream == "pis" {
-            "modified_time, CASE WHEN ever_deleted = 1 THEN 'y' ELSE '' END"
+            "modified_time"
         } else {
-            "'', ''"
+            "''"
         };
         let mut narrow: Vec<&str> = keys.iter().map(|k| narrowed(k)).collect();
         narrow.sort_unstable();
@@ -126,7 +124,6 @@ impl Store {
                     StoredRecord {
                         raw: text(1)?,
                         modified_time: text(2)?,
-                        ever_deleted: text(3)? == "y",
                     },
                 );
             }
@@ -167,12 +164,32 @@ impl Store {
         Ok(out)
     }
 
-    /// Stores a repair: the batch's records the way a sync stores them, after removing
-    /// the stored versions of `replace` (records stored with other content), in one
-    /// transaction. Moves no cursor. Returns the records written.
+    /// Stores a repair: the batch's records the way a sync stores them, in one
+    /// transaction, replacing the stored versions of `replace` (records stored with
+    /// other content). Moves no cursor. Returns the records written.
+    ///
+    /// A pis record is replaced only while its stored `modifiedTime` is not newer than
+    /// the one served: its stored time is set back, so the sync's own upsert (newer
+    /// wins, a `delFlag` 1 once seen is kept) takes the served version. A sync that
+    /// stored a newer version since the verify read the page keeps it. The other
+    /// feeds' rows never change once stored, so theirs are removed and stored again.
     pub async fn repair(&self, batch: &Batch, replace: &[String]) -> Result<u64, StoreError> {
         let mut tx = self.begin_write("beginning a repair").await?;
-        if !replace.is_empty() {
+        if let Records::Pis(rows) = &batch.records {
+            for r in rows
+                .iter()
+                .filter(|r| replace.iter().any(|k| k == r.record.person_id.as_str()))
+            {
+                sqlx::query(
+                    "UPDATE pis_rows SET modified_time = '' WHERE person_id = $1 AND modified_time <= $2",
+                )
+                .bind(r.record.person_id.as_str())
+                .bind(r.record.modified_time.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(doing("setting back a pis record a repair replaces"))?;
+            }
+        } else if !replace.is_empty() {
             let (table, key, _) = table_of(batch.stream).ok_or_else(|| unknown(batch.stream))?;
             for chunk in replace.chunks(LOOKUP_CHUNK) {
                 let sql = format!(

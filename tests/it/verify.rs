@@ -243,3 +243,80 @@ async fn a_killed_repair_keeps_what_it_committed_and_a_second_run_finishes() {
     assert!(verify(&store, &config, false).await.matches());
     store.close().await;
 }
+
+/// A verify reads a page, a sync stores a newer version of one of its records, then the
+/// verify repairs with what it read: the newer version stays. An in-place fix is still
+/// repaired, and a record once deleted keeps that memory through a repair.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repair_never_sets_a_record_back_and_keeps_what_the_sync_remembers() {
+    for backend in backends() {
+        let city = City::start(44, 200, popsync::sim::Faults::none()).await;
+        let sim = &city.server.state;
+        let db = fresh_db(backend).await;
+        let (_, config) = city.config(&db, |t| t);
+        let store = open_store(&db).await;
+        sync_all(&store, &config).await;
+        let ids = sim.pis_editable_ids();
+        let (id, gone) = (ids[0].clone(), ids[1].clone());
+        let old = store
+            .stored_records("pis", std::slice::from_ref(&id))
+            .await
+            .unwrap()[&id]
+            .raw
+            .clone();
+        sim.pis_update(&id, "xm", "新名字").unwrap();
+        sync_all(&store, &config).await;
+        // What a verify that read the page before that sync would repair with.
+        let feed = config.feed(FeedName::Pis).unwrap();
+        let pager =
+            popsync::feeds::pagers(feed, chrono::NaiveDate::from_ymd_opt(2014, 9, 1).unwrap())
+                .remove(0);
+        let body = format!(r#"{{"total":1,"pageNo":1,"list":[{old}]}}"#);
+        let stale = pager.decode(body.as_bytes(), None).unwrap();
+        store
+            .repair(&stale, std::slice::from_ref(&id))
+            .await
+            .unwrap();
+        let now = store
+            .stored_records("pis", std::slice::from_ref(&id))
+            .await
+            .unwrap();
+        assert!(
+            now[&id].raw.contains("新名字"),
+            "{backend:?}: the newer version stays: {}",
+            now[&id].raw
+        );
+
+        // Deleted, then restored: the store remembers the deletion (`ever_deleted`).
+        sim.pis_delete(&gone).unwrap();
+        sync_all(&store, &config).await;
+        sim.pis_update(&gone, "delFlag", "0").unwrap();
+        sync_all(&store, &config).await;
+        sim.pis_edit_in_place(&gone, "xm", "改正名").unwrap();
+        sim.pis_edit_in_place(&id, "xm", "再改名").unwrap();
+        let repaired = verify(&store, &config, true).await;
+        assert_eq!(counts(&repaired, FeedName::Pis).repaired, 2, "{backend:?}");
+        let now = store
+            .stored_records("pis", &[id.clone(), gone.clone()])
+            .await
+            .unwrap();
+        assert!(
+            now[&id].raw.contains("再改名") && now[&gone].raw.contains("改正名"),
+            "{backend:?}"
+        );
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&db.url).await.unwrap();
+        let (ever,): (i64,) =
+            sqlx::query_as("SELECT ever_deleted FROM pis_rows WHERE person_id = $1")
+                .bind(gone.clone())
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        pool.close().await;
+        assert_eq!(
+            ever, 1,
+            "{backend:?}: a delFlag 1 once seen is kept through a repair"
+        );
+        store.close().await;
+    }
+}
