@@ -64,9 +64,9 @@ pub struct Me {
     pub townships: Vec<TownshipName>,
 }
 
-/// A ticket as a list shows it: every ID number masked, no evidence details.
+/// What a list and a ticket's detail both show of it: no ID number, no name.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct TicketSummary {
+pub struct TicketHead {
     pub ticket_id: String,
     pub kind: String,
     pub kind_zh: String,
@@ -75,14 +75,21 @@ pub struct TicketSummary {
     pub village: Option<String>,
     pub status: String,
     pub status_zh: String,
+    pub opened_at: String,
+    pub updated_at: String,
+}
+
+/// A ticket as a list shows it: every ID number masked, no evidence details.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketSummary {
+    #[serde(flatten)]
+    pub head: TicketHead,
     /// Who or what the ticket is about (tickets.md), IDs masked.
     #[schema(value_type = Object)]
     pub subject: serde_json::Value,
     pub summary_zh: String,
     pub evidence_count: usize,
     pub has_suggestion: bool,
-    pub opened_at: String,
-    pub updated_at: String,
 }
 
 /// `GET /api/v1/tickets`: one page of the caller's tickets, with the total.
@@ -109,14 +116,8 @@ pub struct EvidenceItem {
 /// A ticket in full: IDs whole, evidence per department.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TicketDetail {
-    pub ticket_id: String,
-    pub kind: String,
-    pub kind_zh: String,
-    pub township: String,
-    pub township_name: String,
-    pub village: Option<String>,
-    pub status: String,
-    pub status_zh: String,
+    #[serde(flatten)]
+    pub head: TicketHead,
     #[schema(value_type = Object)]
     pub subject: serde_json::Value,
     pub summary_zh: String,
@@ -124,8 +125,6 @@ pub struct TicketDetail {
     pub suggestion: Option<serde_json::Value>,
     pub person_key: Option<String>,
     pub evidence: Vec<EvidenceItem>,
-    pub opened_at: String,
-    pub updated_at: String,
     pub can_dismiss: bool,
     pub can_reopen: bool,
 }

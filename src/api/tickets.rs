@@ -15,7 +15,7 @@ use super::auth::Caller;
 use super::mask::mask_subject;
 use super::schema::{
     ChangedTicket, Counts, ErrorBody, EvidenceItem, KindCount, KindName, Me, RunOpen, Runs,
-    TicketDetail, TicketList, TicketSummary, TicketWithHistory, TownshipName,
+    TicketDetail, TicketHead, TicketList, TicketSummary, TicketWithHistory, TownshipName,
 };
 use super::{ApiError, ApiState};
 use crate::domain::mask_ids_in;
@@ -138,9 +138,9 @@ fn status_zh(status: &str) -> &str {
     Status::parse(status).map(Status::zh).unwrap_or(status)
 }
 
-/// A ticket as a list shows it: every ID number masked, no evidence details.
-fn list_item(t: &StoredTicket, state: &ApiState) -> TicketSummary {
-    TicketSummary {
+/// What a list and a detail both show of a ticket.
+fn head(t: &StoredTicket, state: &ApiState) -> TicketHead {
+    TicketHead {
         ticket_id: t.ticket_id.clone(),
         kind: t.kind.clone(),
         kind_zh: kind_zh(&t.kind).to_string(),
@@ -149,12 +149,19 @@ fn list_item(t: &StoredTicket, state: &ApiState) -> TicketSummary {
         village: t.village.clone(),
         status: t.status.clone(),
         status_zh: status_zh(&t.status).to_string(),
+        opened_at: t.opened_at.clone(),
+        updated_at: t.updated_at.clone(),
+    }
+}
+
+/// A ticket as a list shows it: every ID number masked, no evidence details.
+fn list_item(t: &StoredTicket, state: &ApiState) -> TicketSummary {
+    TicketSummary {
+        head: head(t, state),
         subject: mask_subject(&t.subject),
         summary_zh: mask_ids_in(&t.summary_zh),
         evidence_count: t.evidence.as_array().map_or(0, Vec::len),
         has_suggestion: t.suggestion.is_some(),
-        opened_at: t.opened_at.clone(),
-        updated_at: t.updated_at.clone(),
     }
 }
 
@@ -176,21 +183,12 @@ fn detail_item(t: &StoredTicket, state: &ApiState) -> TicketDetail {
         })
         .collect();
     TicketDetail {
-        ticket_id: t.ticket_id.clone(),
-        kind: t.kind.clone(),
-        kind_zh: kind_zh(&t.kind).to_string(),
-        township: t.township.clone(),
-        township_name: state.city.township_name(&t.township).to_string(),
-        village: t.village.clone(),
-        status: t.status.clone(),
-        status_zh: status_zh(&t.status).to_string(),
+        head: head(t, state),
         subject: t.subject.clone(),
         summary_zh: t.summary_zh.clone(),
         suggestion: t.suggestion.clone(),
         person_key: t.person_key.clone(),
         evidence,
-        opened_at: t.opened_at.clone(),
-        updated_at: t.updated_at.clone(),
         can_dismiss: t.status == Status::Open.as_str(),
         can_reopen: t.status == Status::Dismissed.as_str(),
     }
