@@ -8,10 +8,10 @@ use std::time::Instant;
 use anyhow::Context;
 
 use crate::config::Config;
+use crate::run::pull::{sync_feeds, SyncOptions};
 use crate::shutdown::Shutdown;
 use crate::sim::{Credentials, Faults, SimState, World, WorldOptions};
 use crate::store::{Store, TicketFilter};
-use crate::sync::{sync_feeds, SyncOptions};
 use crate::tickets::export::{self, ExportFormat};
 
 /// `popsync demo` options.
@@ -168,10 +168,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     server.stop().await;
 
     println!("3/4 reconciling as of {}…", opts.as_of);
-    let summary = crate::reconciliation::run(&store, &config, opts.as_of, "popsync demo").await?;
+    let summary = crate::run::reconcile::run(&store, &config, opts.as_of, "popsync demo").await?;
     print!(
         "{}",
-        crate::reconciliation::render_text(&summary, &config.city)
+        crate::run::reconcile::render_text(&summary, &config.city)
     );
 
     println!("4/4 writing the township lists…");

@@ -16,9 +16,9 @@ use crate::config::{Config, FeedName, DEFAULT_CONFIG_PATH};
 use crate::domain::{
     format_timestamp, mask_id_str, masked_person_key, now_local, person_key, today_local,
 };
+use crate::run::pull::{sync_feeds, SyncOptions};
 use crate::shutdown::Shutdown;
 use crate::store::{AuditRow, Store};
-use crate::sync::{sync_feeds, SyncOptions};
 use crate::telemetry::{self, LogFormat};
 
 /// popsync: keeps the population register complete and correct.
@@ -225,13 +225,18 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     bail!("feed {f} is not configured in {}", cli.config.display());
                 }
             }
-            let options = crate::verify::VerifyOptions {
+            let options = crate::run::verify::VerifyOptions {
                 repair,
                 ..Default::default()
             };
-            let report =
-                crate::verify::verify_feeds(&store, &config, &feeds, &options, &Shutdown::never())
-                    .await;
+            let report = crate::run::verify::verify_feeds(
+                &store,
+                &config,
+                &feeds,
+                &options,
+                &Shutdown::never(),
+            )
+            .await;
             store.close().await;
             match format {
                 OutputFormat::Json => {
@@ -254,10 +259,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let (config, store) = open(&cli.config).await?;
             let as_of = as_of.unwrap_or_else(today_local);
             let summary =
-                crate::reconciliation::run(&store, &config, as_of, &operator(None)).await?;
+                crate::run::reconcile::run(&store, &config, as_of, &operator(None)).await?;
             print!(
                 "{}",
-                crate::reconciliation::render_text(&summary, &config.city)
+                crate::run::reconcile::render_text(&summary, &config.city)
             );
             store.close().await;
             Ok(ExitCode::SUCCESS)

@@ -31,9 +31,9 @@ use tokio::task::JoinSet;
 
 use crate::config::{Config, FeedConfig};
 use crate::domain::{format_timestamp, now_local, today_local};
+use crate::run::pull::{sync_feed, Heartbeat, SyncOptions};
 use crate::shutdown::{self, Shutdown, ShutdownTrigger};
 use crate::store::Store;
-use crate::sync::{sync_feed, Heartbeat, SyncOptions};
 
 /// Idle loops beat at least this often, so the watchdog can tell idle from stuck.
 const IDLE_BEAT: Duration = Duration::from_secs(5);
@@ -246,7 +246,7 @@ async fn feed_loop(
             }
             Err(e)
                 if !e.needs_operator()
-                    && !matches!(e, crate::sync::SyncError::Interrupted { .. }) =>
+                    && !matches!(e, crate::run::pull::SyncError::Interrupted { .. }) =>
             {
                 // Retrying could fix it, but not forever: once the feed has had no
                 // success for longer than its threshold, an operator must look.
@@ -313,7 +313,7 @@ async fn reconcile_loop(shared: Shared, hb: Heartbeat, mut shutdown: Shutdown) -
         hb.beat();
         // A run in flight at shutdown finishes: it is one transaction and bounded; if
         // the shutdown timeout passes first it is dropped and rolls back.
-        match crate::reconciliation::run(
+        match crate::run::reconcile::run(
             &shared.store,
             &shared.config,
             today_local(),
@@ -358,16 +358,21 @@ async fn verify_loop(shared: Shared, hb: Heartbeat, mut shutdown: Shutdown) -> &
         if !sleep_until(at, &hb, &mut shutdown).await {
             break;
         }
-        let options = crate::verify::VerifyOptions {
+        let options = crate::run::verify::VerifyOptions {
             repair: shared.config.verify.repair,
             sync: SyncOptions {
                 heartbeat: Some(hb.clone()),
                 ..SyncOptions::default()
             },
         };
-        let report =
-            crate::verify::verify_feeds(&shared.store, &shared.config, &[], &options, &shutdown)
-                .await;
+        let report = crate::run::verify::verify_feeds(
+            &shared.store,
+            &shared.config,
+            &[],
+            &options,
+            &shutdown,
+        )
+        .await;
         hb.beat();
         if report.repaired() > 0 {
             shared.reconcile_wanted.notify_one();

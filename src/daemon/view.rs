@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::domain::{format_timestamp, now_local};
-use crate::sync::{FeedReport, SyncError};
+use crate::run::pull::{FeedReport, SyncError};
 
 /// One feed as the daemon sees it. Serialised as-is for `/daemon`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use sd_notify::NotifyState;
 
+use crate::run::pull::Heartbeat;
 use crate::shutdown::Shutdown;
-use crate::sync::Heartbeat;
 
 /// A loop that has not beaten for this long is stuck. Loops beat at least every 5 s
 /// while idle, and on every stored page and every retry while pulling; one request is

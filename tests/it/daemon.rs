@@ -1234,7 +1234,7 @@ async fn tls_pull_error(dir: &Path, port: u16, extra: &str) -> String {
     let config = popsync::config::Config::from_toml(&text, &dir.join("feed.toml"), &|_| None)
         .expect("the feed's config loads");
     let store = Store::open(&config.database.url).await.unwrap();
-    let reports = popsync::sync::sync_feeds(
+    let reports = popsync::run::pull::sync_feeds(
         &store,
         &config,
         &[],

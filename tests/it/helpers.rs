@@ -184,8 +184,8 @@ impl City {
 }
 
 /// Fast retries for tests: the first backoff step is 5 ms.
-pub fn fast() -> popsync::sync::SyncOptions {
-    popsync::sync::SyncOptions {
+pub fn fast() -> popsync::run::pull::SyncOptions {
+    popsync::run::pull::SyncOptions {
         min_retry_delay: std::time::Duration::from_millis(5),
         ..Default::default()
     }

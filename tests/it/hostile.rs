@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use popsync::config::{Config, FeedName};
+use popsync::run::pull::sync_feeds;
 use popsync::shutdown::Shutdown;
-use popsync::sync::sync_feeds;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::{fast, secret_file};

@@ -3,9 +3,9 @@
 
 use std::collections::BTreeSet;
 
+use popsync::run::pull::sync_feeds;
 use popsync::shutdown::Shutdown;
 use popsync::store::{Actor, Store, TicketFilter};
-use popsync::sync::sync_feeds;
 use popsync::tickets::Status;
 
 use crate::helpers::{all_faults, backends, fast, fresh_db, open_store, City};
@@ -37,7 +37,7 @@ async fn a_city_with_every_kind_injected_gives_exactly_the_expected_tickets() {
         for r in sync_feeds(&store, &config, &[], fast(), &Shutdown::never()).await {
             assert!(r.result.is_ok(), "{:?}", r.result);
         }
-        let first = popsync::reconciliation::run(&store, &config, city.as_of, "test")
+        let first = popsync::run::reconcile::run(&store, &config, city.as_of, "test")
             .await
             .unwrap();
         assert_eq!(first.unchanged_since, None, "a first run computes");
@@ -127,7 +127,7 @@ async fn a_city_with_every_kind_injected_gives_exactly_the_expected_tickets() {
             );
         }
         // A second run with nothing changed raises nothing new and changes nothing.
-        let again = popsync::reconciliation::run(&store, &config, city.as_of, "test")
+        let again = popsync::run::reconcile::run(&store, &config, city.as_of, "test")
             .await
             .unwrap();
         assert_eq!(
@@ -152,7 +152,7 @@ async fn a_city_with_every_kind_injected_gives_exactly_the_expected_tickets() {
         let by_kind_open: u64 = again.by_kind.values().map(|c| c.still_open).sum();
         assert_eq!(by_kind_open as usize, want.len());
         // Another as-of date is another question: computed again, same answer here.
-        let later = popsync::reconciliation::run(
+        let later = popsync::run::reconcile::run(
             &store,
             &config,
             city.as_of + chrono::Duration::days(1),
@@ -193,7 +193,7 @@ async fn tickets_resolve_withdraw_stay_dismissed_and_reopen_over_runs() {
             }
         };
         sync().await;
-        popsync::reconciliation::run(&store, &config, as_of, "test")
+        popsync::run::reconcile::run(&store, &config, as_of, "test")
             .await
             .unwrap();
         let first = open_tickets(&store).await;
@@ -234,7 +234,7 @@ async fn tickets_resolve_withdraw_stay_dismissed_and_reopen_over_runs() {
             .unwrap());
 
         sync().await;
-        let run = popsync::reconciliation::run(&store, &config, as_of, "test")
+        let run = popsync::run::reconcile::run(&store, &config, as_of, "test")
             .await
             .unwrap();
         assert_eq!(
@@ -262,7 +262,7 @@ async fn tickets_resolve_withdraw_stay_dismissed_and_reopen_over_runs() {
         assert_eq!(status(phantom.ticket_id.clone()).await, "dismissed");
 
         // A run with nothing new keeps the dismissal.
-        popsync::reconciliation::run(&store, &config, as_of, "test")
+        popsync::run::reconcile::run(&store, &config, as_of, "test")
             .await
             .unwrap();
         assert_eq!(status(phantom.ticket_id.clone()).await, "dismissed");
@@ -273,7 +273,7 @@ async fn tickets_resolve_withdraw_stay_dismissed_and_reopen_over_runs() {
             .pis_update(&pis_record_of(&phantom), "xm", "王改名")
             .unwrap();
         sync().await;
-        let run = popsync::reconciliation::run(&store, &config, as_of, "test")
+        let run = popsync::run::reconcile::run(&store, &config, as_of, "test")
             .await
             .unwrap();
         assert_eq!(

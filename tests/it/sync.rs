@@ -2,8 +2,8 @@
 //! an authentication failure that stops one feed only, and SIGKILL at random moments.
 
 use popsync::config::FeedName;
+use popsync::run::pull::sync_feeds;
 use popsync::shutdown::Shutdown;
-use popsync::sync::sync_feeds;
 
 use crate::helpers::{all_faults, backends, fast, fresh_db, open_store, City};
 

@@ -3,10 +3,10 @@
 //! and stored by `--repair`, which never deletes and survives being killed.
 
 use popsync::config::{Config, FeedName};
+use popsync::run::pull::sync_feeds;
+use popsync::run::verify::{verify_feeds, VerifyOptions, VerifyReport};
 use popsync::shutdown::Shutdown;
 use popsync::store::{Store, VerifyCounts};
-use popsync::sync::sync_feeds;
-use popsync::verify::{verify_feeds, VerifyOptions, VerifyReport};
 
 use crate::helpers::{backends, fast, fresh_db, open_store, City};
 

@@ -15,14 +15,14 @@
 use std::collections::{BTreeMap, HashSet};
 use std::hash::BuildHasher;
 
+use super::fetch::FeedClient;
+use super::pull::{next_page, SyncError, SyncOptions};
 use crate::config::{Config, FeedConfig, FeedName};
 use crate::domain::{mask_ids_in, today_local};
 use crate::feeds::pagers;
 use crate::records::{Batch, Records};
 use crate::shutdown::Shutdown;
 use crate::store::{Store, StoredRecord, VerifyCounts};
-use crate::sync::FeedClient;
-use crate::sync::{next_page, SyncError, SyncOptions};
 
 /// How a verify runs.
 #[derive(Debug, Clone, Default)]

@@ -31,7 +31,7 @@ pub struct FeedClient {
     feed: FeedConfig,
     retries: Arc<RetryCounter>,
     min_delay: Duration,
-    heartbeat: Option<super::Heartbeat>,
+    heartbeat: Option<super::pull::Heartbeat>,
 }
 
 impl FeedClient {
@@ -46,7 +46,7 @@ impl FeedClient {
     }
 
     /// A heartbeat beaten on every retry: a feed that is retrying is still alive.
-    pub fn with_heartbeat(mut self, heartbeat: Option<super::Heartbeat>) -> FeedClient {
+    pub fn with_heartbeat(mut self, heartbeat: Option<super::pull::Heartbeat>) -> FeedClient {
         self.heartbeat = heartbeat;
         self
     }

@@ -2,17 +2,15 @@
 //! fetch it with retries, commit the batch with its cursor, repeat until the stream
 //! is at its current end. Feeds run concurrently; one failing never stops another.
 
-mod fetch;
-
 use std::time::{Duration, Instant};
 
+pub use super::fetch::FeedClient;
 use crate::config::{Config, FeedConfig, FeedName};
 use crate::domain::{mask_ids_in, now_local, today_local};
 use crate::feeds::{pagers, streams_of, FeedError};
 use crate::records::Batch;
 use crate::shutdown::Shutdown;
 use crate::store::{CommitStats, Store, StoreError};
-pub use fetch::FeedClient;
 
 /// Why a feed's pull stopped before its end.
 #[derive(Debug, thiserror::Error)]
