@@ -177,14 +177,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     println!("4/4 writing the township lists…");
     let tickets = store
         .list_tickets(&TicketFilter {
-            status: Some("open".into()),
+            status: Some(crate::tickets::Status::Open),
             ..TicketFilter::default()
         })
         .await?;
     let lists = dir.join("townships");
     let by_township = export::by_township(&tickets);
     for (code, list) in &by_township {
-        let name = config.city.township_name(code);
+        let name = config.city.township_name(code.as_str());
         for format in [ExportFormat::Xlsx, ExportFormat::Csv] {
             export::write(
                 &lists.join(format!("{code}-{name}.{}", format.extension())),

@@ -1,23 +1,18 @@
 //! Masking for lists: a list shows `3499**********123X`, never a full ID number. Only
 //! one ticket's detail and one person's record, both audited, show IDs whole.
 
-use serde_json::Value;
+use crate::tickets::SubjectKeys;
 
 use crate::domain::mask_id_str;
 
 /// A ticket subject with its ID numbers masked (`pis_person_id`s and certificate numbers
 /// are register keys, not personal IDs, and stay as they are).
-pub fn mask_subject(subject: &Value) -> Value {
-    let mut s = subject.clone();
-    if let Some(m) = s.as_object_mut() {
-        for key in ["id_number", "child_id_number"] {
-            if let Some(Value::String(id)) = m.get(key) {
-                let masked = mask_id_str(id);
-                m.insert(key.to_string(), Value::String(masked));
-            }
-        }
+pub fn mask_subject(subject: &SubjectKeys) -> SubjectKeys {
+    SubjectKeys {
+        id_number: subject.id_number.as_deref().map(mask_id_str),
+        child_id_number: subject.child_id_number.as_deref().map(mask_id_str),
+        ..subject.clone()
     }
-    s
 }
 
 #[cfg(test)]
@@ -42,10 +37,18 @@ mod tests {
 
     #[test]
     fn masks_subject_ids() {
-        let s = serde_json::json!({"id_number": "34990119800101123X", "pis_person_id": "P1"});
+        let s = SubjectKeys {
+            id_number: Some("34990119800101123X".into()),
+            child_id_number: Some("349901201401011234".into()),
+            pis_person_id: Some("P1".into()),
+            ..SubjectKeys::default()
+        };
+        let masked = mask_subject(&s);
+        assert_eq!(masked.id_number.as_deref(), Some("3499**********123X"));
         assert_eq!(
-            mask_subject(&s),
-            serde_json::json!({"id_number": "3499**********123X", "pis_person_id": "P1"})
+            masked.child_id_number.as_deref(),
+            Some("3499**********1234")
         );
+        assert_eq!(masked.pis_person_id.as_deref(), Some("P1"));
     }
 }

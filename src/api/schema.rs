@@ -9,6 +9,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::store::{LinkRow, PersonRow, TicketEventRow};
+use crate::tickets::{SubjectKeys, Suggestion};
 
 /// Every error: a stable `code` clients branch on and a message for people.
 #[derive(Debug, Serialize, ToSchema)]
@@ -85,8 +86,7 @@ pub struct TicketSummary {
     #[serde(flatten)]
     pub head: TicketHead,
     /// Who or what the ticket is about (tickets.md), IDs masked.
-    #[schema(value_type = Object)]
-    pub subject: serde_json::Value,
+    pub subject: SubjectKeys,
     pub summary_zh: String,
     pub evidence_count: usize,
     pub has_suggestion: bool,
@@ -118,11 +118,9 @@ pub struct EvidenceItem {
 pub struct TicketDetail {
     #[serde(flatten)]
     pub head: TicketHead,
-    #[schema(value_type = Object)]
-    pub subject: serde_json::Value,
+    pub subject: SubjectKeys,
     pub summary_zh: String,
-    #[schema(value_type = Option<Object>)]
-    pub suggestion: Option<serde_json::Value>,
+    pub suggestion: Option<Suggestion>,
     pub person_key: Option<String>,
     pub evidence: Vec<EvidenceItem>,
     pub can_dismiss: bool,

@@ -18,12 +18,10 @@ use super::schema::{
     TicketDetail, TicketHead, TicketList, TicketSummary, TicketWithHistory, TownshipName,
 };
 use super::{ApiError, ApiState};
-use crate::domain::mask_ids_in;
-use crate::domain::today_local;
-use crate::reconcile::TicketKind;
+use crate::domain::{mask_ids_in, today_local};
 use crate::store::{Actor, TicketFilter};
 use crate::tickets::export::{self, ExportFormat};
-use crate::tickets::{Status, StoredTicket};
+use crate::tickets::{Status, Ticket, TicketKind};
 
 /// The default and largest page of a list.
 const DEFAULT_LIMIT: i64 = 50;
@@ -84,23 +82,16 @@ async fn filter(
         None => None,
         Some(k) => Some(
             TicketKind::parse(k)
-                .ok_or_else(|| ApiError::bad_request(format!("未知的问题类型 {k:?}")))?
-                .as_str()
-                .to_string(),
+                .ok_or_else(|| ApiError::bad_request(format!("未知的问题类型 {k:?}")))?,
         ),
     };
     let status = match q.status.as_deref().filter(|s| !s.is_empty() && *s != "all") {
         None => None,
-        Some(s) => Some(
-            Status::parse(s)
-                .ok_or_else(|| {
-                    ApiError::bad_request(format!(
-                        "未知的状态 {s:?}（open、dismissed、resolved、withdrawn 或 all）"
-                    ))
-                })?
-                .as_str()
-                .to_string(),
-        ),
+        Some(s) => Some(Status::parse(s).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "未知的状态 {s:?}（open、dismissed、resolved、withdrawn 或 all）"
+            ))
+        })?),
     };
     let village = q
         .village
@@ -130,56 +121,43 @@ async fn filter(
     })
 }
 
-fn kind_zh(kind: &str) -> &str {
-    TicketKind::parse(kind).map(TicketKind::zh).unwrap_or(kind)
-}
-
-fn status_zh(status: &str) -> &str {
-    Status::parse(status).map(Status::zh).unwrap_or(status)
-}
-
 /// What a list and a detail both show of a ticket.
-fn head(t: &StoredTicket, state: &ApiState) -> TicketHead {
+fn head(t: &Ticket, state: &ApiState) -> TicketHead {
     TicketHead {
         ticket_id: t.ticket_id.clone(),
-        kind: t.kind.clone(),
-        kind_zh: kind_zh(&t.kind).to_string(),
-        township: t.township.clone(),
-        township_name: state.city.township_name(&t.township).to_string(),
+        kind: t.kind.to_string(),
+        kind_zh: t.kind.zh().to_string(),
+        township: t.township.to_string(),
+        township_name: state.city.township_name(t.township.as_str()).to_string(),
         village: t.village.clone(),
-        status: t.status.clone(),
-        status_zh: status_zh(&t.status).to_string(),
+        status: t.status.to_string(),
+        status_zh: t.status.zh().to_string(),
         opened_at: t.opened_at.clone(),
         updated_at: t.updated_at.clone(),
     }
 }
 
 /// A ticket as a list shows it: every ID number masked, no evidence details.
-fn list_item(t: &StoredTicket, state: &ApiState) -> TicketSummary {
+fn list_item(t: &Ticket, state: &ApiState) -> TicketSummary {
     TicketSummary {
         head: head(t, state),
         subject: mask_subject(&t.subject),
         summary_zh: mask_ids_in(&t.summary_zh),
-        evidence_count: t.evidence.as_array().map_or(0, Vec::len),
+        evidence_count: t.evidence.len(),
         has_suggestion: t.suggestion.is_some(),
     }
 }
 
 /// A ticket in full, for its detail view: IDs whole, evidence per department.
-fn detail_item(t: &StoredTicket, state: &ApiState) -> TicketDetail {
+fn detail_item(t: &Ticket, state: &ApiState) -> TicketDetail {
     let evidence = t
         .evidence
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|e| {
-            let source = e["source"].as_str().unwrap_or("");
-            EvidenceItem {
-                source: source.to_string(),
-                department_zh: export::department_zh(source).to_string(),
-                record: e["record"].as_str().unwrap_or_default().to_string(),
-                detail: e["detail"].as_str().unwrap_or_default().to_string(),
-            }
+        .iter()
+        .map(|e| EvidenceItem {
+            source: e.source.clone(),
+            department_zh: export::department_zh(&e.source).to_string(),
+            record: e.record.clone(),
+            detail: e.detail.clone(),
         })
         .collect();
     TicketDetail {
@@ -189,8 +167,8 @@ fn detail_item(t: &StoredTicket, state: &ApiState) -> TicketDetail {
         suggestion: t.suggestion.clone(),
         person_key: t.person_key.clone(),
         evidence,
-        can_dismiss: t.status == Status::Open.as_str(),
-        can_reopen: t.status == Status::Dismissed.as_str(),
+        can_dismiss: t.status == Status::Open,
+        can_reopen: t.status == Status::Dismissed,
     }
 }
 
@@ -287,7 +265,7 @@ pub async fn detail(
     caller
         .audit(
             &state,
-            Some(t.township.clone()),
+            Some(t.township.to_string()),
             "ticket.read",
             target,
             "ok",
@@ -386,7 +364,7 @@ async fn change(
     caller
         .audit(
             &state,
-            Some(before.township.clone()),
+            Some(before.township.to_string()),
             action,
             target,
             if done { "ok" } else { "refused" },
@@ -400,7 +378,7 @@ async fn change(
         };
         return Err(ApiError::Conflict(format!(
             "工单当前为“{}”，只有“{need}”的工单可以这样操作",
-            status_zh(&before.status)
+            before.status.zh()
         )));
     }
     let after = state

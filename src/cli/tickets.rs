@@ -67,7 +67,7 @@ pub(super) async fn run(
 ) -> anyhow::Result<ExitCode> {
     match cmd {
         TicketsCommand::Export(args) => {
-            let status = (args.status == "open").then(|| "open".to_string());
+            let status = (args.status == "open").then_some(Status::Open);
             let filter = TicketFilter {
                 township: args.township.clone(),
                 status,
@@ -98,8 +98,8 @@ pub(super) async fn run(
                 (None, Some(dir)) => {
                     let by_township = export::by_township(&tickets);
                     for (code, list) in &by_township {
-                        let name = config.city.township_name(code);
-                        let file = if name == *code {
+                        let name = config.city.township_name(code.as_str());
+                        let file = if name == code.as_str() {
                             format!("{code}.{}", args.format.extension())
                         } else {
                             format!("{code}-{name}.{}", args.format.extension())
@@ -153,7 +153,10 @@ async fn hand_change(
         .audit(&AuditRow {
             at: now.clone(),
             actor: who.clone(),
-            township: store.ticket(ticket, None).await?.map(|t| t.township),
+            township: store
+                .ticket(ticket, None)
+                .await?
+                .map(|t| t.township.to_string()),
             action: format!(
                 "ticket.{}",
                 if to == Status::Dismissed {

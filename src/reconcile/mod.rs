@@ -7,12 +7,11 @@ mod marital;
 mod registry;
 mod rules;
 mod sentences;
-mod ticket;
 mod view;
 mod walks;
 
+use crate::tickets::TicketDraft;
 pub use registry::{Field, GoldenRecord, PersonState, Persons, RecordRef, RegistryPlans, Unlinked};
-pub use ticket::{Evidence, Subject, TicketDraft, TicketKind};
 
 use std::collections::HashSet;
 

@@ -6,10 +6,10 @@
 
 use super::births::Birth;
 use super::marital::Implied;
-use super::ticket::Evidence;
 use super::view::{slash, DeathEvidence, PsbPerson};
 use crate::domain::{normalise_name, IdError, IdNumber, TownshipCode};
 use crate::records::{BirthCertificate, Marriage, PisRecord, PsbEvent, PsbEventKind};
+use crate::tickets::Evidence;
 
 // ---------------------------------------------------------------------------------------
 // Evidence lines

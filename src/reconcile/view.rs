@@ -8,13 +8,13 @@ use hashbrown::HashTable;
 
 use chrono::{Duration, NaiveDate};
 
-use super::ticket::Evidence;
 use super::walks::IdWalk;
 use crate::domain::{normalise_name, IdNumber, Sex, TownshipCode};
 use crate::records::{
     BirthCertificate, CertStatus, Cremation, DeathCertificate, Marriage, PisRecord, PsbEvent,
     PsbEventKind, Snapshot,
 };
+use crate::tickets::Evidence;
 
 /// Dates that decide what is overdue.
 #[derive(Clone, Copy, Debug)]

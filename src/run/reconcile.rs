@@ -9,8 +9,9 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::domain::{format_timestamp, now_local};
-use crate::reconcile::{prepare, Params, TicketKind};
+use crate::reconcile::{prepare, Params};
 use crate::store::{Actor, RegistryWrite, Store, StoreError};
+use crate::tickets::TicketKind;
 use crate::tickets::{plan, Change, Status};
 
 /// Counts of one run, per kind and per township.

@@ -17,8 +17,8 @@ impl Store {
              AND ($3 IS NULL OR status = $3) AND ($4 IS NULL OR village = $4)",
         )
         .bind(f.township.clone())
-        .bind(f.kind.clone())
-        .bind(f.status.clone())
+        .bind(f.kind.map(|k| k.as_str()))
+        .bind(f.status.map(|s| s.as_str()))
         .bind(f.village.clone())
         .fetch_one(&self.pool)
         .await

@@ -1,11 +1,11 @@
 //! Tickets, their history and reconciliation runs.
 
 use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::{FromRow, Row};
 
 use super::{doing, run_chunks, Insert, Store, StoreError, WriteTx};
-use crate::reconcile::TicketKind;
-use crate::tickets::{Change, ExistingTicket, Status, StoredTicket};
+use crate::domain::TownshipCode;
+use crate::tickets::{Change, EvidenceLine, ExistingTicket, Status, Ticket, TicketKind};
 
 /// One change of a ticket's status.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -21,45 +21,87 @@ pub struct TicketEventRow {
 #[derive(Clone, Debug, Default)]
 pub struct TicketFilter {
     pub township: Option<String>,
-    pub kind: Option<String>,
-    pub status: Option<String>,
+    pub kind: Option<TicketKind>,
+    pub status: Option<Status>,
     pub village: Option<String>,
     pub limit: Option<i64>,
     pub offset: i64,
 }
 
+/// A ticket's columns as stored: decoded by name, mapped to a [`Ticket`] once.
+#[derive(sqlx::FromRow)]
+struct TicketRow {
+    ticket_id: String,
+    kind: String,
+    township: String,
+    status: String,
+    subject: String,
+    opened_at: String,
+    updated_at: String,
+    evidence: String,
+    summary_zh: String,
+    suggestion: Option<String>,
+    person_key: Option<String>,
+    village: Option<String>,
+}
+
 const COLUMNS: &str = "ticket_id, kind, township, status, subject, opened_at, updated_at, evidence, summary_zh, suggestion, person_key, village";
 
-fn json(text: String) -> Result<serde_json::Value, StoreError> {
-    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
+/// One of a ticket's JSON columns, or which ticket holds it wrongly.
+fn json<T: serde::de::DeserializeOwned>(
+    ticket_id: &str,
+    column: &'static str,
+    text: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
         what: "ticket JSON",
-        detail: e.to_string(),
+        detail: format!("ticket {ticket_id} column {column}: {e}"),
     })
 }
 
-fn ticket_of(r: &AnyRow) -> Result<StoredTicket, StoreError> {
-    let d = doing("decoding a ticket");
-    let get = |i: usize| -> Result<String, StoreError> {
-        r.try_get(i).map_err(doing("decoding a ticket"))
-    };
-    Ok(StoredTicket {
-        ticket_id: get(0)?,
-        kind: get(1)?,
-        township: get(2)?,
-        status: get(3)?,
-        subject: json(get(4)?)?,
-        opened_at: get(5)?,
-        updated_at: get(6)?,
-        evidence: json(get(7)?)?,
-        summary_zh: get(8)?,
-        suggestion: r
-            .try_get::<Option<String>, _>(9)
-            .map_err(d)?
-            .map(json)
-            .transpose()?,
-        person_key: r.try_get(10).map_err(doing("decoding a ticket"))?,
-        village: r.try_get(11).map_err(doing("decoding a ticket"))?,
+/// A column that must hold one of a vocabulary's words.
+fn word<T>(
+    ticket_id: &str,
+    what: &'static str,
+    text: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<T, StoreError> {
+    parse(text).ok_or_else(|| StoreError::Corrupt {
+        what,
+        detail: format!("ticket {ticket_id}: {text:?}"),
     })
+}
+
+impl TryFrom<TicketRow> for Ticket {
+    type Error = StoreError;
+
+    fn try_from(r: TicketRow) -> Result<Ticket, StoreError> {
+        let id = r.ticket_id.as_str();
+        Ok(Ticket {
+            kind: word(id, "ticket kind", &r.kind, TicketKind::parse)?,
+            township: word(id, "ticket township", &r.township, TownshipCode::parse)?,
+            status: word(id, "ticket status", &r.status, Status::parse)?,
+            subject: json(id, "subject", &r.subject)?,
+            evidence: json(id, "evidence", &r.evidence)?,
+            suggestion: r
+                .suggestion
+                .as_deref()
+                .map(|s| json(id, "suggestion", s))
+                .transpose()?,
+            opened_at: r.opened_at,
+            updated_at: r.updated_at,
+            summary_zh: r.summary_zh,
+            person_key: r.person_key,
+            village: r.village,
+            ticket_id: r.ticket_id,
+        })
+    }
+}
+
+fn ticket_of(r: &AnyRow) -> Result<Ticket, StoreError> {
+    TicketRow::from_row(r)
+        .map_err(doing("decoding a ticket"))?
+        .try_into()
 }
 
 /// A new ticket's columns, ready to bind.
@@ -104,6 +146,19 @@ async fn event(
     Ok(())
 }
 
+/// What the lifecycle reads of a stored ticket.
+#[derive(sqlx::FromRow)]
+struct StateRow {
+    ticket_id: String,
+    kind: String,
+    township: String,
+    subject_key: String,
+    status: String,
+    evidence_digest: String,
+    dismissed_digest: Option<String>,
+    evidence: String,
+}
+
 impl Store {
     /// What the lifecycle needs of every stored ticket.
     pub async fn ticket_states(&self) -> Result<Vec<ExistingTicket>, StoreError> {
@@ -113,35 +168,26 @@ impl Store {
             .map_err(doing("reading ticket states"))?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
-            let g = |i: usize| -> Result<String, StoreError> {
-                r.try_get(i).map_err(doing("decoding a ticket state"))
-            };
-            let kind = g(1)?;
-            let status = g(4)?;
-            let evidence: serde_json::Value = json(g(7)?)?;
+            let r = StateRow::from_row(&r).map_err(doing("decoding a ticket state"))?;
+            let id = r.ticket_id.as_str();
+            let evidence: Vec<EvidenceLine> = json(id, "evidence", &r.evidence)?;
             let certificates = evidence
-                .as_array()
                 .into_iter()
-                .flatten()
-                .filter(|e| e["source"] == "nhc")
-                .filter_map(|e| e["record"].as_str())
-                .map(|r| r.split('#').next().unwrap_or(r).to_string())
+                .filter(|e| e.source == "nhc")
+                .map(|e| match e.record.split_once('#') {
+                    Some((cert, _version)) => cert.to_string(),
+                    None => e.record,
+                })
                 .collect();
             out.push(ExistingTicket {
-                ticket_id: g(0)?,
-                kind: TicketKind::parse(&kind).ok_or(StoreError::Corrupt {
-                    what: "ticket kind",
-                    detail: kind.clone(),
-                })?,
-                township: g(2)?,
-                subject_key: g(3)?,
-                status: Status::parse(&status).ok_or(StoreError::Corrupt {
-                    what: "ticket status",
-                    detail: status.clone(),
-                })?,
-                evidence_digest: g(5)?,
-                dismissed_digest: r.try_get(6).map_err(doing("decoding a ticket state"))?,
+                kind: word(id, "ticket kind", &r.kind, TicketKind::parse)?,
+                township: word(id, "ticket township", &r.township, TownshipCode::parse)?,
+                status: word(id, "ticket status", &r.status, Status::parse)?,
+                subject_key: r.subject_key,
+                evidence_digest: r.evidence_digest,
+                dismissed_digest: r.dismissed_digest,
                 certificates,
+                ticket_id: r.ticket_id,
             });
         }
         Ok(out)
@@ -293,7 +339,7 @@ impl Store {
     }
 
     /// Tickets matching a filter, by kind then township then ID.
-    pub async fn list_tickets(&self, f: &TicketFilter) -> Result<Vec<StoredTicket>, StoreError> {
+    pub async fn list_tickets(&self, f: &TicketFilter) -> Result<Vec<Ticket>, StoreError> {
         let sql = format!(
             "SELECT {COLUMNS} FROM tickets WHERE ($1 IS NULL OR township = $1) AND ($2 IS NULL OR kind = $2)
              AND ($3 IS NULL OR status = $3) AND ($4 IS NULL OR village = $4)
@@ -301,8 +347,8 @@ impl Store {
         );
         let rows = sqlx::query(&sql)
             .bind(f.township.clone())
-            .bind(f.kind.clone())
-            .bind(f.status.clone())
+            .bind(f.kind.map(|k| k.as_str()))
+            .bind(f.status.map(|s| s.as_str()))
             .bind(f.village.clone())
             .bind(f.limit.unwrap_or(i64::MAX))
             .bind(f.offset)
@@ -355,7 +401,7 @@ impl Store {
         &self,
         ticket_id: &str,
         township: Option<&str>,
-    ) -> Result<Option<StoredTicket>, StoreError> {
+    ) -> Result<Option<Ticket>, StoreError> {
         let sql = format!(
             "SELECT {COLUMNS} FROM tickets WHERE ticket_id = $1 AND ($2 IS NULL OR township = $2)"
         );
@@ -466,22 +512,27 @@ impl Store {
         rows.iter()
             .map(|r| {
                 let d = || doing("decoding a run");
+                let run_id: i64 = r.try_get(0).map_err(d())?;
+                let summary: String = r.try_get(3).map_err(d())?;
                 Ok((
-                    r.try_get(0).map_err(d())?,
+                    run_id,
                     r.try_get(1).map_err(d())?,
                     r.try_get(2).map_err(d())?,
-                    json(r.try_get(3).map_err(d())?)?,
+                    serde_json::from_str(&summary).map_err(|e| StoreError::Corrupt {
+                        what: "run summary",
+                        detail: format!("run {run_id}: {e}"),
+                    })?,
                 ))
             })
             .collect()
     }
 }
 
-fn evidence_json(d: &crate::reconcile::TicketDraft) -> String {
+fn evidence_json(d: &crate::tickets::TicketDraft) -> String {
     serde_json::Value::Array(d.evidence.iter().map(|e| e.to_json()).collect()).to_string()
 }
 
-fn suggestion_json(d: &crate::reconcile::TicketDraft) -> Option<String> {
+fn suggestion_json(d: &crate::tickets::TicketDraft) -> Option<String> {
     d.suggestion
         .map(|s| serde_json::json!({"id_number": s.as_str()}).to_string())
 }
@@ -489,7 +540,7 @@ fn suggestion_json(d: &crate::reconcile::TicketDraft) -> Option<String> {
 async fn update_content(
     tx: &mut WriteTx,
     id: &str,
-    draft: &crate::reconcile::TicketDraft,
+    draft: &crate::tickets::TicketDraft,
     digest: &str,
     status: Option<&str>,
     now: &str,

@@ -7,8 +7,8 @@ use std::path::Path;
 use rust_xlsxwriter::{Format as CellFormat, Workbook};
 
 use crate::config::CityConfig;
-use crate::reconcile::TicketKind;
-use crate::tickets::{Status, StoredTicket};
+use crate::domain::TownshipCode;
+use crate::tickets::Ticket;
 
 /// An export format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -46,21 +46,16 @@ pub enum ExportError {
 }
 
 /// Tickets grouped per township, in code order, for one file per township.
-pub fn by_township(
-    tickets: &[StoredTicket],
-) -> std::collections::BTreeMap<&str, Vec<StoredTicket>> {
-    let mut groups: std::collections::BTreeMap<&str, Vec<StoredTicket>> = Default::default();
+pub fn by_township(tickets: &[Ticket]) -> std::collections::BTreeMap<TownshipCode, Vec<Ticket>> {
+    let mut groups: std::collections::BTreeMap<TownshipCode, Vec<Ticket>> = Default::default();
     for t in tickets {
-        groups
-            .entry(t.township.as_str())
-            .or_default()
-            .push(t.clone());
+        groups.entry(t.township).or_default().push(t.clone());
     }
     groups
 }
 
 /// The JSON Lines object of one ticket (tickets.md "The export").
-pub fn ticket_json(t: &StoredTicket) -> serde_json::Value {
+pub fn ticket_json(t: &Ticket) -> serde_json::Value {
     serde_json::to_value(t).unwrap_or_default()
 }
 
@@ -92,60 +87,37 @@ const HEADERS: [&str; 13] = [
 ];
 const TAIL_HEADERS: [&str; 2] = ["发现时间", "更新时间"];
 
-fn row(t: &StoredTicket, city: &CityConfig) -> Vec<String> {
+fn row(t: &Ticket, city: &CityConfig) -> Vec<String> {
     let s = &t.subject;
-    let text = |k: &str| s.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
-    let id = if s.get("id_number").is_some() {
-        text("id_number")
+    let id = s
+        .id_number
+        .as_ref()
+        .or(s.child_id_number.as_ref())
+        .cloned()
+        .unwrap_or_default();
+    let pis = if s.pis_person_ids.is_empty() {
+        s.pis_person_id.clone().unwrap_or_default()
     } else {
-        text("child_id_number")
-    };
-    let pis = match s.get("pis_person_ids").and_then(|v| v.as_array()) {
-        Some(ids) => ids
-            .iter()
-            .filter_map(|v| v.as_str())
-            .collect::<Vec<_>>()
-            .join("、"),
-        None => text("pis_person_id"),
+        s.pis_person_ids.join("、")
     };
     let evidence = t
         .evidence
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|e| {
-            let source = department_zh(e["source"].as_str().unwrap_or(""));
-            format!(
-                "[{source} {}] {}",
-                e["record"].as_str().unwrap_or(""),
-                e["detail"].as_str().unwrap_or("")
-            )
-        })
+        .iter()
+        .map(|e| format!("[{} {}] {}", department_zh(&e.source), e.record, e.detail))
         .collect::<Vec<_>>()
         .join("\n");
-    let kind = TicketKind::parse(&t.kind)
-        .map(TicketKind::zh)
-        .unwrap_or(&t.kind);
-    let status = Status::parse(&t.status)
-        .map(Status::zh)
-        .unwrap_or(&t.status);
-    let suggestion = t
-        .suggestion
-        .as_ref()
-        .and_then(|v| v.get("id_number"))
-        .and_then(|v| v.as_str())
-        .unwrap_or("");
+    let suggestion = t.suggestion.as_ref().map_or("", |s| s.id_number.as_str());
     vec![
         t.ticket_id.clone(),
-        kind.to_string(),
-        t.kind.clone(),
-        city.township_name(&t.township).to_string(),
-        t.township.clone(),
+        t.kind.zh().to_string(),
+        t.kind.to_string(),
+        city.township_name(t.township.as_str()).to_string(),
+        t.township.to_string(),
         t.village.clone().unwrap_or_default(),
-        status.to_string(),
+        t.status.zh().to_string(),
         id,
         pis,
-        text("birth_cert_no"),
+        s.birth_cert_no.clone().unwrap_or_default(),
         t.summary_zh.clone(),
         evidence,
         suggestion.to_string(),
@@ -158,7 +130,7 @@ fn row(t: &StoredTicket, city: &CityConfig) -> Vec<String> {
 pub fn write(
     path: &Path,
     format: ExportFormat,
-    tickets: &[StoredTicket],
+    tickets: &[Ticket],
     city: &CityConfig,
 ) -> Result<(), ExportError> {
     let io = |source| ExportError::Io {
@@ -247,7 +219,7 @@ fn csv_cell(value: String) -> String {
 /// The bytes `write` would put in a file, for downloads over HTTP.
 pub fn to_bytes(
     format: ExportFormat,
-    tickets: &[StoredTicket],
+    tickets: &[Ticket],
     city: &CityConfig,
 ) -> Result<Vec<u8>, ExportError> {
     encode(format, tickets, city, "download")
@@ -256,7 +228,7 @@ pub fn to_bytes(
 /// Encodes an export in memory; `label` names it in errors (a path or "download").
 fn encode(
     format: ExportFormat,
-    tickets: &[StoredTicket],
+    tickets: &[Ticket],
     city: &CityConfig,
     label: &str,
 ) -> Result<Vec<u8>, ExportError> {
@@ -353,16 +325,23 @@ fn encode(
 mod tests {
     use super::*;
 
-    fn ticket(summary: &str) -> StoredTicket {
-        StoredTicket {
+    fn ticket(summary: &str) -> Ticket {
+        Ticket {
             ticket_id: "T0123456789abcdef".into(),
-            kind: "PHANTOM_RECORD".into(),
-            township: "349901001".into(),
-            status: "open".into(),
-            subject: serde_json::json!({"pis_person_id": "@RK1"}),
+            kind: crate::tickets::TicketKind::PhantomRecord,
+            township: TownshipCode::parse("349901001").unwrap(),
+            status: crate::tickets::Status::Open,
+            subject: crate::tickets::SubjectKeys {
+                pis_person_id: Some("@RK1".into()),
+                ..Default::default()
+            },
             opened_at: "2014-09-01 02:30:00".into(),
             updated_at: "2014-09-01 02:30:00".into(),
-            evidence: serde_json::json!([{"source": "pis", "record": "RK1", "detail": "-1+1"}]),
+            evidence: vec![crate::tickets::EvidenceLine {
+                source: "pis".into(),
+                record: "RK1".into(),
+                detail: "-1+1".into(),
+            }],
             summary_zh: summary.into(),
             suggestion: None,
             person_key: None,

@@ -6,7 +6,8 @@ use std::collections::{HashMap, HashSet};
 
 use sha2::{Digest, Sha256};
 
-use crate::reconcile::{TicketDraft, TicketKind};
+use super::{TicketDraft, TicketKind};
+use crate::domain::TownshipCode;
 
 /// A ticket's status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -47,12 +48,18 @@ impl Status {
     }
 }
 
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What the lifecycle needs to know of a stored ticket.
 #[derive(Clone, Debug)]
 pub struct ExistingTicket {
     pub ticket_id: String,
     pub kind: TicketKind,
-    pub township: String,
+    pub township: TownshipCode,
     pub subject_key: String,
     pub status: Status,
     pub evidence_digest: String,
@@ -95,8 +102,8 @@ pub enum Change {
 }
 
 /// The stable ID of the ticket for one (kind, township, subject).
-pub fn ticket_id(kind: TicketKind, township: &str, subject_key: &str) -> String {
-    let d = Sha256::digest(format!("{}|{township}|{subject_key}", kind.as_str()).as_bytes());
+pub fn ticket_id(kind: TicketKind, township: TownshipCode, subject_key: &str) -> String {
+    let d = Sha256::digest(format!("{kind}|{township}|{subject_key}").as_bytes());
     format!("T{}", crate::domain::hex(&d[..8]))
 }
 
@@ -120,19 +127,18 @@ pub fn plan(
     drafts: Vec<TicketDraft>,
     voided: &HashSet<String>,
 ) -> Vec<Change> {
-    let by_key: HashMap<(TicketKind, &str, &str), &ExistingTicket> = existing
+    let by_key: HashMap<(TicketKind, TownshipCode, &str), &ExistingTicket> = existing
         .iter()
-        .map(|t| ((t.kind, t.township.as_str(), t.subject_key.as_str()), t))
+        .map(|t| ((t.kind, t.township, t.subject_key.as_str()), t))
         .collect();
     let mut found: HashSet<&str> = HashSet::new();
     let mut changes = Vec::new();
     for draft in drafts {
-        let township = draft.township.to_string();
         let key = draft.subject_key();
         let digest = evidence_digest(&draft);
-        match by_key.get(&(draft.kind, township.as_str(), key.as_str())) {
+        match by_key.get(&(draft.kind, draft.township, key.as_str())) {
             None => changes.push(Change::Open {
-                ticket_id: ticket_id(draft.kind, &township, &key),
+                ticket_id: ticket_id(draft.kind, draft.township, &key),
                 draft,
                 digest,
             }),

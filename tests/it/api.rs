@@ -9,11 +9,9 @@ use popsync::config::CityConfig;
 use popsync::domain::{
     format_timestamp, mask_id_str, normalise_id, now_local, IdNumber, TownshipCode,
 };
-use popsync::reconcile::{
-    Evidence, GoldenRecord, RecordRef, Subject, TicketDraft, TicketKind, Unlinked,
-};
+use popsync::reconcile::{GoldenRecord, RecordRef, Unlinked};
 use popsync::store::{Actor, Store};
-use popsync::tickets::{self, Change};
+use popsync::tickets::{self, Change, Evidence, Subject, TicketDraft, TicketKind};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -392,6 +390,7 @@ impl App {
             .expect("read")
             .expect("exists")
             .status
+            .to_string()
     }
 }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use popsync::domain::mask_id_str;
-use popsync::reconcile::TicketKind;
+use popsync::tickets::TicketKind;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpStream;

@@ -6,8 +6,8 @@ use foldhash::{HashSet, HashSetExt};
 use super::Rules;
 use crate::domain::IdNumber;
 use crate::reconcile::sentences::{birth_evidence, birth_not_in_pis, birth_not_registered};
-use crate::reconcile::ticket::{Subject, TicketKind};
 use crate::reconcile::view::PsbPerson;
+use crate::tickets::{Subject, TicketKind};
 
 impl Rules<'_, '_> {
     /// `BIRTH_NOT_IN_PIS` (tickets.md, The kinds): an overdue birth of the city that

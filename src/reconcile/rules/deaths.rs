@@ -5,7 +5,7 @@ use foldhash::{HashSet, HashSetExt};
 use super::Rules;
 use crate::domain::IdNumber;
 use crate::reconcile::sentences::{death_not_recorded, pis_evidence};
-use crate::reconcile::ticket::{Subject, TicketKind};
+use crate::tickets::{Subject, TicketKind};
 
 impl Rules<'_, '_> {
     /// `DEATH_NOT_RECORDED` (tickets.md, The kinds): a person with overdue death

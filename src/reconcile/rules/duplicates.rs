@@ -9,8 +9,8 @@ use super::Rules;
 use crate::domain::normalise_name;
 use crate::reconcile::births::mother_key;
 use crate::reconcile::sentences::{duplicate_record, pis_evidence};
-use crate::reconcile::ticket::{Subject, TicketKind};
 use crate::records::PisRecord;
+use crate::tickets::{Subject, TicketKind};
 
 impl<'a> Rules<'a, '_> {
     /// `DUPLICATE_RECORD` (tickets.md, The kinds): two or more active records denote

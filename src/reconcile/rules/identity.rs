@@ -10,8 +10,8 @@ use crate::reconcile::sentences::{
     identity_mismatch, invalid_id_birth_date, invalid_id_malformed, invalid_id_sex,
     likely_correction, phantom_unknown_id, phantom_without_id, pis_evidence, psb_evidence,
 };
-use crate::reconcile::ticket::{Subject, TicketDraft, TicketKind};
 use crate::reconcile::view::Identity;
+use crate::tickets::{Subject, TicketDraft, TicketKind};
 
 impl Rules<'_, '_> {
     /// `INVALID_ID` (tickets.md, The kinds): an active record, not covered by

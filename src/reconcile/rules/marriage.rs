@@ -6,7 +6,7 @@ use super::Rules;
 use crate::domain::{IdNumber, TownshipCode};
 use crate::reconcile::marital::MaritalHistory;
 use crate::reconcile::sentences::{marital_status_mismatch, marriage_evidence, pis_evidence};
-use crate::reconcile::ticket::{Evidence, Subject, TicketKind};
+use crate::tickets::{Evidence, Subject, TicketKind};
 
 impl Rules<'_, '_> {
     /// `MARITAL_STATUS_MISMATCH` (tickets.md, The kinds): a person, not off the

@@ -16,11 +16,11 @@ mod residence;
 use std::collections::BTreeMap;
 
 use super::denotes::Denotations;
-use super::ticket::{Evidence, Subject, TicketDraft, TicketKind};
 use super::view::View;
 use super::walks::ActiveRecords;
 use crate::domain::{IdNumber, TownshipCode};
 use crate::records::{PisRecord, PsbEventKind};
+use crate::tickets::{Evidence, Subject, TicketDraft, TicketKind};
 
 /// Everything the rules share: the view plus who-denotes-whom.
 pub struct Rules<'a, 'v> {

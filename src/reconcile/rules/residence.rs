@@ -9,9 +9,9 @@ use crate::reconcile::sentences::{
     move_in_not_recorded, move_out_not_recorded, pis_evidence, psb_evidence, residence_mismatch,
     resident_missing,
 };
-use crate::reconcile::ticket::{Subject, TicketDraft, TicketKind};
 use crate::reconcile::view::Identity;
 use crate::records::PsbEventKind;
+use crate::tickets::{Subject, TicketDraft, TicketKind};
 
 impl Rules<'_, '_> {
     /// `MOVE_OUT_NOT_RECORDED` (tickets.md, The kinds): a PSB person whose current

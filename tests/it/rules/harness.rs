@@ -6,11 +6,12 @@
 use chrono::{Duration, NaiveDate};
 
 use popsync::domain::{DivisionCode, IdNumber, Sex};
-use popsync::reconcile::{reconcile, Params, TicketDraft, TicketKind};
+use popsync::reconcile::{reconcile, Params};
 use popsync::records::{
     BirthCertificate, CertStatus, Cremation, DeathCertificate, Marriage, MarriageKind, PisBirth,
     PisRecord, PisState, PsbEvent, PsbEventKind, PsbParticulars, Snapshot,
 };
+use popsync::tickets::{TicketDraft, TicketKind};
 
 // ---------------------------------------------------------------------------------------
 // The world builder

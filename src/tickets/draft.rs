@@ -1,5 +1,7 @@
-//! What reconciliation says: ticket drafts with their subject, evidence and a plain
-//! Chinese sentence. Drafts carry no status; the lifecycle decides that.
+//! The ticket vocabulary reconciliation speaks: the twelve kinds, and a ticket as one
+//! run finds it (a draft) with its subject, evidence and a plain Chinese sentence.
+//! Drafts carry no status; the lifecycle decides that. It lives with the tickets so that
+//! `reconcile` and the store both depend on it, and it on neither.
 
 use std::fmt;
 
