@@ -14,7 +14,7 @@ pub const DEFAULT_CONFIG_PATH: &str = "/etc/popsync/popsync.toml";
 /// A configuration problem, always naming the key or file at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,

@@ -162,7 +162,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 r.feed,
                 r.new_records()
             ),
-            Err(e) => anyhow::bail!("{} failed: {e}", r.feed),
+            Err(e) => anyhow::bail!("{} failed: {}", r.feed, crate::domain::masked_causes(e)),
         }
     }
     server.stop().await;

@@ -290,6 +290,70 @@ impl PisState {
     }
 }
 
+/// A register's marital status, `hyzk` (GB/T 2261.2), parsed once where the record is
+/// decoded, so that the rules compare statuses, never codes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Hyzk {
+    /// `10`
+    Unmarried,
+    /// `20`
+    Married,
+    /// `21`
+    FirstMarriage,
+    /// `22`
+    Remarried,
+    /// `23`, to a former spouse.
+    RemarriedToFormer,
+    /// `30`
+    Widowed,
+    /// `40`
+    Divorced,
+    /// `90`
+    NotStated,
+    /// A code outside the standard, kept as typed: the store and `verify` see what was
+    /// served, and no rule takes it for a status.
+    Other(InlineText),
+}
+
+impl Hyzk {
+    pub fn parse(code: &str) -> Hyzk {
+        match code {
+            "10" => Hyzk::Unmarried,
+            "20" => Hyzk::Married,
+            "21" => Hyzk::FirstMarriage,
+            "22" => Hyzk::Remarried,
+            "23" => Hyzk::RemarriedToFormer,
+            "30" => Hyzk::Widowed,
+            "40" => Hyzk::Divorced,
+            "90" => Hyzk::NotStated,
+            other => Hyzk::Other(other.into()),
+        }
+    }
+
+    /// The code as served, for the store.
+    pub fn code(&self) -> &str {
+        match self {
+            Hyzk::Unmarried => "10",
+            Hyzk::Married => "20",
+            Hyzk::FirstMarriage => "21",
+            Hyzk::Remarried => "22",
+            Hyzk::RemarriedToFormer => "23",
+            Hyzk::Widowed => "30",
+            Hyzk::Divorced => "40",
+            Hyzk::NotStated => "90",
+            Hyzk::Other(code) => code,
+        }
+    }
+
+    /// `20`–`23` all count as married (tickets.md `MARITAL_STATUS_MISMATCH`).
+    pub fn is_married(&self) -> bool {
+        matches!(
+            self,
+            Hyzk::Married | Hyzk::FirstMarriage | Hyzk::Remarried | Hyzk::RemarriedToFormer
+        )
+    }
+}
+
 /// One record of the family-planning register, as last modified.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PisRecord {
@@ -302,7 +366,7 @@ pub struct PisRecord {
     pub sex: Sex,
     pub birth_date: NaiveDate,
     pub village: DivisionCode,
-    pub marital: Option<InlineText>,
+    pub marital: Option<Hyzk>,
     /// A child's birth as typed; `None` when neither is typed.
     pub birth: Option<Box<PisBirth>>,
     pub state: PisState,
@@ -446,4 +510,19 @@ pub struct Snapshot {
     pub births: Vec<BirthCertificate>,
     pub deaths: Vec<DeathCertificate>,
     pub pis: Vec<PisRecord>,
+}
+
+#[cfg(test)]
+mod hyzk_tests {
+    use super::Hyzk;
+
+    #[test]
+    fn a_code_is_stored_as_served() {
+        for code in ["10", "20", "21", "22", "23", "30", "40", "90", "99", "2O"] {
+            assert_eq!(Hyzk::parse(code).code(), code);
+        }
+        assert!(Hyzk::parse("23").is_married());
+        assert!(!Hyzk::parse("10").is_married());
+        assert_eq!(Hyzk::parse("2O"), Hyzk::Other("2O".into()));
+    }
 }

@@ -4,13 +4,14 @@
 //! their SHA-256. A township token is bound to one township; an admin token is
 //! city-wide and may name a township with `?township=`.
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, Query};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
+use super::tickets::{query, ScopeQuery};
 use super::{ApiError, ApiState};
 use crate::domain::{format_timestamp, hex, now_local, TownshipCode};
-use crate::store::{AuditRow, TokenOwner};
+use crate::store::{AuditAction, AuditResult, AuditRow, TokenOwner};
 
 /// The authenticated caller of one request.
 #[derive(Clone, Debug)]
@@ -57,9 +58,9 @@ impl FromRequestParts<ApiState> for Caller {
                 at: format_timestamp(now_local()),
                 actor: format!("api:{why}"),
                 township: None,
-                action: "api.refused".into(),
+                action: AuditAction::ApiRefused,
                 target: format!("{} {route}", parts.method),
-                result: "401".into(),
+                result: AuditResult::Unauthorized,
             })
             .await?;
         Err(ApiError::Unauthorized)
@@ -131,8 +132,14 @@ impl Caller {
         if let Err(ApiError::Forbidden(_)) = &scope {
             let asked = requested.map(str::trim).unwrap_or("-");
             let target = format!("township {}", asked.get(..9).unwrap_or(asked));
-            self.audit(state, None, "api.refused", target, "403")
-                .await?;
+            self.audit(
+                state,
+                None,
+                AuditAction::ApiRefused,
+                target,
+                AuditResult::Forbidden,
+            )
+            .await?;
         }
         scope
     }
@@ -142,20 +149,47 @@ impl Caller {
         &self,
         state: &ApiState,
         township: Option<String>,
-        action: &str,
+        action: AuditAction,
         target: String,
-        result: &str,
+        result: AuditResult,
     ) -> Result<(), ApiError> {
         let entry = AuditRow {
             at: format_timestamp(now_local()),
             actor: self.actor(),
             township: township.or_else(|| self.owner.township.clone()),
-            action: action.to_string(),
+            action,
             target,
-            result: result.to_string(),
+            result,
         };
         state.store.audit(&entry).await?;
         Ok(())
+    }
+}
+
+/// The preamble of every handler that reads within a scope: who calls, the `?township=`
+/// (and `?limit=`) they asked with, and the township their queries are limited to (a
+/// refusal already audited). One extractor, so no handler can forget the scope.
+pub struct Scoped {
+    pub caller: Caller,
+    /// `None` only for an admin who asked for the whole city.
+    pub scope: Option<String>,
+    pub query: ScopeQuery,
+}
+
+impl FromRequestParts<ApiState> for Scoped {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Scoped, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let query = query(Query::<ScopeQuery>::from_request_parts(parts, state).await)?;
+        let scope = caller
+            .scope_audited(state, query.township.as_deref())
+            .await?;
+        Ok(Scoped {
+            caller,
+            scope,
+            query,
+        })
     }
 }
 

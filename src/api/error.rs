@@ -26,9 +26,9 @@ pub enum ApiError {
     /// The ticket is not in a status that allows the change.
     #[error("{0}")]
     Conflict(String),
-    #[error("store: {0}")]
+    #[error("store")]
     Store(#[from] StoreError),
-    #[error("export: {0}")]
+    #[error("export")]
     Export(#[from] crate::tickets::export::ExportError),
 }
 
@@ -70,7 +70,7 @@ impl IntoResponse for ApiError {
         let message = match &self {
             // The cause stays in the log; the client learns only that it was ours.
             ApiError::Store(_) | ApiError::Export(_) => {
-                tracing::error!(error = %self, "API request failed");
+                tracing::error!(error = %crate::domain::masked_causes(&self), "API request failed");
                 "服务器内部错误，请稍后重试或联系管理员".to_string()
             }
             other => other.to_string(),

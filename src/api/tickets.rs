@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 
-use super::auth::Caller;
+use super::auth::{Caller, Scoped};
 use super::mask::mask_subject;
 use super::schema::{
     ChangedTicket, Counts, ErrorBody, EvidenceItem, KindCount, KindName, Me, RunOpen, Runs,
@@ -19,7 +19,7 @@ use super::schema::{
 };
 use super::{ApiError, ApiState};
 use crate::domain::{mask_ids_in, today_local};
-use crate::store::{Actor, TicketFilter};
+use crate::store::{Actor, AuditAction, AuditResult, TicketFilter};
 use crate::tickets::export::{self, ExportFormat};
 use crate::tickets::{Status, Ticket, TicketKind};
 
@@ -226,7 +226,13 @@ pub async fn list(
     // A list shows names beside masked IDs: who read which township's list is kept.
     let target = format!("{} of {total} tickets", tickets.len());
     caller
-        .audit(&state, f.township.clone(), "tickets.list", target, "ok")
+        .audit(
+            &state,
+            f.township.clone(),
+            AuditAction::TicketsList,
+            target,
+            AuditResult::Ok,
+        )
         .await?;
     Ok(Json(TicketList {
         tickets: tickets.iter().map(|t| list_item(t, &state)).collect(),
@@ -245,18 +251,20 @@ pub async fn list(
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 pub async fn detail(
-    caller: Caller,
+    Scoped { caller, scope, .. }: Scoped,
     State(state): State<ApiState>,
     Path(id): Path<String>,
-    q: Result<Query<ScopeQuery>, QueryRejection>,
 ) -> Result<Json<TicketWithHistory>, ApiError> {
-    let scope = caller
-        .scope_audited(&state, query(q)?.township.as_deref())
-        .await?;
     let target = format!("ticket {}", mask_ids_in(&id));
     let Some(t) = state.store.ticket(&id, scope.as_deref()).await? else {
         caller
-            .audit(&state, scope, "ticket.read", target, "not_found")
+            .audit(
+                &state,
+                scope,
+                AuditAction::TicketRead,
+                target,
+                AuditResult::NotFound,
+            )
             .await?;
         return Err(ApiError::not_found("没有这个工单"));
     };
@@ -266,9 +274,9 @@ pub async fn detail(
         .audit(
             &state,
             Some(t.township.to_string()),
-            "ticket.read",
+            AuditAction::TicketRead,
             target,
-            "ok",
+            AuditResult::Ok,
         )
         .await?;
     Ok(Json(TicketWithHistory {
@@ -285,13 +293,12 @@ pub async fn detail(
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn dismiss(
-    caller: Caller,
+    scoped: Scoped,
     State(state): State<ApiState>,
     Path(id): Path<String>,
-    q: Result<Query<ScopeQuery>, QueryRejection>,
     body: Result<Json<ReasonBody>, JsonRejection>,
 ) -> Result<Json<ChangedTicket>, ApiError> {
-    change(caller, state, id, q, body, Status::Dismissed).await
+    change(scoped, state, id, body, Status::Dismissed).await
 }
 
 /// `POST /api/v1/tickets/{id}/reopen`.
@@ -302,28 +309,23 @@ pub async fn dismiss(
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn reopen(
-    caller: Caller,
+    scoped: Scoped,
     State(state): State<ApiState>,
     Path(id): Path<String>,
-    q: Result<Query<ScopeQuery>, QueryRejection>,
     body: Result<Json<ReasonBody>, JsonRejection>,
 ) -> Result<Json<ChangedTicket>, ApiError> {
-    change(caller, state, id, q, body, Status::Open).await
+    change(scoped, state, id, body, Status::Open).await
 }
 
 /// Dismisses or reopens a ticket by hand, scoped in the store's UPDATE itself, and
 /// audits the attempt whatever its result.
 async fn change(
-    caller: Caller,
+    Scoped { caller, scope, .. }: Scoped,
     state: ApiState,
     id: String,
-    q: Result<Query<ScopeQuery>, QueryRejection>,
     body: Result<Json<ReasonBody>, JsonRejection>,
     to: Status,
 ) -> Result<Json<ChangedTicket>, ApiError> {
-    let scope = caller
-        .scope_audited(&state, query(q)?.township.as_deref())
-        .await?;
     let Json(body) = body.map_err(|e| {
         ApiError::bad_request(format!(
             "请求体应为 {{\"reason\": \"…\"}}：{}",
@@ -340,14 +342,14 @@ async fn change(
         )));
     }
     let action = if to == Status::Dismissed {
-        "ticket.dismiss"
+        AuditAction::TicketDismiss
     } else {
-        "ticket.reopen"
+        AuditAction::TicketReopen
     };
     let target = format!("ticket {}", mask_ids_in(&id));
     let Some(before) = state.store.ticket(&id, scope.as_deref()).await? else {
         caller
-            .audit(&state, scope, action, target, "not_found")
+            .audit(&state, scope, action, target, AuditResult::NotFound)
             .await?;
         return Err(ApiError::not_found("没有这个工单"));
     };
@@ -367,7 +369,11 @@ async fn change(
             Some(before.township.to_string()),
             action,
             target,
-            if done { "ok" } else { "refused" },
+            if done {
+                AuditResult::Ok
+            } else {
+                AuditResult::Refused
+            },
         )
         .await?;
     if !done {
@@ -453,7 +459,13 @@ async fn download(
         })??;
     let target = format!("{} export of {n} tickets", format.extension());
     caller
-        .audit(&state, f.township.clone(), "tickets.export", target, "ok")
+        .audit(
+            &state,
+            f.township.clone(),
+            AuditAction::TicketsExport,
+            target,
+            AuditResult::Ok,
+        )
         .await?;
     let code = f.township.as_deref().unwrap_or("city");
     let ascii = format!("popsync-{code}-{}.{}", today_local(), format.extension());
@@ -501,13 +513,9 @@ fn percent_encode(s: &str) -> String {
     responses((status = 200, body = Counts), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn counts(
-    caller: Caller,
+    Scoped { scope, .. }: Scoped,
     State(state): State<ApiState>,
-    q: Result<Query<ScopeQuery>, QueryRejection>,
 ) -> Result<Json<Counts>, ApiError> {
-    let scope = caller
-        .scope_audited(&state, query(q)?.township.as_deref())
-        .await?;
     let rows = state.store.ticket_counts(scope.as_deref()).await?;
     let mut by_kind: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
     for (kind, status, n) in rows {
@@ -545,13 +553,10 @@ pub async fn counts(
     responses((status = 200, body = Runs), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn runs(
-    caller: Caller,
+    Scoped { scope, query, .. }: Scoped,
     State(state): State<ApiState>,
-    q: Result<Query<ScopeQuery>, QueryRejection>,
 ) -> Result<Json<Runs>, ApiError> {
-    let q = query(q)?;
-    let scope = caller.scope_audited(&state, q.township.as_deref()).await?;
-    let limit = q.limit.unwrap_or(10);
+    let limit = query.limit.unwrap_or(10);
     if !(1..=100).contains(&limit) {
         return Err(ApiError::bad_request("limit 应在 1 到 100 之间"));
     }

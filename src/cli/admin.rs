@@ -10,7 +10,7 @@ use super::operator;
 use crate::api::auth::{new_token, new_token_id};
 use crate::config::Config;
 use crate::domain::{format_timestamp, now_local, TownshipCode};
-use crate::store::{AuditRow, NewToken, Store};
+use crate::store::{AuditAction, AuditResult, AuditRow, NewToken, Store};
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
@@ -91,12 +91,12 @@ pub async fn token(cmd: TokenCommand, config: &Config, store: &Store) -> anyhow:
                     at: now,
                     actor: operator(None),
                     township: township.clone(),
-                    action: "token.create".into(),
+                    action: AuditAction::TokenCreate,
                     target: format!(
                         "token {token_id} ({name}){}",
                         if admin { " admin" } else { "" }
                     ),
-                    result: "ok".into(),
+                    result: AuditResult::Ok,
                 })
                 .await?;
             eprintln!(
@@ -137,12 +137,12 @@ pub async fn token(cmd: TokenCommand, config: &Config, store: &Store) -> anyhow:
                     at: now,
                     actor: operator(None),
                     township: None,
-                    action: "token.revoke".into(),
+                    action: AuditAction::TokenRevoke,
                     target: format!("token {token_id}"),
                     result: if done {
-                        "ok".into()
+                        AuditResult::Ok
                     } else {
-                        "not_found".into()
+                        AuditResult::NotFound
                     },
                 })
                 .await?;

@@ -18,7 +18,7 @@ use crate::domain::{
 };
 use crate::run::pull::{sync_feeds, SyncOptions};
 use crate::shutdown::Shutdown;
-use crate::store::{AuditRow, Store};
+use crate::store::{AuditAction, AuditResult, AuditRow, Store};
 use crate::telemetry::{self, LogFormat};
 
 /// popsync: keeps the population register complete and correct.
@@ -195,8 +195,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     ),
                     Err(e) => {
                         println!(
-                            "{}: FAILED after {stored} new records: {e}\n  what to do: {}",
+                            "{}: FAILED after {stored} new records: {}\n  what to do: {}",
                             r.feed,
+                            crate::domain::masked_causes(e),
                             e.hint()
                         );
                         failed.push(r.feed.as_str());
@@ -280,12 +281,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     at: format_timestamp(now_local()),
                     actor: operator(None),
                     township: person.as_ref().and_then(|p| p.township.clone()),
-                    action: "person.read".into(),
+                    action: AuditAction::PersonRead,
                     target: format!("person {}", masked_person_key(&key)),
                     result: if person.is_some() {
-                        "ok".into()
+                        AuditResult::Ok
                     } else {
-                        "not_found".into()
+                        AuditResult::NotFound
                     },
                 })
                 .await?;

@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 use super::operator;
 use crate::config::Config;
 use crate::domain::{format_timestamp, now_local};
-use crate::store::{AuditRow, Store, TicketFilter};
+use crate::store::{AuditAction, AuditResult, AuditRow, Store, TicketFilter};
 use crate::tickets::export::{self, ExportFormat};
 use crate::tickets::Status;
 
@@ -79,13 +79,13 @@ pub(super) async fn run(
                 at: format_timestamp(now_local()),
                 actor: operator(None),
                 township: args.township.clone(),
-                action: "tickets.export".into(),
+                action: AuditAction::TicketsExport,
                 target: format!(
                     "{count} tickets ({}, {}) to {destination}",
                     args.format.extension(),
                     args.status
                 ),
-                result: "ok".into(),
+                result: AuditResult::Ok,
             };
             match (&args.output, &args.per_township) {
                 (Some(path), _) => {
@@ -157,16 +157,17 @@ async fn hand_change(
                 .ticket(ticket, None)
                 .await?
                 .map(|t| t.township.to_string()),
-            action: format!(
-                "ticket.{}",
-                if to == Status::Dismissed {
-                    "dismiss"
-                } else {
-                    "reopen"
-                }
-            ),
+            action: if to == Status::Dismissed {
+                AuditAction::TicketDismiss
+            } else {
+                AuditAction::TicketReopen
+            },
             target: format!("ticket {ticket}"),
-            result: if done { "ok".into() } else { "refused".into() },
+            result: if done {
+                AuditResult::Ok
+            } else {
+                AuditResult::Refused
+            },
         })
         .await?;
     if done {

@@ -389,7 +389,10 @@ async fn readiness(state: &HealthState) -> (StatusCode, serde_json::Value) {
                 }
             }
         }
-        Err(e) => problems.push(format!("cannot read feed states: {e}")),
+        Err(e) => problems.push(format!(
+            "cannot read feed states: {}",
+            crate::domain::masked_causes(&e)
+        )),
     }
     if problems.is_empty() {
         (StatusCode::OK, json!({"ready": true, "warnings": warnings}))

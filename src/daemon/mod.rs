@@ -257,7 +257,7 @@ async fn feed_loop(
                         feed = name,
                         failing_for_secs = failing_for,
                         stale_after_secs = feed.stale_after_secs,
-                        error = %crate::domain::mask_ids_in(&e.to_string()),
+                        error = %crate::domain::masked_causes(&e),
                         action = "the department has been unreachable past the feed's stale_after_secs: check its service and the network path, then run `popsync sync --feed NAME`",
                         "feed is stale"
                     );
@@ -330,7 +330,7 @@ async fn reconcile_loop(shared: Shared, hb: Heartbeat, mut shutdown: Shutdown) -
                 health::refresh_ticket_gauges(&shared.store).await;
             }
             Err(e) => tracing::error!(
-                error = %crate::domain::mask_ids_in(&e.to_string()),
+                error = %crate::domain::masked_causes(&e),
                 trigger = reason,
                 action = "check disk space and the database server; the next scheduled run retries",
                 "reconciliation failed"

@@ -112,7 +112,7 @@ impl SharedView {
             Err(SyncError::Interrupted { .. }) => f.last_outcome = Some("interrupted".into()),
             Err(e) => {
                 f.last_outcome = Some("failed".into());
-                f.last_error = Some(crate::domain::mask_ids_in(&e.to_string()));
+                f.last_error = Some(crate::domain::masked_causes(&e));
                 f.needs_operator = e.needs_operator();
                 f.consecutive_failures += 1;
             }

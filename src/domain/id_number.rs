@@ -202,6 +202,20 @@ pub fn mask_id_str(s: &str) -> String {
     out
 }
 
+/// An error and every cause after it on one line (`outer: inner: root`), IDs masked:
+/// what a log line, a stored status or a report shows. Error messages never repeat their
+/// own source, so each cause appears once.
+pub fn masked_causes(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    mask_ids_in(&s)
+}
+
 /// Masks every ID-like run (15 or more digits, an `X` allowed) inside free text, such
 /// as a department's error message or a malformed record's reason, before it is logged.
 pub fn mask_ids_in(text: &str) -> String {

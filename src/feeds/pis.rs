@@ -21,7 +21,7 @@ use super::{FeedError, StreamPager};
 use crate::config::FeedConfig;
 use crate::domain::{normalise_id, parse_dashed_date, parse_local_datetime, DivisionCode, Sex};
 use crate::records::{
-    boxed_unless_empty, Batch, InlineText, PisBirth, PisRecord, PisState, Records, WithRaw,
+    boxed_unless_empty, Batch, Hyzk, InlineText, PisBirth, PisRecord, PisState, Records, WithRaw,
 };
 
 /// Where a fresh store starts reading.
@@ -240,7 +240,7 @@ fn parse_fields(row: &Map<String, Value>, mt: Option<InlineText>) -> Result<PisR
         sex,
         birth_date,
         village,
-        marital: code(row, "hyzk"),
+        marital: code(row, "hyzk").map(|c| Hyzk::parse(&c)),
         birth: boxed_unless_empty(PisBirth {
             mother_id: code(row, "mqSfzh"),
             birth_cert_no,

@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 
 use super::view::View;
 use crate::domain::IdNumber;
-use crate::records::{Marriage, MarriageKind};
+use crate::records::{Hyzk, Marriage, MarriageKind};
 
 /// What the register's `hyzk` should say.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,12 +18,12 @@ pub enum Implied {
 }
 
 impl Implied {
-    /// Whether a `hyzk` code agrees (`20`–`23` all count as married).
-    pub fn matches(self, hyzk: Option<&str>) -> bool {
+    /// Whether a register's `hyzk` agrees.
+    pub fn matches(self, hyzk: Option<&Hyzk>) -> bool {
         match (self, hyzk) {
-            (Implied::Married, Some(c)) => matches!(c, "20" | "21" | "22" | "23"),
-            (Implied::Divorced, Some(c)) => c == "40",
-            (Implied::Widowed, Some(c)) => c == "30",
+            (Implied::Married, Some(h)) => h.is_married(),
+            (Implied::Divorced, Some(h)) => *h == Hyzk::Divorced,
+            (Implied::Widowed, Some(h)) => *h == Hyzk::Widowed,
             (_, None) => false,
         }
     }

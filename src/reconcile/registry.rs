@@ -300,7 +300,7 @@ impl<'a> RegistryPlans<'a> {
             }
             Some(Marital::Pis(r)) => person.push_field(
                 "marital_status",
-                hyzk_zh(r.marital.as_deref()),
+                hyzk_zh(r.marital.as_ref()),
                 "pis",
                 r.person_id.as_str(),
             ),

@@ -8,7 +8,7 @@ use super::births::Birth;
 use super::marital::Implied;
 use super::view::{slash, DeathEvidence, PsbPerson};
 use crate::domain::{normalise_name, IdError, IdNumber, TownshipCode};
-use crate::records::{BirthCertificate, Marriage, PisRecord, PsbEvent, PsbEventKind};
+use crate::records::{BirthCertificate, Hyzk, Marriage, PisRecord, PsbEvent, PsbEventKind};
 use crate::tickets::Evidence;
 
 // ---------------------------------------------------------------------------------------
@@ -273,7 +273,7 @@ pub fn marital_status_mismatch(r: &PisRecord, implied: Implied) -> String {
     format!(
         "{}的婚姻状况在人口信息系统中为“{}”，民政婚姻登记显示应为“{}”，请核实更正。",
         r.name.trim(),
-        hyzk_zh(r.marital.as_deref()),
+        hyzk_zh(r.marital.as_ref()),
         implied.zh()
     )
 }
@@ -308,16 +308,16 @@ fn id_error_zh(e: &IdError) -> &'static str {
 }
 
 /// GB/T 2261.2 marital status in words.
-pub fn hyzk_zh(code: Option<&str>) -> &'static str {
-    match code {
-        Some("10") => "未婚",
-        Some("20") => "已婚",
-        Some("21") => "初婚",
-        Some("22") => "再婚",
-        Some("23") => "复婚",
-        Some("30") => "丧偶",
-        Some("40") => "离婚",
-        Some("90") => "未说明",
-        _ => "空",
+pub fn hyzk_zh(hyzk: Option<&Hyzk>) -> &'static str {
+    match hyzk {
+        Some(Hyzk::Unmarried) => "未婚",
+        Some(Hyzk::Married) => "已婚",
+        Some(Hyzk::FirstMarriage) => "初婚",
+        Some(Hyzk::Remarried) => "再婚",
+        Some(Hyzk::RemarriedToFormer) => "复婚",
+        Some(Hyzk::Widowed) => "丧偶",
+        Some(Hyzk::Divorced) => "离婚",
+        Some(Hyzk::NotStated) => "未说明",
+        Some(Hyzk::Other(_)) | None => "空",
     }
 }

@@ -104,7 +104,7 @@ impl FeedClient {
                     .increment(1);
                 tracing::warn!(
                     feed = %self.feed.name,
-                    error = %crate::domain::mask_ids_in(&err.to_string()),
+                    error = %crate::domain::masked_causes(&err),
                     retry_in_ms = dur.as_millis() as u64,
                     "feed request failed; retrying"
                 );
@@ -120,7 +120,12 @@ impl FeedClient {
             .header(name, value)
             .send()
             .await
-            .map_err(|e| FeedError::transient(format!("request failed: {}", error_chain(&e))))?;
+            .map_err(|e| {
+                FeedError::transient(format!(
+                    "request failed: {}",
+                    crate::domain::masked_causes(&e)
+                ))
+            })?;
         let status = resp.status();
         let retry_after = resp
             .headers()
@@ -231,29 +236,18 @@ async fn read_capped(
         return Err(too_large());
     }
     let mut body = bytes::BytesMut::new();
-    while let Some(chunk) = resp
-        .chunk()
-        .await
-        .map_err(|e| FeedError::transient(format!("body cut off: {}", error_chain(&e))))?
-    {
+    while let Some(chunk) = resp.chunk().await.map_err(|e| {
+        FeedError::transient(format!(
+            "body cut off: {}",
+            crate::domain::masked_causes(&e)
+        ))
+    })? {
         if (body.len() + chunk.len()) as u64 > cap {
             return Err(too_large());
         }
         body.extend_from_slice(&chunk);
     }
     Ok(body.freeze())
-}
-
-/// The error and its causes on one line: reqwest hides the useful part in sources.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 /// The start of a body, for an error message (decoded lossily; GBK bodies show as such).

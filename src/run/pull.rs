@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 pub use super::fetch::FeedClient;
 use crate::config::{Config, FeedConfig, FeedName};
-use crate::domain::{mask_ids_in, now_local, today_local};
+use crate::domain::{mask_ids_in, masked_causes, now_local, today_local};
 use crate::feeds::{pagers, streams_of, FeedError};
 use crate::records::Batch;
 use crate::shutdown::Shutdown;
@@ -15,13 +15,13 @@ use crate::store::{CommitStats, Store, StoreError};
 /// Why a feed's pull stopped before its end.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
-    #[error("{stream}: {source}")]
+    #[error("{stream}")]
     Feed {
         stream: &'static str,
         #[source]
         source: FeedError,
     },
-    #[error("{stream}: {source}")]
+    #[error("{stream}")]
     Store {
         stream: &'static str,
         #[source]
@@ -202,12 +202,12 @@ pub async fn sync_feed(
     }
     // A pull stopped by shutdown says nothing about the feed: its last outcome stays.
     if !matches!(result, Err(SyncError::Interrupted { .. })) {
-        let error_text = result.as_ref().err().map(|e| mask_ids_in(&e.to_string()));
+        let error_text = result.as_ref().err().map(|e| masked_causes(e));
         if let Err(e) = store
             .record_pull_outcome(streams_of(feed.name), error_text.as_deref())
             .await
         {
-            tracing::error!(feed = %feed.name, error = %e, action = "check disk space and the database server", "cannot record the pull outcome");
+            tracing::error!(feed = %feed.name, error = %masked_causes(&e), action = "check disk space and the database server", "cannot record the pull outcome");
         }
     }
     let duration = started.elapsed();
@@ -470,11 +470,11 @@ fn log_poll(
             )
         }
         Err(e) if !e.needs_operator() => poll!(
-            warn, "failed", error = %mask_ids_in(&e.to_string()), next = "the next scheduled pull resumes from the stored cursor",
+            warn, "failed", error = %masked_causes(e), next = "the next scheduled pull resumes from the stored cursor",
             "feed poll failed after every retry"
         ),
         Err(e) => {
-            poll!(error, "failed", error = %mask_ids_in(&e.to_string()), action = e.hint(), "feed poll failed")
+            poll!(error, "failed", error = %masked_causes(e), action = e.hint(), "feed poll failed")
         }
     }
 }

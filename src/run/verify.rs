@@ -18,7 +18,7 @@ use std::hash::BuildHasher;
 use super::fetch::FeedClient;
 use super::pull::{next_page, SyncError, SyncOptions};
 use crate::config::{Config, FeedConfig, FeedName};
-use crate::domain::{mask_ids_in, today_local};
+use crate::domain::{masked_causes, today_local};
 use crate::feeds::pagers;
 use crate::records::{Batch, Records};
 use crate::shutdown::Shutdown;
@@ -95,7 +95,7 @@ impl VerifyReport {
                 Err(e) => out.push_str(&format!(
                     "{:<5} could not be read whole: {}\n      what to do: {}\n",
                     f.feed.as_str(),
-                    mask_ids_in(&e.to_string()),
+                    masked_causes(e),
                     e.hint()
                 )),
             }
@@ -127,7 +127,7 @@ impl VerifyReport {
             .map(|f| {
                 let v = match &f.result {
                     Ok(c) => serde_json::to_value(c).unwrap_or_default(),
-                    Err(e) => serde_json::json!({"error": mask_ids_in(&e.to_string())}),
+                    Err(e) => serde_json::json!({"error": masked_causes(e)}),
                 };
                 (f.feed.as_str(), v)
             })
@@ -179,7 +179,7 @@ pub async fn verify_feeds(
                 .record_verify(f.feed.as_str(), options.repair, counts)
                 .await
             {
-                tracing::error!(feed = %f.feed, error = %e, action = "check disk space and the database server", "cannot record the verify outcome");
+                tracing::error!(feed = %f.feed, error = %masked_causes(&e), action = "check disk space and the database server", "cannot record the verify outcome");
             }
         }
         report(f.feed, options.repair, &f.result);
@@ -428,7 +428,7 @@ fn report(feed: FeedName, repair: bool, result: &Result<VerifyCounts, SyncError>
             )
         }
         Err(e) => {
-            tracing::warn!(feed = name, error = %mask_ids_in(&e.to_string()), "verify could not read the feed whole; nothing was compared past the failure")
+            tracing::warn!(feed = name, error = %masked_causes(e), "verify could not read the feed whole; nothing was compared past the failure")
         }
     }
 }

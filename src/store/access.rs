@@ -1,7 +1,7 @@
 //! API tokens (only their hashes) and the append-only audit trail.
 
 use sha2::{Digest, Sha256};
-use sqlx::Row;
+use sqlx::{FromRow, Row};
 
 use super::{doing, Store, StoreError};
 
@@ -36,9 +36,84 @@ pub struct AuditRow {
     pub at: String,
     pub actor: String,
     pub township: Option<String>,
-    pub action: String,
+    #[serde(serialize_with = "as_text")]
+    pub action: AuditAction,
     pub target: String,
-    pub result: String,
+    #[serde(serialize_with = "as_text")]
+    pub result: AuditResult,
+}
+
+fn as_text<S: serde::Serializer, T: std::fmt::Display>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+/// Defines an audit vocabulary: each word once, with its stored text, parsed back when
+/// the trail is read.
+macro_rules! audit_words {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $text:literal,)+ }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum $name {
+            $($(#[$vdoc])* $variant,)+
+        }
+
+        impl $name {
+            /// The text the trail stores.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+
+            pub fn parse(text: &str) -> Option<$name> {
+                match text {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+audit_words! {
+    /// What was done, as the audit trail names it.
+    AuditAction {
+        /// One person's record read (API or `popsync person`).
+        PersonRead => "person.read",
+        /// One ticket's detail read, IDs whole.
+        TicketRead => "ticket.read",
+        /// A list of tickets read (IDs masked).
+        TicketsList => "tickets.list",
+        /// A download or file export of tickets (IDs whole).
+        TicketsExport => "tickets.export",
+        TicketDismiss => "ticket.dismiss",
+        TicketReopen => "ticket.reopen",
+        TokenCreate => "token.create",
+        TokenRevoke => "token.revoke",
+        /// An API request refused: no or a bad token (401), or out of scope (403).
+        ApiRefused => "api.refused",
+    }
+}
+
+audit_words! {
+    /// How it ended.
+    AuditResult {
+        Ok => "ok",
+        /// Nothing there, or nothing within the caller's scope.
+        NotFound => "not_found",
+        /// The change was not allowed in the ticket's present state.
+        Refused => "refused",
+        /// No token, or one that is unknown, revoked or expired.
+        Unauthorized => "401",
+        /// A token asking beyond its township.
+        Forbidden => "403",
+    }
 }
 
 /// A token to create; only its hash is stored.
@@ -58,6 +133,17 @@ pub struct NewToken<'a> {
 /// The stored form of a token: its SHA-256.
 pub fn hash_token(token: &str) -> String {
     crate::domain::hex(&Sha256::digest(token.as_bytes()))
+}
+
+/// An audit entry as stored, before its words are parsed.
+#[derive(sqlx::FromRow)]
+struct AuditLine {
+    at: String,
+    actor: String,
+    township: Option<String>,
+    action: String,
+    target: String,
+    result: String,
 }
 
 impl Store {
@@ -150,9 +236,9 @@ impl Store {
             .bind(entry.at.clone())
             .bind(entry.actor.clone())
             .bind(entry.township.clone())
-            .bind(entry.action.clone())
+            .bind(entry.action.as_str())
             .bind(entry.target.clone())
-            .bind(entry.result.clone())
+            .bind(entry.result.as_str())
             .execute(&self.pool)
             .await
             .map_err(doing("writing the audit trail"))?;
@@ -173,14 +259,20 @@ impl Store {
             .map_err(doing("reading the audit trail"))?;
         rows.iter()
             .map(|r| {
-                let d = || doing("decoding an audit entry");
+                let r = AuditLine::from_row(r).map_err(doing("decoding an audit entry"))?;
+                let word = |what: &'static str, text: &str| StoreError::Corrupt {
+                    what,
+                    detail: format!("audit entry at {}: {text:?}", r.at),
+                };
                 Ok(AuditRow {
-                    at: r.try_get(0).map_err(d())?,
-                    actor: r.try_get(1).map_err(d())?,
-                    township: r.try_get(2).map_err(d())?,
-                    action: r.try_get(3).map_err(d())?,
-                    target: r.try_get(4).map_err(d())?,
-                    result: r.try_get(5).map_err(d())?,
+                    action: AuditAction::parse(&r.action)
+                        .ok_or_else(|| word("audit action", &r.action))?,
+                    result: AuditResult::parse(&r.result)
+                        .ok_or_else(|| word("audit result", &r.result))?,
+                    at: r.at,
+                    actor: r.actor,
+                    township: r.township,
+                    target: r.target,
                 })
             })
             .collect()

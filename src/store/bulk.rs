@@ -41,12 +41,12 @@ pub(crate) const CHUNK: usize = 500;
 
 pub(crate) type AnyQuery<'q> = Query<'q, Any, AnyArguments<'q>>;
 
-/// A statement over many rows of values, `{head} VALUES (…),(…) {tail}` with `cols`
-/// values a row: an insert, or a delete of the rows those values name.
+/// A statement over many rows of values, `{head} VALUES (…),(…) {tail}`: an insert, or
+/// a delete of the rows those values name. A row binds one value per column named in the
+/// head's first parentheses (`INSERT INTO t (a, b)`, `DELETE … WHERE (a) IN (…`).
 pub(crate) struct Insert<'a> {
     pub head: &'a str,
     pub tail: &'a str,
-    pub cols: usize,
     /// What the error says was being done.
     pub doing: &'static str,
 }
@@ -58,13 +58,24 @@ pub(crate) struct InsertSql {
 }
 
 impl Insert<'_> {
+    /// How many values a row binds: the columns in the head's first parentheses, counted
+    /// from the head itself, so that the number can never drift from the list.
+    fn columns(&self) -> usize {
+        let list = self
+            .head
+            .split_once('(')
+            .and_then(|(_, rest)| rest.split_once(')'))
+            .map_or("", |(list, _)| list);
+        list.split(',').filter(|c| !c.trim().is_empty()).count()
+    }
+
     /// The statements for inserting `rows` rows.
     pub(crate) fn sql(&self, backend: Backend, rows: usize) -> InsertSql {
         let statement = |n: usize| {
             format!(
                 "{} VALUES {} {}",
                 self.head,
-                values_placeholders(backend, n, self.cols),
+                values_placeholders(backend, n, self.columns()),
                 self.tail
             )
         };
@@ -122,4 +133,28 @@ pub(crate) async fn run_chunks<T>(
         next = following;
     }
     Ok(affected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_row_binds_one_value_per_column_the_head_names() {
+        let insert = |head| Insert {
+            head,
+            tail: "",
+            doing: "testing",
+        };
+        assert_eq!(insert("INSERT INTO t (a, b,\n c)").columns(), 3);
+        assert_eq!(
+            insert("DELETE FROM q WHERE (k) IN (SELECT column1 FROM (").columns(),
+            1
+        );
+        let sql = insert("INSERT INTO t (a, b)").sql(Backend::Postgres, 2);
+        assert_eq!(
+            sql.last.trim(),
+            "INSERT INTO t (a, b) VALUES ($1,$2),($3,$4)"
+        );
+    }
 }

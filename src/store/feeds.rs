@@ -5,7 +5,7 @@ use sqlx::Row;
 
 use super::{doing, run_chunks, Backend, Insert, Store, StoreError, WriteTx};
 use crate::domain::{format_timestamp, now_local, IdNumber};
-use crate::records::{Batch, Malformed, Records};
+use crate::records::{Batch, Hyzk, Malformed, Records};
 
 /// What a commit changed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -21,7 +21,7 @@ pub struct CommitStats {
 }
 
 /// One stream's row of `feed_state`.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, sqlx::FromRow)]
 pub struct FeedStatusRow {
     pub stream: String,
     pub cursor: Option<String>,
@@ -105,9 +105,8 @@ impl Store {
                 self.backend,
                 &pis_keys,
                 Insert {
-                    head: "DELETE FROM quarantine WHERE feed = 'pis' AND record_key IN (SELECT column1 FROM (",
+                    head: "DELETE FROM quarantine WHERE feed = 'pis' AND (record_key) IN (SELECT column1 FROM (",
                     tail: ") AS fixed)",
-                    cols: 1,
                     doing: "clearing fixed pis records from quarantine",
                 },
                 |q, k| q.bind(*k),
@@ -178,26 +177,13 @@ impl Store {
 
     /// Every stream's state row.
     pub async fn feed_states(&self) -> Result<Vec<FeedStatusRow>, StoreError> {
-        let rows = sqlx::query(
+        sqlx::query_as(
             "SELECT stream, cursor, last_attempt_at, last_success_at, last_error, last_error_at, newest_record_at
              FROM feed_state ORDER BY stream",
         )
         .fetch_all(&self.pool)
         .await
-        .map_err(doing("reading feed states"))?;
-        rows.iter()
-            .map(|r| {
-                Ok(FeedStatusRow {
-                    stream: r.try_get(0).map_err(doing("decoding feed state"))?,
-                    cursor: r.try_get(1).map_err(doing("decoding feed state"))?,
-                    last_attempt_at: r.try_get(2).map_err(doing("decoding feed state"))?,
-                    last_success_at: r.try_get(3).map_err(doing("decoding feed state"))?,
-                    last_error: r.try_get(4).map_err(doing("decoding feed state"))?,
-                    last_error_at: r.try_get(5).map_err(doing("decoding feed state"))?,
-                    newest_record_at: r.try_get(6).map_err(doing("decoding feed state"))?,
-                })
-            })
-            .collect()
+        .map_err(doing("reading feed states"))
     }
 
     /// Distinct stored records per feed, as `status` reports them.
@@ -230,23 +216,13 @@ impl Store {
         &self,
         feed: Option<&str>,
     ) -> Result<Vec<(String, String, String, String)>, StoreError> {
-        let rows = sqlx::query(
+        sqlx::query_as(
             "SELECT feed, record_key, reason, last_seen_at FROM quarantine WHERE ($1 IS NULL OR feed = $1) ORDER BY last_seen_at DESC, record_key",
         )
         .bind(feed.map(str::to_string))
         .fetch_all(&self.pool)
         .await
-        .map_err(doing("reading the quarantine"))?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get(0).map_err(doing("decoding quarantine"))?,
-                    r.try_get(1).map_err(doing("decoding quarantine"))?,
-                    r.try_get(2).map_err(doing("decoding quarantine"))?,
-                    r.try_get(3).map_err(doing("decoding quarantine"))?,
-                ))
-            })
-            .collect()
+        .map_err(doing("reading the quarantine"))
     }
 }
 
@@ -310,7 +286,6 @@ async fn insert_records(
                  division, from_county, to_county, father_id, mother_id, birth_cert_no, death_date, event_date,
                  recorded_at, raw)",
                 tail: "ON CONFLICT (lsh) DO NOTHING",
-                cols: 19,
                 doing: "storing feed records",
             };
             run_chunks(tx, backend, rows, insert, |q, w| {
@@ -342,7 +317,6 @@ async fn insert_records(
             let insert = Insert {
                 head: "INSERT INTO mca_marriages (reg_no, kind, husband_name, husband_id, wife_name, wife_id, reg_date, office, raw)",
                 tail: "ON CONFLICT (reg_no) DO NOTHING",
-                cols: 9,
                 doing: "storing feed records",
             };
             run_chunks(tx, backend, rows, insert, |q, w| {
@@ -363,7 +337,6 @@ async fn insert_records(
             let insert = Insert {
                 head: "INSERT INTO mca_cremations (cert_no, name, sex, id_number, death_date, cremation_date, address, funeral_home, raw)",
                 tail: "ON CONFLICT (cert_no) DO NOTHING",
-                cols: 9,
                 doing: "storing feed records",
             };
             run_chunks(tx, backend, rows, insert, |q, w| {
@@ -385,7 +358,6 @@ async fn insert_records(
                 head: "INSERT INTO nhc_births (cert_no, version, status, child_name, child_sex, birth_date, mother_name,
                  mother_id, father_name, father_id, facility, residence_code, updated_at, updated_date, raw)",
                 tail: "ON CONFLICT (cert_no, version) DO NOTHING",
-                cols: 15,
                 doing: "storing feed records",
             };
             run_chunks(tx, backend, rows, insert, |q, w| {
@@ -413,7 +385,6 @@ async fn insert_records(
                 head: "INSERT INTO nhc_deaths (cert_no, version, status, name, id_number, sex, death_date, residence_code,
                  updated_at, updated_date, raw)",
                 tail: "ON CONFLICT (cert_no, version) DO NOTHING",
-                cols: 11,
                 doing: "storing feed records",
             };
             run_chunks(tx, backend, rows, insert, |q, w| {
@@ -443,7 +414,6 @@ async fn insert_records(
                  ever_deleted = CASE WHEN pis_rows.ever_deleted = 1 THEN 1 ELSE excluded.ever_deleted END,
                  modified_time = excluded.modified_time, raw = excluded.raw
                  WHERE excluded.modified_time > pis_rows.modified_time",
-                cols: 15,
                 doing: "storing feed records",
             };
             run_chunks(tx, backend, rows, insert, |q, w| {
@@ -455,7 +425,7 @@ async fn insert_records(
                     .bind(r.sex.code())
                     .bind(date(r.birth_date))
                     .bind(r.village.as_str())
-                    .bind(r.marital.as_deref())
+                    .bind(r.marital.as_ref().map(Hyzk::code))
                     .bind(r.mother_id())
                     .bind(r.birth_cert_no())
                     .bind(r.state.code())

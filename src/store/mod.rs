@@ -13,7 +13,7 @@ mod tickets;
 mod verify;
 mod writer;
 
-pub use access::{hash_token, AuditRow, NewToken, TokenOwner, TokenRow};
+pub use access::{hash_token, AuditAction, AuditResult, AuditRow, NewToken, TokenOwner, TokenRow};
 pub use feeds::{CommitStats, FeedStatusRow};
 pub use registry::{LinkRow, PersonRow, RegistryWrite};
 pub use tickets::{Actor, TicketEventRow, TicketFilter};
@@ -32,21 +32,21 @@ use writer::SqliteWriter;
 /// A store failure, with what was being done.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot open database {url}: {source}")]
+    #[error("cannot open database {url}")]
     Open {
         url: String,
         #[source]
         source: sqlx::Error,
     },
-    #[error("cannot create the directory for {path}: {source}")]
+    #[error("cannot create the directory for {path}")]
     Directory {
         path: String,
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot migrate the database schema: {0}")]
+    #[error("cannot migrate the database schema")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("database error while {doing}: {source}")]
+    #[error("database error while {doing}")]
     Query {
         doing: &'static str,
         #[source]
@@ -144,6 +144,21 @@ mod tests {
 
     use super::open::{prepare_sqlite_url, SQLITE_MIGRATIONS};
     use super::*;
+
+    #[test]
+    fn a_chained_cause_is_printed_once() {
+        let e = StoreError::Directory {
+            path: "/var/lib/popsync/popsync.db".into(),
+            source: std::io::Error::new(std::io::ErrorKind::PermissionDenied, "access denied"),
+        };
+        let shown = crate::domain::masked_causes(&e);
+        assert_eq!(
+            shown,
+            "cannot create the directory for /var/lib/popsync/popsync.db: access denied"
+        );
+        let edge = format!("{:#}", anyhow::Error::from(e));
+        assert_eq!(edge.matches("access denied").count(), 1, "{edge}");
+    }
 
     async fn feed_states(store: &Store) -> Vec<String> {
         store

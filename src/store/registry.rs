@@ -332,7 +332,6 @@ impl Store {
                     "ON CONFLICT (person_key) DO UPDATE SET township = excluded.township,
                      state = excluded.state, record = excluded.record, digest = excluded.digest"
                 },
-                cols: 5,
                 doing: "writing golden records",
             };
             // `join!` polls the statement first, which hands it to the driver.
@@ -379,7 +378,6 @@ impl Store {
             Insert {
                 head: "INSERT INTO unlinked_records (source, record_key, reason)",
                 tail: "ON CONFLICT (source, record_key) DO UPDATE SET reason = excluded.reason",
-                cols: 3,
                 doing: "writing records that denote nobody",
             },
             |q, u| {

@@ -10,8 +10,9 @@ use sqlx::Row;
 use super::{doing, Backend, Store, StoreError};
 use crate::domain::{parse_dashed_date, DivisionCode, IdNumber, Sex};
 use crate::records::{
-    boxed_unless_empty, BirthCertificate, CertStatus, Cremation, DeathCertificate, Marriage,
-    MarriageKind, PisBirth, PisRecord, PisState, PsbEvent, PsbEventKind, PsbParticulars, Snapshot,
+    boxed_unless_empty, BirthCertificate, CertStatus, Cremation, DeathCertificate, Hyzk,
+    InlineText, Marriage, MarriageKind, PisBirth, PisRecord, PisState, PsbEvent, PsbEventKind,
+    PsbParticulars, Snapshot,
 };
 
 fn corrupt(what: &'static str, detail: impl Into<String>) -> StoreError {
@@ -268,41 +269,67 @@ impl TableRead {
     }
 }
 
+/// Declares the columns a snapshot reads of one table, once: `LIST` for the SELECT, and
+/// a constant per column holding its place in a row, so that a converter reads
+/// `text(r, pis_col::marital)` and no column is ever read back by a bare index.
+macro_rules! snapshot_columns {
+    ($table:ident: $first:ident $(, $rest:ident)* $(,)?) => {
+        #[allow(non_upper_case_globals)]
+        mod $table {
+            #[allow(non_camel_case_types)]
+            enum Place {
+                $first,
+                $($rest,)*
+            }
+            pub const LIST: &str = concat!(stringify!($first) $(, ", ", stringify!($rest))*);
+            pub const $first: usize = Place::$first as usize;
+            $(pub const $rest: usize = Place::$rest as usize;)*
+        }
+    };
+}
+
+snapshot_columns!(psb_col: lsh, ywlx, id_number, name, sex, birth_date, division, to_county, mother_id, birth_cert_no, death_date, event_date, recorded_at);
+snapshot_columns!(marriage_col: reg_no, kind, husband_name, husband_id, wife_name, wife_id, reg_date, office);
+snapshot_columns!(cremation_col: cert_no, name, sex, id_number, death_date, cremation_date, address, funeral_home);
+snapshot_columns!(birth_col: cert_no, version, status, child_name, child_sex, birth_date, mother_name, mother_id, father_name, father_id, facility, residence_code, updated_at, updated_date);
+snapshot_columns!(death_col: cert_no, version, status, name, id_number, sex, death_date, residence_code, updated_at, updated_date);
+snapshot_columns!(pis_col: person_id, sfzh, id_norm, name, sex, birth_date, village, marital, mother_id, birth_cert_no, state, deleted, ever_deleted, modified_time);
+// Household, relation, ethnicity, origin and father are kept in the store but no rule
+// reads them: a snapshot leaves them out of `psb_col` (`PsbEvent::details`).
+
 const PSB: TableRead = TableRead {
     table: "psb_rows",
-    // Household, relation, ethnicity, origin and father are kept in the store but no
-    // rule reads them: a snapshot leaves them out (`PsbEvent::details`).
-    columns: "lsh, ywlx, id_number, name, sex, birth_date, division, to_county, mother_id, birth_cert_no, death_date, event_date, recorded_at",
+    columns: psb_col::LIST,
     key: &["lsh"],
     by_rowid: true,
 };
 const MARRIAGES: TableRead = TableRead {
     table: "mca_marriages",
-    columns: "reg_no, kind, husband_name, husband_id, wife_name, wife_id, reg_date, office",
+    columns: marriage_col::LIST,
     key: &["reg_no"],
     by_rowid: true,
 };
 const CREMATIONS: TableRead = TableRead {
     table: "mca_cremations",
-    columns: "cert_no, name, sex, id_number, death_date, cremation_date, address, funeral_home",
+    columns: cremation_col::LIST,
     key: &["cert_no"],
     by_rowid: true,
 };
 const BIRTHS: TableRead = TableRead {
     table: "nhc_births",
-    columns: "cert_no, version, status, child_name, child_sex, birth_date, mother_name, mother_id, father_name, father_id, facility, residence_code, updated_at, updated_date",
+    columns: birth_col::LIST,
     key: &["cert_no", "version"],
     by_rowid: true,
 };
 const DEATHS: TableRead = TableRead {
     table: "nhc_deaths",
-    columns: "cert_no, version, status, name, id_number, sex, death_date, residence_code, updated_at, updated_date",
+    columns: death_col::LIST,
     key: &["cert_no", "version"],
     by_rowid: true,
 };
 const PIS: TableRead = TableRead {
     table: "pis_rows",
-    columns: "person_id, sfzh, id_norm, name, sex, birth_date, village, marital, mother_id, birth_cert_no, state, deleted, ever_deleted, modified_time",
+    columns: pis_col::LIST,
     key: &["person_id"],
     by_rowid: true,
 };
@@ -531,112 +558,112 @@ impl Store {
 }
 
 fn psb_record(r: &[Cell<'_>]) -> Result<PsbEvent, StoreError> {
-    let code: Cow<str> = text(r, 1)?;
+    let code: Cow<str> = text(r, psb_col::ywlx)?;
     Ok(PsbEvent {
-        lsh: text(r, 0)?,
+        lsh: text(r, psb_col::lsh)?,
         kind: PsbEventKind::from_code(&code).ok_or_else(|| corrupt("psb row", code))?,
-        id: id(r, 2, "psb row")?,
-        name: text(r, 3)?,
-        sex: Sex::from_code(int(r, 4)?),
-        birth_date: day(r, 5, "psb row")?,
-        division: division(r, 6, "psb row")?,
+        id: id(r, psb_col::id_number, "psb row")?,
+        name: text(r, psb_col::name)?,
+        sex: Sex::from_code(int(r, psb_col::sex)?),
+        birth_date: day(r, psb_col::birth_date, "psb row")?,
+        division: division(r, psb_col::division, "psb row")?,
         particulars: boxed_unless_empty(PsbParticulars {
-            to_county: opt_text(r, 7)?,
-            mother_id: opt_id(r, 8, "psb row")?,
-            birth_cert_no: opt_text(r, 9)?,
-            death_date: opt_day(r, 10, "psb row")?,
+            to_county: opt_text(r, psb_col::to_county)?,
+            mother_id: opt_id(r, psb_col::mother_id, "psb row")?,
+            birth_cert_no: opt_text(r, psb_col::birth_cert_no)?,
+            death_date: opt_day(r, psb_col::death_date, "psb row")?,
         }),
-        event_date: day(r, 11, "psb row")?,
-        recorded_at: text(r, 12)?,
+        event_date: day(r, psb_col::event_date, "psb row")?,
+        recorded_at: text(r, psb_col::recorded_at)?,
         details: None,
     })
 }
 
 fn marriages_record(r: &[Cell<'_>]) -> Result<Marriage, StoreError> {
-    let kind: Cow<str> = text(r, 1)?;
+    let kind: Cow<str> = text(r, marriage_col::kind)?;
     Ok(Marriage {
-        reg_no: text(r, 0)?,
+        reg_no: text(r, marriage_col::reg_no)?,
         kind: MarriageKind::from_zh(&kind).ok_or_else(|| corrupt("marriage", kind))?,
-        husband_name: text(r, 2)?,
-        husband_id: id(r, 3, "marriage")?,
-        wife_name: text(r, 4)?,
-        wife_id: id(r, 5, "marriage")?,
-        reg_date: day(r, 6, "marriage")?,
-        office: text(r, 7)?,
+        husband_name: text(r, marriage_col::husband_name)?,
+        husband_id: id(r, marriage_col::husband_id, "marriage")?,
+        wife_name: text(r, marriage_col::wife_name)?,
+        wife_id: id(r, marriage_col::wife_id, "marriage")?,
+        reg_date: day(r, marriage_col::reg_date, "marriage")?,
+        office: text(r, marriage_col::office)?,
     })
 }
 
 fn cremations_record(r: &[Cell<'_>]) -> Result<Cremation, StoreError> {
     Ok(Cremation {
-        cert_no: text(r, 0)?,
-        name: text(r, 1)?,
-        sex: Sex::from_code(int(r, 2)?),
-        id: opt_id(r, 3, "cremation")?,
-        death_date: day(r, 4, "cremation")?,
-        cremation_date: day(r, 5, "cremation")?,
-        address: text(r, 6)?,
-        funeral_home: text(r, 7)?,
+        cert_no: text(r, cremation_col::cert_no)?,
+        name: text(r, cremation_col::name)?,
+        sex: Sex::from_code(int(r, cremation_col::sex)?),
+        id: opt_id(r, cremation_col::id_number, "cremation")?,
+        death_date: day(r, cremation_col::death_date, "cremation")?,
+        cremation_date: day(r, cremation_col::cremation_date, "cremation")?,
+        address: text(r, cremation_col::address)?,
+        funeral_home: text(r, cremation_col::funeral_home)?,
     })
 }
 
 fn births_record(r: &[Cell<'_>]) -> Result<BirthCertificate, StoreError> {
-    let status: Cow<str> = text(r, 2)?;
+    let status: Cow<str> = text(r, birth_col::status)?;
     Ok(BirthCertificate {
-        cert_no: text(r, 0)?,
-        version: int(r, 1)?,
+        cert_no: text(r, birth_col::cert_no)?,
+        version: int(r, birth_col::version)?,
         status: CertStatus::from_code(&status)
             .ok_or_else(|| corrupt("birth certificate", status))?,
-        child_name: opt_text(r, 3)?,
-        child_sex: Sex::from_code(int(r, 4)?),
-        birth_date: day(r, 5, "birth certificate")?,
-        mother_name: opt_text(r, 6)?,
-        mother_id: id(r, 7, "birth certificate")?,
-        father_name: opt_text(r, 8)?,
-        father_id: opt_text(r, 9)?,
-        facility: opt_text(r, 10)?,
-        residence: opt_division(r, 11)?,
-        updated_at: text(r, 12)?,
-        updated_date: day(r, 13, "birth certificate")?,
+        child_name: opt_text(r, birth_col::child_name)?,
+        child_sex: Sex::from_code(int(r, birth_col::child_sex)?),
+        birth_date: day(r, birth_col::birth_date, "birth certificate")?,
+        mother_name: opt_text(r, birth_col::mother_name)?,
+        mother_id: id(r, birth_col::mother_id, "birth certificate")?,
+        father_name: opt_text(r, birth_col::father_name)?,
+        father_id: opt_text(r, birth_col::father_id)?,
+        facility: opt_text(r, birth_col::facility)?,
+        residence: opt_division(r, birth_col::residence_code)?,
+        updated_at: text(r, birth_col::updated_at)?,
+        updated_date: day(r, birth_col::updated_date, "birth certificate")?,
     })
 }
 
 fn deaths_record(r: &[Cell<'_>]) -> Result<DeathCertificate, StoreError> {
-    let status: Cow<str> = text(r, 2)?;
+    let status: Cow<str> = text(r, death_col::status)?;
     Ok(DeathCertificate {
-        cert_no: text(r, 0)?,
-        version: int(r, 1)?,
+        cert_no: text(r, death_col::cert_no)?,
+        version: int(r, death_col::version)?,
         status: CertStatus::from_code(&status)
             .ok_or_else(|| corrupt("death certificate", status))?,
-        name: opt_text(r, 3)?,
-        id: opt_id(r, 4, "death certificate")?,
-        sex: Sex::from_code(int(r, 5)?),
-        death_date: day(r, 6, "death certificate")?,
-        residence: opt_division(r, 7)?,
-        updated_at: text(r, 8)?,
-        updated_date: day(r, 9, "death certificate")?,
+        name: opt_text(r, death_col::name)?,
+        id: opt_id(r, death_col::id_number, "death certificate")?,
+        sex: Sex::from_code(int(r, death_col::sex)?),
+        death_date: day(r, death_col::death_date, "death certificate")?,
+        residence: opt_division(r, death_col::residence_code)?,
+        updated_at: text(r, death_col::updated_at)?,
+        updated_date: day(r, death_col::updated_date, "death certificate")?,
     })
 }
 
 fn pis_record(r: &[Cell<'_>]) -> Result<PisRecord, StoreError> {
-    let state = int(r, 10)?;
+    let state = int(r, pis_col::state)?;
     Ok(PisRecord {
-        person_id: text(r, 0)?,
-        sfzh: text(r, 1)?,
-        id_norm: text(r, 2)?,
-        name: text(r, 3)?,
-        sex: Sex::from_code(int(r, 4)?),
-        birth_date: day(r, 5, "pis record")?,
-        village: division(r, 6, "pis record")?,
-        marital: opt_text(r, 7)?,
+        person_id: text(r, pis_col::person_id)?,
+        sfzh: text(r, pis_col::sfzh)?,
+        id_norm: text(r, pis_col::id_norm)?,
+        name: text(r, pis_col::name)?,
+        sex: Sex::from_code(int(r, pis_col::sex)?),
+        birth_date: day(r, pis_col::birth_date, "pis record")?,
+        village: division(r, pis_col::village, "pis record")?,
+        marital: opt_text::<InlineText>(r, pis_col::marital)?.map(|c: InlineText| Hyzk::parse(&c)),
         birth: boxed_unless_empty(PisBirth {
-            mother_id: opt_text(r, 8)?,
-            birth_cert_no: opt_text(r, 9)?,
+            mother_id: opt_text(r, pis_col::mother_id)?,
+            birth_cert_no: opt_text(r, pis_col::birth_cert_no)?,
         }),
         state: PisState::from_code(state)
             .ok_or_else(|| corrupt("pis record", state.to_string()))?,
-        deleted: int(r, 11)? != 0,
-        ever_deleted: int(r, 12)? != 0,
-        modified_time: text(r, 13)?,
+        deleted: int(r, pis_col::deleted)? != 0,
+        ever_deleted: int(r, pis_col::ever_deleted)? != 0,
+        modified_time: text(r, pis_col::modified_time)?,
     })
 }
 

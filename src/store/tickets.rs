@@ -8,7 +8,7 @@ use crate::domain::TownshipCode;
 use crate::tickets::{Change, EvidenceLine, ExistingTicket, Status, Ticket, TicketKind};
 
 /// One change of a ticket's status.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, sqlx::FromRow)]
 pub struct TicketEventRow {
     pub at: String,
     pub from_status: Option<String>,
@@ -236,7 +236,6 @@ impl Store {
                 head: "INSERT INTO tickets (ticket_id, kind, township, subject_key, subject, status, opened_at, updated_at,
                        evidence, evidence_digest, summary_zh, suggestion, person_key, village)",
                 tail: "",
-                cols: 14,
                 doing: "opening tickets",
             },
             |q, o| {
@@ -264,7 +263,6 @@ impl Store {
             Insert {
                 head: "INSERT INTO ticket_events (ticket_id, at, from_status, to_status, actor, reason)",
                 tail: "",
-                cols: 6,
                 doing: "recording ticket events",
             },
             |q, o| {
@@ -363,37 +361,19 @@ impl Store {
         &self,
         township: Option<&str>,
     ) -> Result<Vec<(String, String, i64)>, StoreError> {
-        let rows = sqlx::query("SELECT kind, status, COUNT(*) FROM tickets WHERE ($1 IS NULL OR township = $1) GROUP BY kind, status ORDER BY kind, status")
+        sqlx::query_as("SELECT kind, status, COUNT(*) FROM tickets WHERE ($1 IS NULL OR township = $1) GROUP BY kind, status ORDER BY kind, status")
             .bind(township.map(str::to_string))
             .fetch_all(&self.pool)
             .await
-            .map_err(doing("counting tickets"))?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get(0).map_err(doing("counting tickets"))?,
-                    r.try_get(1).map_err(doing("counting tickets"))?,
-                    r.try_get(2).map_err(doing("counting tickets"))?,
-                ))
-            })
-            .collect()
+            .map_err(doing("counting tickets"))
     }
 
     /// Open tickets per (kind, township), for the metrics.
     pub async fn open_ticket_counts(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
-        let rows = sqlx::query("SELECT kind, township, COUNT(*) FROM tickets WHERE status = 'open' GROUP BY kind, township ORDER BY kind, township")
+        sqlx::query_as("SELECT kind, township, COUNT(*) FROM tickets WHERE status = 'open' GROUP BY kind, township ORDER BY kind, township")
             .fetch_all(&self.pool)
             .await
-            .map_err(doing("counting open tickets"))?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get(0).map_err(doing("counting open tickets"))?,
-                    r.try_get(1).map_err(doing("counting open tickets"))?,
-                    r.try_get(2).map_err(doing("counting open tickets"))?,
-                ))
-            })
-            .collect()
+            .map_err(doing("counting open tickets"))
     }
 
     /// One ticket, scoped to a township when one is given (a township never sees another's).
@@ -416,23 +396,11 @@ impl Store {
 
     /// A ticket's status history.
     pub async fn ticket_events(&self, ticket_id: &str) -> Result<Vec<TicketEventRow>, StoreError> {
-        let rows = sqlx::query("SELECT at, from_status, to_status, actor, reason FROM ticket_events WHERE ticket_id = $1 ORDER BY event_id")
+        sqlx::query_as("SELECT at, from_status, to_status, actor, reason FROM ticket_events WHERE ticket_id = $1 ORDER BY event_id")
             .bind(ticket_id.to_string())
             .fetch_all(&self.pool)
             .await
-            .map_err(doing("reading ticket events"))?;
-        rows.iter()
-            .map(|r| {
-                let d = || doing("decoding a ticket event");
-                Ok(TicketEventRow {
-                    at: r.try_get(0).map_err(d())?,
-                    from_status: r.try_get(1).map_err(d())?,
-                    to_status: r.try_get(2).map_err(d())?,
-                    actor: r.try_get(3).map_err(d())?,
-                    reason: r.try_get(4).map_err(d())?,
-                })
-            })
-            .collect()
+            .map_err(doing("reading ticket events"))
     }
 
     /// Dismisses (or reopens) a ticket by hand; `township` scopes the change in the

@@ -31,12 +31,12 @@ impl ExportFormat {
 /// Why an export could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Io {
         path: String,
         source: std::io::Error,
     },
-    #[error("cannot write spreadsheet {path}: {source}")]
+    #[error("cannot write spreadsheet {path}")]
     Xlsx {
         path: String,
         source: rust_xlsxwriter::XlsxError,

@@ -781,9 +781,9 @@ async fn a_dismissal_survives_the_next_run_and_the_audit_trail_has_it() {
         .expect("audit");
     let has = |action: &str, target: &str, result: &str| {
         audit.iter().any(|e| {
-            e.action == action
+            e.action.as_str() == action
                 && e.target == target
-                && e.result == result
+                && e.result.as_str() == result
                 && e.actor.contains("城关镇-张三")
                 && e.township.as_deref() == Some(TOWN_A)
         })
@@ -841,11 +841,11 @@ async fn probing_another_townships_data_is_audited() {
         .audit_entries(Some(TOWN_A), 100)
         .await
         .expect("audit");
-    assert!(audit.iter().any(|e| e.action == "ticket.read"
-        && e.result == "not_found"
+    assert!(audit.iter().any(|e| e.action.as_str() == "ticket.read"
+        && e.result.as_str() == "not_found"
         && e.target == format!("ticket {b_ticket}")));
-    assert!(audit.iter().any(|e| e.action == "person.read"
-        && e.result == "not_found"
+    assert!(audit.iter().any(|e| e.action.as_str() == "person.read"
+        && e.result.as_str() == "not_found"
         && e.target == format!("person {}", mask_id_str(&b1()))));
     assert!(
         app.store
@@ -933,7 +933,7 @@ async fn refused_requests_are_audited_by_route_never_by_path() {
     let audit = app.store.audit_entries(None, 100).await.expect("audit");
     let refused: Vec<_> = audit
         .iter()
-        .filter(|e| e.action == "api.refused" && e.result == "401")
+        .filter(|e| e.action.as_str() == "api.refused" && e.result.as_str() == "401")
         .collect();
     assert_eq!(refused.len(), 2, "{audit:?}");
     assert!(
@@ -1075,13 +1075,14 @@ async fn exports_lists_and_refusals_are_audited_under_the_real_user() {
     assert!(!missing.status.success());
 
     let audit = app.store.audit_entries(None, 200).await.expect("audit");
-    let find = |action: &'static str| audit.iter().filter(move |e| e.action == action);
+    let find = |action: &'static str| audit.iter().filter(move |e| e.action.as_str() == action);
     assert!(
         find("tickets.list").any(|e| e.township.as_deref() == Some(TOWN_A)),
         "{audit:?}"
     );
     assert!(
-        find("api.refused").any(|e| e.result == "403" && e.target == format!("township {TOWN_B}")),
+        find("api.refused")
+            .any(|e| e.result.as_str() == "403" && e.target == format!("township {TOWN_B}")),
         "{audit:?}"
     );
     let export = find("tickets.export")
@@ -1103,7 +1104,8 @@ async fn exports_lists_and_refusals_are_audited_under_the_real_user() {
         "{history:?}"
     );
     assert!(
-        find("person.read").any(|e| e.actor.starts_with("cli:") && e.result == "not_found"),
+        find("person.read")
+            .any(|e| e.actor.starts_with("cli:") && e.result.as_str() == "not_found"),
         "{audit:?}"
     );
 }
@@ -1172,9 +1174,9 @@ async fn the_postgres_audit_trail_is_append_only_by_privilege() {
             at: "2026-12-07T00:00:00+08:00".into(),
             actor: "test".into(),
             township: None,
-            action: "person.read".into(),
+            action: popsync::store::AuditAction::PersonRead,
             target: "person 3499**********0000".into(),
-            result: "ok".into(),
+            result: popsync::store::AuditResult::Ok,
         })
         .await
         .expect("the service still appends");

@@ -612,9 +612,11 @@ async fn a_township_works_its_list_in_the_browser() {
         .await
         .expect("audit");
     let has = |action: &str, result: &str| {
-        audit
-            .iter()
-            .any(|e| e.action == action && e.result == result && e.actor.contains("城关镇-张三"))
+        audit.iter().any(|e| {
+            e.action.as_str() == action
+                && e.result.as_str() == result
+                && e.actor.contains("城关镇-张三")
+        })
     };
     assert!(
         has("tickets.list", "ok")
@@ -627,7 +629,7 @@ async fn a_township_works_its_list_in_the_browser() {
     );
     let exports = audit
         .iter()
-        .filter(|e| e.action == "tickets.export" && e.actor.contains("城关镇-张三"))
+        .filter(|e| e.action.as_str() == "tickets.export" && e.actor.contains("城关镇-张三"))
         .count();
     assert_eq!(exports, 2, "both downloads audited: {audit:#?}");
     never_used(&app, TOWN_B).await;

@@ -38,7 +38,7 @@ impl Rules<'_, '_> {
             };
             let mut bad: BTreeMap<TownshipCode, Vec<usize>> = BTreeMap::new();
             for &i in self.active_by_person.of(&id) {
-                let hyzk = self.pis(i).marital.as_deref();
+                let hyzk = self.pis(i).marital.as_ref();
                 if !overdue.matches(hyzk) && !now.matches(hyzk) {
                     bad.entry(self.pis(i).village.township())
                         .or_default()

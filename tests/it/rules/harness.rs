@@ -313,7 +313,7 @@ impl World {
     }
 
     pub fn hyzk(&mut self, code: &str) -> &mut World {
-        self.last_pis().marital = Some(code.into());
+        self.last_pis().marital = Some(popsync::records::Hyzk::parse(code));
         self
     }
 
