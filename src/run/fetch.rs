@@ -100,14 +100,12 @@ impl FeedClient {
                 if let Some(h) = &self.heartbeat {
                     h.beat();
                 }
-                metrics::counter!("popsync_feed_retries_total", "feed" => self.feed.name.as_str())
-                    .increment(1);
-                tracing::warn!(
-                    feed = %self.feed.name,
-                    error = %crate::domain::masked_causes(&err),
-                    retry_in_ms = dur.as_millis() as u64,
-                    "feed request failed; retrying"
-                );
+                super::events::RetryScheduled {
+                    feed: self.feed.name,
+                    error: err,
+                    retry_in: dur,
+                }
+                .emit();
             })
             .await
     }

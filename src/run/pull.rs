@@ -4,9 +4,11 @@
 
 use std::time::{Duration, Instant};
 
+use super::events::{PagesStored, PollFinished};
+
 pub use super::fetch::FeedClient;
 use crate::config::{Config, FeedConfig, FeedName};
-use crate::domain::{mask_ids_in, masked_causes, now_local, today_local};
+use crate::domain::{masked_causes, today_local};
 use crate::feeds::{pagers, streams_of, FeedError};
 use crate::records::Batch;
 use crate::shutdown::Shutdown;
@@ -211,28 +213,13 @@ pub async fn sync_feed(
         }
     }
     let duration = started.elapsed();
-    let name = feed.name.as_str();
-    metrics::histogram!("popsync_feed_pull_seconds", "feed" => name).record(duration.as_secs_f64());
-    let outcome = match &result {
-        Ok(()) => "ok",
-        Err(SyncError::Interrupted { .. }) => "interrupted",
-        Err(_) => "failed",
-    };
-    metrics::counter!("popsync_feed_polls_total", "feed" => name, "outcome" => outcome)
-        .increment(1);
-    match &result {
-        Ok(()) => {
-            metrics::gauge!("popsync_feed_up", "feed" => name).set(1.0);
-            metrics::gauge!("popsync_feed_last_success_timestamp_seconds", "feed" => name)
-                .set(now_local().timestamp() as f64);
-        }
-        Err(SyncError::Interrupted { .. }) => {}
-        Err(_) => {
-            metrics::gauge!("popsync_feed_up", "feed" => name).set(0.0);
-            metrics::counter!("popsync_feed_failures_total", "feed" => name).increment(1);
-        }
+    PollFinished {
+        feed: feed.name,
+        streams: &reports,
+        result: &result,
+        duration,
     }
-    log_poll(feed.name, &reports, &result, duration);
+    .emit();
     FeedReport {
         feed: feed.name,
         streams: reports,
@@ -384,97 +371,15 @@ fn record_pages(
     if let Some(h) = &options.heartbeat {
         h.beat();
     }
-    let feed = stream.split('.').next().unwrap_or(stream);
-    metrics::counter!("popsync_records_ingested_total", "feed" => feed.to_string())
-        .increment(stats.new);
-    metrics::counter!("popsync_records_quarantined_total", "feed" => feed.to_string())
-        .increment(stats.quarantined_new);
-    if let Some(t) = batches
-        .iter()
-        .filter_map(|b| b.newest_record_at.as_deref())
-        .max()
-    {
-        tracing::trace!(stream, pages = batches.len(), newest = %t, "pages stored");
+    PagesStored {
+        stream,
+        batches,
+        stats,
     }
+    .emit();
     report.pages += batches.len() as u64;
     report.stats.new += stats.new;
     report.stats.seen += stats.seen;
     report.stats.quarantined_new += stats.quarantined_new;
     report.stats.quarantined_seen += stats.quarantined_seen;
-    for m in batches.iter().flat_map(|b| &b.malformed) {
-        tracing::debug!(stream, record = %mask_ids_in(mask_key(&m.key)), reason = %mask_ids_in(&m.reason), "malformed record quarantined");
-    }
-    if stats.quarantined_new > 0 {
-        // The department's data, not popsync's fault: said once per commit, the
-        // records themselves are listed by `popsync quarantine`.
-        tracing::warn!(
-            stream,
-            count = stats.quarantined_new,
-            see = %format!("popsync quarantine --feed {feed}"),
-            "malformed records kept aside; the department should correct them"
-        );
-    }
-}
-
-/// Record keys are register numbers, never ID numbers, but a digest key is shortened.
-fn mask_key(key: &str) -> &str {
-    key.get(..23).unwrap_or(key)
-}
-
-/// The one line per feed poll: what it brought, where its cursors moved, how long it
-/// took and how it ended. A poll that failed says so at WARN when the next pull may
-/// succeed, at ERROR with what to do when an operator must act.
-fn log_poll(
-    feed: FeedName,
-    streams: &[StreamReport],
-    result: &Result<(), SyncError>,
-    elapsed: Duration,
-) {
-    let sum = |f: fn(&StreamReport) -> u64| streams.iter().map(f).sum::<u64>();
-    let new = sum(|s| s.stats.new);
-    let already_seen = sum(|s| s.stats.seen);
-    let quarantined = sum(|s| s.stats.quarantined_new);
-    let pages = sum(|s| s.pages);
-    let retries = sum(|s| s.retries);
-    let cursor = streams
-        .iter()
-        .map(|s| {
-            let from = s.cursor_before.as_deref().unwrap_or("start");
-            let to = s.cursor_after.as_deref().unwrap_or("start");
-            if from == to {
-                format!("{}={to} (unmoved)", s.stream)
-            } else {
-                format!("{}={from}->{to}", s.stream)
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
-    let cursor = mask_ids_in(&cursor);
-    let duration_ms = elapsed.as_millis() as u64;
-    let feed = feed.as_str();
-    macro_rules! poll {
-        ($level:ident, $outcome:expr, $($extra:tt)*) => {
-            tracing::$level!(
-                feed, outcome = $outcome, new, already_seen, quarantined, pages, retries,
-                cursor = %cursor, duration_ms, $($extra)*
-            )
-        };
-    }
-    match result {
-        Ok(()) => poll!(info, "ok", "feed poll"),
-        Err(SyncError::Interrupted { .. }) => {
-            poll!(
-                info,
-                "interrupted",
-                "feed poll stopped by shutdown; the next start resumes from the stored cursor"
-            )
-        }
-        Err(e) if !e.needs_operator() => poll!(
-            warn, "failed", error = %masked_causes(e), next = "the next scheduled pull resumes from the stored cursor",
-            "feed poll failed after every retry"
-        ),
-        Err(e) => {
-            poll!(error, "failed", error = %masked_causes(e), action = e.hint(), "feed poll failed")
-        }
-    }
 }

@@ -2,11 +2,12 @@
 //! lifecycle (pure), write registry and tickets, and summarise for operators.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::NaiveDate;
 use serde::Serialize;
 
+use super::events::ReconcileFinished;
 use crate::config::Config;
 use crate::domain::{format_timestamp, now_local};
 use crate::reconcile::{prepare, Params};
@@ -223,7 +224,11 @@ async fn record_run(
             &serde_json::to_value(&summary).unwrap_or_default(),
         )
         .await?;
-    log_finished(&summary, t0.elapsed());
+    ReconcileFinished {
+        summary: &summary,
+        elapsed: t0.elapsed(),
+    }
+    .emit();
     Ok(summary)
 }
 
@@ -265,27 +270,6 @@ async fn unchanged_run(
     }
     sw.lap("check");
     record_run(store, summary, &[], actor, started_at, (t0, sw)).await
-}
-
-/// The one INFO line per run, and its duration for the metrics.
-fn log_finished(summary: &RunSummary, elapsed: Duration) {
-    let (slow, slow_ms) = summary.slowest_step();
-    metrics::histogram!("popsync_reconcile_seconds").record(elapsed.as_secs_f64());
-    tracing::info!(
-        run_id = summary.run_id,
-        as_of = %summary.as_of,
-        unchanged_since_run = summary.unchanged_since,
-        opened = summary.total.opened,
-        reopened = summary.total.reopened,
-        still_open = summary.total.still_open,
-        resolved = summary.total.resolved,
-        withdrawn = summary.total.withdrawn,
-        open_by_kind = %summary.open_by_kind.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
-        slowest_step = slow,
-        slowest_step_ms = slow_ms,
-        duration_ms = elapsed.as_millis() as u64,
-        "reconciliation finished"
-    );
 }
 
 /// The run summary as operators read it after `popsync reconcile`.

@@ -15,6 +15,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::hash::BuildHasher;
 
+use super::events::VerifyFinished;
 use super::fetch::FeedClient;
 use super::pull::{next_page, SyncError, SyncOptions};
 use crate::config::{Config, FeedConfig, FeedName};
@@ -182,7 +183,12 @@ pub async fn verify_feeds(
                 tracing::error!(feed = %f.feed, error = %masked_causes(&e), action = "check disk space and the database server", "cannot record the verify outcome");
             }
         }
-        report(f.feed, options.repair, &f.result);
+        VerifyFinished {
+            feed: f.feed,
+            repair: options.repair,
+            result: &f.result,
+        }
+        .emit();
     }
     VerifyReport { feeds }
 }
@@ -369,66 +375,4 @@ fn differs(stored: &StoredRecord, served_raw: &str, served_time: Option<&str>) -
         return false;
     }
     served_time.is_none_or(|t| t >= stored.modified_time.as_str())
-}
-
-/// The one line per verified feed. Missing or changed records are a WARN: the store
-/// held less than the department serves, which only a verify can find.
-fn report(feed: FeedName, repair: bool, result: &Result<VerifyCounts, SyncError>) {
-    let name = feed.as_str();
-    match result {
-        Ok(c) => {
-            for (what, v) in [
-                ("served", c.served),
-                ("stored", c.stored),
-                ("missing", c.missing),
-                ("changed", c.changed),
-                ("extra", c.extra),
-                ("repaired", c.repaired),
-            ] {
-                metrics::gauge!(format!("popsync_verify_{what}"), "feed" => name).set(v as f64);
-            }
-            metrics::gauge!("popsync_verify_last_run_timestamp_seconds", "feed" => name)
-                .set(crate::domain::now_local().timestamp() as f64);
-            let (served, stored, missing, changed, extra, repaired) = (
-                c.served, c.stored, c.missing, c.changed, c.extra, c.repaired,
-            );
-            if c.missing + c.changed > 0 {
-                let next = if repair {
-                    "stored now; reconciliation follows"
-                } else {
-                    "run `popsync verify --repair` to store them"
-                };
-                tracing::warn!(
-                    feed = name,
-                    served,
-                    stored,
-                    missing,
-                    changed,
-                    extra,
-                    repaired,
-                    next,
-                    "verify found records the store lacks or holds otherwise"
-                );
-            } else {
-                tracing::info!(
-                    feed = name,
-                    served,
-                    stored,
-                    missing,
-                    changed,
-                    extra,
-                    "verify: the store matches the feed"
-                );
-            }
-        }
-        Err(SyncError::Interrupted { .. }) => {
-            tracing::info!(
-                feed = name,
-                "verify stopped by shutdown; repairs made so far are kept"
-            )
-        }
-        Err(e) => {
-            tracing::warn!(feed = name, error = %masked_causes(e), "verify could not read the feed whole; nothing was compared past the failure")
-        }
-    }
 }
