@@ -279,17 +279,28 @@ pub fn fixture_drafts() -> Vec<TicketDraft> {
 }
 
 /// One reconciliation run's lifecycle step, as `reconciliation::run` does it: plan the
-/// drafts against what is stored, apply, and record the run with open counts per kind.
+/// drafts against what is stored, apply, and record the run, now, with an empty summary.
 pub async fn run(store: &Store, drafts: Vec<TicketDraft>, as_of: &str) -> Vec<Change> {
+    let now = format_timestamp(now_local());
+    run_at(store, drafts, as_of, &now, &json!({})).await
+}
+
+/// `run`, finishing at `now` (RFC 3339) with the run's `summary`.
+pub async fn run_at(
+    store: &Store,
+    drafts: Vec<TicketDraft>,
+    as_of: &str,
+    now: &str,
+    summary: &Value,
+) -> Vec<Change> {
     let existing = store.ticket_states().await.expect("ticket states");
     let changes = tickets::plan(&existing, drafts, &HashSet::new());
-    let now = format_timestamp(now_local());
     let actor = Actor {
         name: "test-run",
-        now: &now,
+        now,
     };
     store
-        .apply_ticket_changes(&changes, &actor, as_of, &now, &json!({}))
+        .apply_ticket_changes(&changes, &actor, as_of, now, summary)
         .await
         .expect("changes applied");
     changes

@@ -21,6 +21,9 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::api::{a1, b1, spawn_app, App, TOWN_A, TOWN_B};
 
+mod picture;
+mod screens;
+
 const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// The longest any one wait on the browser may take: its start, one protocol call, or

@@ -140,11 +140,18 @@
     if (!counts.kinds.length) body.appendChild(el('tr', {}, el('td', { colspan: '4', text: '暂无工单' })));
     counts.kinds.forEach(function (k) {
       body.appendChild(el('tr', { 'data-kind': k.kind },
-        el('td', { text: k.kind_zh }),
+        el('td', { className: 'kind', text: k.kind_zh }),
         el('td', { className: 'num', text: String(k.open) }),
         el('td', { className: 'num', text: String(k.dismissed) }),
         el('td', { className: 'num', text: String(k.resolved) })));
     });
+  }
+
+  // A chart's width in pixels: its box's, within [min, max] (a hidden box has none yet).
+  // Drawn at that width its text stays at its size; CSS shrinks it should the box narrow
+  // later.
+  function fitWidth(box, min, max) {
+    return Math.max(min, Math.min(max, box.clientWidth || max));
   }
 
   function renderChart(runs) {
@@ -158,9 +165,11 @@
     (me.kinds || []).forEach(function (k) { names[k.kind] = k.kind_zh; });
     var totals = list.map(function (r) { return kinds.reduce(function (s, k) { return s + (r.open_by_kind[k] || 0); }, 0); });
     var max = Math.max.apply(null, totals.concat([1]));
-    var W = 480, H = 200, left = 36, bottom = 24, top = 10;
+    var W = fitWidth(box, 280, 560), H = 200, left = 36, bottom = 24, top = 10;
     var barW = Math.min(40, (W - left - 10) / list.length * 0.7);
     var step = (W - left - 10) / list.length;
+    // A date label is about 30 px wide: on a narrow chart every second (or third) one.
+    var labelEvery = Math.ceil(30 / step);
     var chart = svg('svg', { width: String(W), height: String(H), viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'aria-label': '近几次核对后各类待处理工单数', id: 'chart-svg' });
     chart.appendChild(svg('line', { x1: String(left), y1: String(H - bottom), x2: String(W), y2: String(H - bottom), stroke: '#999' }));
     chart.appendChild(svg('text', { x: String(left - 4), y: String(top + 10), 'text-anchor': 'end', 'font-size': '11', text: String(max) }));
@@ -177,15 +186,16 @@
         rect.appendChild(svg('title', { text: r.as_of + ' ' + (names[k] || k) + '：' + n }));
         chart.appendChild(rect);
       });
-      chart.appendChild(svg('text', { x: String(x + barW / 2), y: String(H - 8), 'text-anchor': 'middle', 'font-size': '10', text: r.as_of.slice(5) }));
+      if ((list.length - 1 - i) % labelEvery === 0) chart.appendChild(svg('text', { x: String(x + barW / 2), y: String(H - 8), 'text-anchor': 'middle', 'font-size': '10', text: r.as_of.slice(5) }));
     });
     box.appendChild(chart);
     var legend = el('p', { className: 'legend' });
     kinds.forEach(function (k, ki) {
-      var sw = svg('svg', { width: '10', height: '10' });
+      var sw = svg('svg', { width: '10', height: '10', 'aria-hidden': 'true' });
       sw.appendChild(svg('rect', { width: '10', height: '10', fill: COLOURS[ki % COLOURS.length] }));
-      legend.appendChild(sw);
-      legend.appendChild(document.createTextNode(' ' + (names[k] || k) + '  '));
+      var item = el('span', { className: 'legend-item' }, el('span', { className: 'kind', text: names[k] || k }));
+      item.insertBefore(sw, item.firstChild);
+      legend.appendChild(item);
     });
     box.appendChild(legend);
   }
@@ -204,16 +214,17 @@
       var list = byKind[kind];
       var body = el('tbody');
       list.forEach(function (t) {
+        // data-label: the column's name, shown beside the value when a row is a card.
         body.appendChild(el('tr', { className: 'ticket-row', 'data-ticket': t.ticket_id },
           el('td', {}, el('a', { href: ticketLink(t.ticket_id), text: t.ticket_id })),
-          el('td', { className: 'subject', text: subjectText(t.subject) }),
-          el('td', { text: t.summary_zh }),
-          el('td', { text: t.village || '' }),
-          el('td', { text: t.opened_at.slice(0, 10) })));
+          el('td', { className: 'subject', 'data-label': '对象', text: subjectText(t.subject) }),
+          el('td', { className: 'ticket-summary', text: t.summary_zh }),
+          el('td', { className: 'nowrap', 'data-label': '村(居)', text: t.village || '—' }),
+          el('td', { className: 'nowrap', 'data-label': '发现日期', text: t.opened_at.slice(0, 10) })));
       });
       groups.appendChild(el('div', { className: 'group', 'data-kind': kind },
         el('h3', { text: list[0].kind_zh + '（' + list.length + '）' }),
-        el('table', {},
+        el('table', { className: 'tickets' },
           el('thead', {}, el('tr', {}, el('th', { text: '工单编号' }), el('th', { text: '对象' }), el('th', { text: '问题说明' }), el('th', { text: '村(居)' }), el('th', { text: '发现日期' }))),
           body)));
     });
