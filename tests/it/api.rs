@@ -278,8 +278,9 @@ pub fn fixture_drafts() -> Vec<TicketDraft> {
     ]
 }
 
-/// One reconciliation run's lifecycle step, as `reconciliation::run` does it: plan the
-/// drafts against what is stored, apply, and record the run, now, with an empty summary.
+/// One reconciliation run's lifecycle step, as `run::reconcile::run` does it: plan the
+/// drafts against what is stored, apply, and record the run, now, with an empty summary
+/// and each township's open tickets.
 pub async fn run(store: &Store, drafts: Vec<TicketDraft>, as_of: &str) -> Vec<Change> {
     let now = format_timestamp(now_local());
     run_at(store, drafts, as_of, &now, &json!({})).await
@@ -295,12 +296,13 @@ pub async fn run_at(
 ) -> Vec<Change> {
     let existing = store.ticket_states().await.expect("ticket states");
     let changes = tickets::plan(&existing, drafts, &HashSet::new());
+    let open = tickets::readiness::open_after(&existing, &changes);
     let actor = Actor {
         name: "test-run",
         now,
     };
     store
-        .apply_ticket_changes(&changes, &actor, as_of, now, summary)
+        .apply_ticket_changes(&changes, &actor, as_of, now, summary, &open)
         .await
         .expect("changes applied");
     changes
