@@ -180,6 +180,7 @@ pub async fn spawn_app() -> App {
     let app = router(ApiState {
         store: store.clone(),
         city: city(),
+        inspection: popsync::config::InspectionConfig::default(),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -536,6 +537,14 @@ async fn every_endpoint_is_scoped_by_token() {
         ),
         (
             format!("/api/v1/runs?township={TOWN_B}"),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            format!("/api/v1/readiness?township={TOWN_B}"),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            format!("/api/v1/readiness/history?township={TOWN_B}"),
             StatusCode::FORBIDDEN,
         ),
     ];
@@ -1253,10 +1262,13 @@ async fn the_openapi_document_describes_every_endpoint() {
         "/api/v1/tickets/{id}/reopen",
         "/api/v1/counts",
         "/api/v1/runs",
+        "/api/v1/readiness",
+        "/api/v1/readiness/history",
         "/api/v1/persons/{key}",
     ] {
         assert!(paths.contains(&path), "{path} is described: {paths:?}");
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     assert!(doc["components"]["schemas"]["TicketList"].is_object());
+    assert!(doc["components"]["schemas"]["Readiness"].is_object());
 }
