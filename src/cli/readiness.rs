@@ -98,7 +98,7 @@ fn render_text(r: &Readiness, config: &Config) -> String {
     ));
     out.push_str(&format!(
         "{:<10} {:>8} {:>6} {:>8} {:>7} {:>6} {:>8} {:>7}  {:<22} name\n",
-        "township", "records", "open", "per1000", "overdue", "sample", "P(find)", "points", "pace"
+        "township", "records", "open", "per1000", "overdue", "sample", "P(find)", "E[lost]", "pace"
     ));
     for t in &r.townships {
         let pace = match &t.pace {

@@ -19,7 +19,8 @@ use utoipa::ToSchema;
 use crate::config::{CityConfig, InspectionConfig};
 use crate::tickets::{Change, ExistingTicket, Status};
 
-/// Open tickets per kind (`DEATH_NOT_RECORDED` …); kinds with none are left out.
+/// Open tickets per kind (`DEATH_NOT_RECORDED` …); kinds with none are left out. The
+/// API's types spell it out: utoipa would publish the alias as a schema named `BTreeMap`.
 pub type OpenByKind = BTreeMap<String, u64>;
 
 /// Open tickets per kind per township: one burn-down point each.
@@ -99,7 +100,7 @@ pub struct HistoryPoint {
     /// When that run finished (RFC 3339, `+08:00`).
     pub finished_at: String,
     pub open: u64,
-    pub open_by_kind: OpenByKind,
+    pub open_by_kind: BTreeMap<String, u64>,
 }
 
 /// The figures a township row and the city row share.
@@ -109,7 +110,7 @@ pub struct Figures {
     pub records: u64,
     /// Open tickets.
     pub open: u64,
-    pub open_by_kind: OpenByKind,
+    pub open_by_kind: BTreeMap<String, u64>,
     /// `1000 × open / records`; null without records.
     pub errors_per_1000: Option<f64>,
     /// Open tickets opened more than `fix_within_days` ago.

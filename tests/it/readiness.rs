@@ -231,6 +231,18 @@ async fn a_month_of_daily_runs_burns_down_and_tells_who_is_behind() {
         assert_eq!(points.len(), DAYS as usize, "the day's point is replaced");
         assert_eq!(points.last().unwrap().open, (BROKEN - fixed.1 - 1) as u64);
 
+        // Overdue: open longer than `fix_within_days` (14) days. The tickets were opened
+        // today by the clock, whatever the runs' as-of dates.
+        let today = popsync::domain::today_local();
+        for (days, overdue) in [(14, 0), (15, BROKEN - fixed.1 - 1)] {
+            let r = readiness_on(&store, &config, today + Duration::days(days)).await;
+            let b = r.townships.iter().find(|t| t.township == town_b).unwrap();
+            assert_eq!(
+                b.figures.overdue, overdue as u64,
+                "{backend:?} after {days} days"
+            );
+        }
+
         check_against_the_export(&config_path, last, &db.url).await;
         check_the_api(&store, &config, &town_a, &town_b, start, inspection).await;
         store.close().await;
