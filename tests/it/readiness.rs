@@ -202,7 +202,7 @@ async fn a_month_of_daily_runs_burns_down_and_tells_who_is_behind() {
         let b_ticket = store
             .list_tickets(&TicketFilter {
                 township: Some(town_b.clone()),
-                status: Some("open".into()),
+                status: Some(Status::Open),
                 ..Default::default()
             })
             .await
