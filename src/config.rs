@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use serde::Deserialize;
 
+mod inspection;
+pub use inspection::InspectionConfig;
+
 /// Where the configuration is read from when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/popsync/popsync.toml";
 
@@ -67,6 +70,8 @@ struct RawConfig {
     http: HttpConfig,
     #[serde(default)]
     daemon: DaemonConfig,
+    #[serde(default)]
+    inspection: InspectionConfig,
 }
 
 /// `[database]`.
@@ -373,6 +378,7 @@ pub struct Config {
     pub verify_schedule: cron::Schedule,
     pub http: HttpConfig,
     pub daemon: DaemonConfig,
+    pub inspection: InspectionConfig,
 }
 
 impl Config {
@@ -486,6 +492,7 @@ impl Config {
         if http.max_connections == 0 {
             return Err(invalid("http.max_connections", "at least 1"));
         }
+        raw.inspection.check()?;
         Ok(Config {
             database: raw.database,
             city: CityConfig {
@@ -499,6 +506,7 @@ impl Config {
             verify_schedule,
             http,
             daemon: raw.daemon,
+            inspection: raw.inspection,
         })
     }
 

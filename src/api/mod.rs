@@ -19,6 +19,7 @@ mod error;
 mod mask;
 mod openapi;
 mod persons;
+mod readiness;
 mod schema;
 mod tickets;
 mod web;
@@ -30,14 +31,16 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::config::CityConfig;
+use crate::config::{CityConfig, InspectionConfig};
 use crate::store::Store;
 
-/// What every handler needs: the store and the city (for township names and exports).
+/// What every handler needs: the store, the city (for township names and exports)
+/// and the inspection readiness counts down to.
 #[derive(Clone, Debug)]
 pub struct ApiState {
     pub store: Store,
     pub city: CityConfig,
+    pub inspection: InspectionConfig,
 }
 
 /// The API under `/api/v1` and the township page at `/`, ready to be merged into the
@@ -53,6 +56,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/tickets/{id}/reopen", post(tickets::reopen))
         .route("/api/v1/counts", get(tickets::counts))
         .route("/api/v1/runs", get(tickets::runs))
+        .route("/api/v1/readiness", get(readiness::readiness))
+        .route("/api/v1/readiness/history", get(readiness::history))
         .route("/api/v1/persons/{key}", get(persons::person))
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/api/v1", get(error::unknown_path))

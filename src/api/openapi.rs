@@ -8,7 +8,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{persons, tickets};
+use super::{persons, readiness, tickets};
 
 /// The document utoipa assembles.
 #[derive(OpenApi)]
@@ -27,6 +27,8 @@ use super::{persons, tickets};
         tickets::reopen,
         tickets::counts,
         tickets::runs,
+        readiness::readiness,
+        readiness::history,
         persons::person
     ),
     modifiers(&BearerToken),

@@ -1,8 +1,9 @@
 //! The command line: parse, load config, start telemetry, call the library. One file
 //! per command group: `admin.rs` (API tokens and the audit trail), `tickets.rs`
-//! (exports, dismissals).
+//! (exports, dismissals), `readiness.rs` (before the provincial inspection).
 
 mod admin;
+mod readiness;
 mod tickets;
 
 use std::path::{Path, PathBuf};
@@ -68,6 +69,9 @@ pub enum Command {
     /// Export, dismiss or reopen tickets.
     #[command(subcommand)]
     Tickets(tickets::TicketsCommand),
+    /// Each township's standing before the provincial inspection, and whether its
+    /// cleanup is on pace.
+    Readiness(readiness::ReadinessArgs),
     /// Show one golden record with every source record linked to it (audited).
     Person {
         /// The ID number (any typed form) or `birth:CERTNO`.
@@ -272,6 +276,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let (config, store) = open(&cli.config).await?;
             tickets::run(cmd, &config, &store).await
         }
+        Command::Readiness(args) => {
+            let (config, store) = open(&cli.config).await?;
+            let code = readiness::run(args, &config, &store).await;
+            store.close().await;
+            code
+        }
         Command::Person { id } => {
             let (_config, store) = open(&cli.config).await?;
             let key = person_key(&id);
@@ -316,6 +326,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let api = crate::api::router(crate::api::ApiState {
                 store: store.clone(),
                 city: config.city.clone(),
+                inspection: config.inspection.clone(),
             });
             crate::daemon::run(config, store, api).await?;
             Ok(ExitCode::SUCCESS)

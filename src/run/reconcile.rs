@@ -8,12 +8,13 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use super::events::ReconcileFinished;
-use crate::config::Config;
+use crate::config::{CityConfig, Config};
 use crate::domain::{format_timestamp, now_local};
 use crate::reconcile::{prepare, Params};
 use crate::store::{Actor, RegistryWrite, Store, StoreError};
+use crate::tickets::readiness::{open_after, OpenByTownship};
 use crate::tickets::TicketKind;
-use crate::tickets::{plan, Change, Status};
+use crate::tickets::{plan, Change};
 
 /// Counts of one run, per kind and per township.
 #[derive(Debug, Default, Serialize, Clone)]
@@ -35,6 +36,10 @@ pub struct RunSummary {
     pub by_township: BTreeMap<String, Counts>,
     /// Open tickets per kind after the run (the page's chart reads this).
     pub open_by_kind: BTreeMap<String, u64>,
+    /// Open tickets per kind per township after the run: stored as the day's
+    /// burn-down points (`open_history`), not in the summary.
+    #[serde(skip)]
+    pub open_by_township: OpenByTownship,
     pub registry: RegistryWrite,
     pub steps_ms: BTreeMap<&'static str, u64>,
     /// The run's inputs: source version, as-of date, parameters and popsync version.
@@ -53,11 +58,25 @@ impl RunSummary {
             by_kind: BTreeMap::new(),
             by_township: BTreeMap::new(),
             open_by_kind: BTreeMap::new(),
+            open_by_township: OpenByTownship::new(),
             registry: RegistryWrite::default(),
             steps_ms: BTreeMap::new(),
             inputs,
             unchanged_since: None,
         }
+    }
+
+    /// Sets the open tickets after the run, per township (every configured township
+    /// listed: one without tickets is a burn-down point at zero) and per kind.
+    fn set_open(&mut self, mut open: OpenByTownship, city: &CityConfig) {
+        for township in city.townships.keys() {
+            open.entry(township.clone()).or_default();
+        }
+        self.open_by_kind = BTreeMap::new();
+        for (kind, n) in open.values().flatten() {
+            *self.open_by_kind.entry(kind.clone()).or_default() += n;
+        }
+        self.open_by_township = open;
     }
 
     /// The step that took longest, for the log line.
@@ -102,8 +121,8 @@ pub async fn run(
     let inputs = inputs_of(store.source_version().await?, &params);
     if let Some((last_run, _, _, last)) = store.recent_runs(1).await?.into_iter().next() {
         if last["inputs"].as_str() == Some(inputs.as_str()) {
-            return unchanged_run(store, as_of, actor, inputs, last_run, &started_at, (t0, sw))
-                .await;
+            let last = (inputs, last_run);
+            return unchanged_run(store, config, as_of, actor, last, &started_at, (t0, sw)).await;
         }
     }
     let snapshot = store.load_snapshot().await?;
@@ -125,28 +144,17 @@ pub async fn run(
     drop(snapshot);
     sw.1.insert("rules", rules_ms);
     let existing = store.ticket_states().await?;
-    let stored: std::collections::HashMap<&str, (TicketKind, &str, Status)> = existing
+    let stored: std::collections::HashMap<&str, (TicketKind, &str)> = existing
         .iter()
-        .map(|t| {
-            (
-                t.ticket_id.as_str(),
-                (t.kind, t.township.as_str(), t.status),
-            )
-        })
+        .map(|t| (t.ticket_id.as_str(), (t.kind, t.township.as_str())))
         .collect();
-    let mut open_by_kind: BTreeMap<String, u64> = BTreeMap::new();
-    for t in &existing {
-        if t.status == Status::Open {
-            *open_by_kind.entry(t.kind.as_str().to_string()).or_default() += 1;
-        }
-    }
     let changes = plan(&existing, tickets, &voided);
     sw.lap("plan");
     let mut summary = RunSummary {
-        open_by_kind,
         registry,
         ..RunSummary::empty(as_of, inputs)
     };
+    summary.set_open(open_after(&existing, &changes), &config.city);
     for c in &changes {
         let (kind, township, bump): (TicketKind, String, fn(&mut Counts)) = match c {
             Change::Open { draft, .. } => {
@@ -159,25 +167,14 @@ pub async fn run(
                 (draft.kind, draft.township.to_string(), |c| c.reopened += 1)
             }
             Change::Resolve { ticket_id } => {
-                let (k, t, _) = stored[ticket_id.as_str()];
+                let (k, t) = stored[ticket_id.as_str()];
                 (k, t.to_string(), |c| c.resolved += 1)
             }
             Change::Withdraw { ticket_id } => {
-                let (k, t, _) = stored[ticket_id.as_str()];
+                let (k, t) = stored[ticket_id.as_str()];
                 (k, t.to_string(), |c| c.withdrawn += 1)
             }
         };
-        let open_delta: i64 = match c {
-            Change::Open { .. } | Change::Reopen { .. } => 1,
-            Change::Resolve { .. } => -1,
-            Change::Withdraw { ticket_id } if stored[ticket_id.as_str()].2 == Status::Open => -1,
-            Change::Withdraw { .. } | Change::Refresh { .. } => 0,
-        };
-        let entry = summary
-            .open_by_kind
-            .entry(kind.as_str().to_string())
-            .or_default();
-        *entry = (*entry as i64 + open_delta).max(0) as u64;
         bump(&mut summary.total);
         bump(
             summary
@@ -187,12 +184,11 @@ pub async fn run(
         );
         bump(summary.by_township.entry(township).or_default());
     }
-    summary.open_by_kind.retain(|_, v| *v > 0);
     record_run(store, summary, &changes, actor, &started_at, (t0, sw)).await
 }
 
-/// Applies the ticket changes and stores the run with its summary, in one
-/// transaction; logs the run's one INFO line.
+/// Applies the ticket changes and stores the run with its summary and each
+/// township's burn-down point, in one transaction; logs the run's one INFO line.
 async fn record_run(
     store: &Store,
     mut summary: RunSummary,
@@ -214,6 +210,7 @@ async fn record_run(
             &summary.as_of,
             started_at,
             &serde_json::to_value(&summary).unwrap_or_default(),
+            &summary.open_by_township,
         )
         .await?;
     sw.lap("tickets");
@@ -250,10 +247,10 @@ fn inputs_of(source_version: i64, p: &Params) -> String {
 /// still open, and nothing recomputed.
 async fn unchanged_run(
     store: &Store,
+    config: &Config,
     as_of: NaiveDate,
     actor: &str,
-    inputs: String,
-    last_run: i64,
+    (inputs, last_run): (String, i64),
     started_at: &str,
     (t0, mut sw): (Instant, Stopwatch),
 ) -> Result<RunSummary, StoreError> {
@@ -261,13 +258,21 @@ async fn unchanged_run(
         unchanged_since: Some(last_run),
         ..RunSummary::empty(as_of, inputs)
     };
-    for (kind, township, n) in store.open_ticket_counts().await? {
-        let n = n as u64;
-        summary.total.still_open += n;
-        summary.by_kind.entry(kind.clone()).or_default().still_open += n;
-        summary.by_township.entry(township).or_default().still_open += n;
-        *summary.open_by_kind.entry(kind).or_default() += n;
+    // Open now, hand dismissals since the last run included: the day still gets its
+    // burn-down point.
+    let open = store.open_by_township().await?;
+    for (township, kinds) in &open {
+        for (kind, &n) in kinds {
+            summary.total.still_open += n;
+            summary.by_kind.entry(kind.clone()).or_default().still_open += n;
+            summary
+                .by_township
+                .entry(township.clone())
+                .or_default()
+                .still_open += n;
+        }
     }
+    summary.set_open(open, &config.city);
     sw.lap("check");
     record_run(store, summary, &[], actor, started_at, (t0, sw)).await
 }

@@ -7,6 +7,7 @@ mod api_queries;
 mod bulk;
 mod feeds;
 mod open;
+mod readiness;
 mod registry;
 mod snapshot;
 mod tickets;

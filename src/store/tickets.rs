@@ -3,8 +3,10 @@
 use sqlx::any::AnyRow;
 use sqlx::{FromRow, Row};
 
+use super::readiness::record_open_history;
 use super::{doing, run_chunks, Insert, Store, StoreError, WriteTx};
 use crate::domain::TownshipCode;
+use crate::tickets::readiness::OpenByTownship;
 use crate::tickets::{Change, EvidenceLine, ExistingTicket, Status, Ticket, TicketKind};
 
 /// One change of a ticket's status.
@@ -193,7 +195,9 @@ impl Store {
         Ok(out)
     }
 
-    /// Applies a reconciliation's ticket changes and records the run, in one transaction.
+    /// Applies a reconciliation's ticket changes and records the run with its
+    /// burn-down points (`open`: each township's open tickets after the changes), in
+    /// one transaction.
     pub async fn apply_ticket_changes(
         &self,
         changes: &[Change],
@@ -201,6 +205,7 @@ impl Store {
         as_of: &str,
         started_at: &str,
         summary: &serde_json::Value,
+        open: &OpenByTownship,
     ) -> Result<i64, StoreError> {
         // New tickets and their first events go in multi-row statements: a first
         // run opens tens of thousands.
@@ -332,6 +337,7 @@ impl Store {
             .map_err(doing("recording a reconciliation run"))?
             .try_get(0)
             .map_err(doing("recording a reconciliation run"))?;
+        record_open_history(&mut tx, self.backend, run_id, as_of, actor.now, open).await?;
         tx.commit("committing ticket changes").await?;
         Ok(run_id)
     }

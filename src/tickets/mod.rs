@@ -6,6 +6,7 @@
 mod draft;
 pub mod export;
 pub mod lifecycle;
+pub mod readiness;
 mod ticket;
 
 pub use draft::{Evidence, Subject, TicketDraft, TicketKind};

@@ -180,6 +180,7 @@ pub async fn spawn_app() -> App {
     let app = router(ApiState {
         store: store.clone(),
         city: city(),
+        inspection: popsync::config::InspectionConfig::default(),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -278,8 +279,9 @@ pub fn fixture_drafts() -> Vec<TicketDraft> {
     ]
 }
 
-/// One reconciliation run's lifecycle step, as `reconciliation::run` does it: plan the
-/// drafts against what is stored, apply, and record the run, now, with an empty summary.
+/// One reconciliation run's lifecycle step, as `run::reconcile::run` does it: plan the
+/// drafts against what is stored, apply, and record the run, now, with an empty summary
+/// and each township's open tickets.
 pub async fn run(store: &Store, drafts: Vec<TicketDraft>, as_of: &str) -> Vec<Change> {
     let now = format_timestamp(now_local());
     run_at(store, drafts, as_of, &now, &json!({})).await
@@ -295,12 +297,13 @@ pub async fn run_at(
 ) -> Vec<Change> {
     let existing = store.ticket_states().await.expect("ticket states");
     let changes = tickets::plan(&existing, drafts, &HashSet::new());
+    let open = tickets::readiness::open_after(&existing, &changes);
     let actor = Actor {
         name: "test-run",
         now,
     };
     store
-        .apply_ticket_changes(&changes, &actor, as_of, now, summary)
+        .apply_ticket_changes(&changes, &actor, as_of, now, summary, &open)
         .await
         .expect("changes applied");
     changes
@@ -534,6 +537,14 @@ async fn every_endpoint_is_scoped_by_token() {
         ),
         (
             format!("/api/v1/runs?township={TOWN_B}"),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            format!("/api/v1/readiness?township={TOWN_B}"),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            format!("/api/v1/readiness/history?township={TOWN_B}"),
             StatusCode::FORBIDDEN,
         ),
     ];
@@ -1251,10 +1262,13 @@ async fn the_openapi_document_describes_every_endpoint() {
         "/api/v1/tickets/{id}/reopen",
         "/api/v1/counts",
         "/api/v1/runs",
+        "/api/v1/readiness",
+        "/api/v1/readiness/history",
         "/api/v1/persons/{key}",
     ] {
         assert!(paths.contains(&path), "{path} is described: {paths:?}");
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     assert!(doc["components"]["schemas"]["TicketList"].is_object());
+    assert!(doc["components"]["schemas"]["Readiness"].is_object());
 }

@@ -99,6 +99,19 @@ fn bad_files_are_refused_naming_the_key() {
             "feeds.mca.api_key_file",
         ),
         (format!("{ok}[reconcile]\ngrace_dayz = 3\n"), "grace_dayz"),
+        // Issue 17: the inspection's numbers are checked at start.
+        (
+            format!("{ok}[inspection]\nsample_size = 0\n"),
+            "inspection.sample_size",
+        ),
+        (
+            format!("{ok}[inspection]\npoints = 16\ndeduction_per_error = 20\n"),
+            "inspection.deduction_per_error",
+        ),
+        (
+            format!("{ok}[inspection]\ndate = \"2024-02-30\"\n"),
+            "inspection.date",
+        ),
         // Issue 14: plain HTTP only where the config says so, and TLS files checked.
         (
             ok.replace("https://127.0.0.1:1", "http://127.0.0.1:1"),
@@ -138,4 +151,30 @@ fn bad_files_are_refused_naming_the_key() {
         assert!(err.contains(key), "error for {key} does not name it: {err}");
         assert!(!err.contains('\n'), "error is one line: {err}");
     }
+}
+
+/// Issue 17: `[inspection]` may be left out (readiness then has no date to count down
+/// to), and a date given as text is read as that day.
+#[test]
+fn the_inspection_section_is_optional_and_its_date_is_a_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = minimal(dir.path(), "");
+    let without = load(&ok).unwrap().inspection;
+    assert_eq!(
+        (
+            without.date,
+            without.points,
+            without.deduction_per_error,
+            without.sample_size,
+            without.fix_within_days
+        ),
+        (None, 16.0, 1.0, 50, 14)
+    );
+    let with = load(&format!(
+        "{ok}[inspection]\ndate = \"2024-06-30\"\nsample_size = 80\n"
+    ))
+    .unwrap()
+    .inspection;
+    assert_eq!(with.date, chrono::NaiveDate::from_ymd_opt(2024, 6, 30));
+    assert_eq!(with.sample_size, 80);
 }

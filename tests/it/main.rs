@@ -9,6 +9,7 @@ mod daemon;
 mod helpers;
 mod hostile;
 mod layers;
+mod readiness;
 mod reconcile;
 mod rules;
 mod sync;

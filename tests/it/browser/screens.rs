@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use base64::Engine;
 use popsync::domain::{format_timestamp, now_local};
-use popsync::reconcile::{TicketDraft, TicketKind};
+use popsync::tickets::{TicketDraft, TicketKind};
 use serde_json::{json, Value};
 
 use super::picture::Picture;
