@@ -25,6 +25,7 @@ use super::{persons, tickets};
         tickets::detail,
         tickets::dismiss,
         tickets::reopen,
+        tickets::assign,
         tickets::counts,
         tickets::runs,
         persons::person
