@@ -181,6 +181,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             ..TicketFilter::default()
         })
         .await?;
+    let as_of = opts.as_of.to_string();
     let lists = dir.join("townships");
     let by_township = export::by_township(&tickets);
     for (code, list) in &by_township {
@@ -191,11 +192,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 format,
                 list,
                 &config.city,
+                &export::ListTitle::new(&config.city, Some(code.as_str()), &as_of),
             )?;
         }
     }
     let jsonl = dir.join("tickets.jsonl");
-    export::write(&jsonl, ExportFormat::Jsonl, &tickets, &config.city)?;
+    let title = export::ListTitle::new(&config.city, None, &as_of);
+    export::write(&jsonl, ExportFormat::Jsonl, &tickets, &config.city, &title)?;
     store.close().await;
     println!();
     println!(

@@ -54,6 +54,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/tickets/{id}", get(tickets::detail))
         .route("/api/v1/tickets/{id}/dismiss", post(tickets::dismiss))
         .route("/api/v1/tickets/{id}/reopen", post(tickets::reopen))
+        .route("/api/v1/tickets/{id}/assign", post(tickets::assign))
         .route("/api/v1/counts", get(tickets::counts))
         .route("/api/v1/runs", get(tickets::runs))
         .route("/api/v1/readiness", get(readiness::readiness))

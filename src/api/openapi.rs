@@ -25,6 +25,7 @@ use super::{persons, readiness, tickets};
         tickets::detail,
         tickets::dismiss,
         tickets::reopen,
+        tickets::assign,
         tickets::counts,
         tickets::runs,
         readiness::readiness,

@@ -65,7 +65,8 @@ pub struct Me {
     pub townships: Vec<TownshipName>,
 }
 
-/// What a list and a ticket's detail both show of it: no ID number, no name.
+/// What a list and a ticket's detail both show of it: no ID number, no resident's name
+/// (the owner is a member of the township's staff).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TicketHead {
     pub ticket_id: String,
@@ -76,6 +77,8 @@ pub struct TicketHead {
     pub village: Option<String>,
     pub status: String,
     pub status_zh: String,
+    /// Who of the township's staff sees it through (包保责任人); `null` while nobody does.
+    pub owner: Option<String>,
     pub opened_at: String,
     pub updated_at: String,
 }
@@ -127,7 +130,8 @@ pub struct TicketDetail {
     pub can_reopen: bool,
 }
 
-/// One change of a ticket's status.
+/// One change of a ticket's status, or an assignment (`from_status` equal to
+/// `to_status`, the reason naming the new and the previous owner).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HistoryEntry {
     pub at: String,
@@ -156,7 +160,7 @@ pub struct TicketWithHistory {
     pub history: Vec<HistoryEntry>,
 }
 
-/// A dismissal's or reopening's answer: the ticket as it now stands.
+/// A dismissal's, reopening's or assignment's answer: the ticket as it now stands.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ChangedTicket {
     pub ticket: TicketSummary,

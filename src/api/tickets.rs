@@ -1,5 +1,5 @@
 //! Ticket endpoints: the township's list (masked, paged), one ticket with its evidence
-//! and history (unmasked, audited), dismiss and reopen (audited), spreadsheet downloads
+//! and history (unmasked, audited), dismiss, reopen and assign (audited), spreadsheet downloads
 //! (audited: they carry whole IDs), counts and the open-per-kind history for the chart.
 
 use std::collections::BTreeMap;
@@ -19,9 +19,9 @@ use super::schema::{
 };
 use super::{ApiError, ApiState};
 use crate::domain::{mask_ids_in, today_local};
-use crate::store::{Actor, AuditAction, AuditResult, TicketFilter};
-use crate::tickets::export::{self, ExportFormat};
-use crate::tickets::{Status, Ticket, TicketKind};
+use crate::store::{Actor, AuditAction, AuditResult, OwnerFilter, TicketFilter};
+use crate::tickets::export::{self, ExportFormat, ListTitle};
+use crate::tickets::{assignment_target, Owner, Status, Ticket, TicketKind};
 
 /// The default and largest page of a list.
 const DEFAULT_LIMIT: i64 = 50;
@@ -41,6 +41,8 @@ pub struct ListQuery {
     pub status: Option<String>,
     /// 12-digit village code.
     pub village: Option<String>,
+    /// Only tickets assigned to this person (包保责任人); `none` for those nobody owns.
+    pub owner: Option<String>,
     /// 1 to 500 (the list only; default 50).
     pub limit: Option<i64>,
     /// 0 or more (the list only).
@@ -65,10 +67,25 @@ pub struct ReasonBody {
     pub reason: String,
 }
 
+/// The body of an assignment.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct AssignBody {
+    /// The owner's name (1 to 32 characters, trimmed; no control characters, not
+    /// starting with `=`, `+`, `-` or `@`); `null` or `""` clears the owner. Required.
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub owner: Option<String>,
+}
+
 /// Query parameters, or a JSON `bad_request` saying what is wrong with them.
 pub(super) fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     q.map(|Query(v)| v)
         .map_err(|e| ApiError::bad_request(format!("查询参数有误：{}", e.body_text())))
+}
+
+/// A JSON body, or a `bad_request` showing the `shape` it should have.
+fn json_body<T>(body: Result<Json<T>, JsonRejection>, shape: &str) -> Result<T, ApiError> {
+    body.map(|Json(b)| b)
+        .map_err(|e| ApiError::bad_request(format!("请求体应为 {shape}：{}", e.body_text())))
 }
 
 /// The filter a list or download runs with: the caller's scope and checked values.
@@ -101,6 +118,10 @@ async fn filter(
     if village.as_deref().is_some_and(|v| v.len() > 32) {
         return Err(ApiError::bad_request("village 太长"));
     }
+    let owner = match q.owner.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(o) => Some(OwnerFilter::parse(o).map_err(|e| ApiError::bad_request(e.to_string()))?),
+    };
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::bad_request(format!(
@@ -116,6 +137,7 @@ async fn filter(
         kind,
         status,
         village,
+        owner,
         limit: Some(limit),
         offset,
     })
@@ -132,6 +154,7 @@ fn head(t: &Ticket, state: &ApiState) -> TicketHead {
         village: t.village.clone(),
         status: t.status.to_string(),
         status_zh: t.status.zh().to_string(),
+        owner: t.owner.as_ref().map(|o| o.as_str().to_string()),
         opened_at: t.opened_at.clone(),
         updated_at: t.updated_at.clone(),
     }
@@ -326,12 +349,7 @@ async fn change(
     body: Result<Json<ReasonBody>, JsonRejection>,
     to: Status,
 ) -> Result<Json<ChangedTicket>, ApiError> {
-    let Json(body) = body.map_err(|e| {
-        ApiError::bad_request(format!(
-            "请求体应为 {{\"reason\": \"…\"}}：{}",
-            e.body_text()
-        ))
-    })?;
+    let body = json_body(body, r#"{"reason": "…"}"#)?;
     let reason = body.reason.trim();
     if reason.is_empty() {
         return Err(ApiError::bad_request("请填写原因"));
@@ -397,6 +415,66 @@ async fn change(
     }))
 }
 
+/// `POST /api/v1/tickets/{id}/assign`: gives a ticket an owner (包保责任人) or clears
+/// it, in any status. Scoped in the store's query itself (another township's ticket is
+/// "not found"); recorded in the ticket's history and audited, the name masked there.
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/assign", tag = "tickets",
+    params(("id" = String, Path, description = "The ticket's ID"), ScopeQuery),
+    request_body = AssignBody,
+    responses((status = 200, body = ChangedTicket), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn assign(
+    Scoped { caller, scope, .. }: Scoped,
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    body: Result<Json<AssignBody>, JsonRejection>,
+) -> Result<Json<ChangedTicket>, ApiError> {
+    let body = json_body(body, r#"{"owner": "姓名"} 或 {"owner": null}"#)?;
+    let owner = Owner::parse_or_clear(body.owner.as_deref())
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let now = crate::domain::format_timestamp(crate::domain::now_local());
+    let who = caller.actor();
+    let actor = Actor {
+        name: &who,
+        now: &now,
+    };
+    let target = assignment_target(&id, owner.as_ref());
+    let Some(done) = state
+        .store
+        .assign_ticket(&id, scope.as_deref(), owner.as_ref(), &actor)
+        .await?
+    else {
+        caller
+            .audit(
+                &state,
+                scope,
+                AuditAction::TicketAssign,
+                target,
+                AuditResult::NotFound,
+            )
+            .await?;
+        return Err(ApiError::not_found("没有这个工单"));
+    };
+    caller
+        .audit(
+            &state,
+            Some(done.township.to_string()),
+            AuditAction::TicketAssign,
+            target,
+            AuditResult::Ok,
+        )
+        .await?;
+    let after = state
+        .store
+        .ticket(&id, scope.as_deref())
+        .await?
+        .ok_or_else(|| ApiError::not_found("没有这个工单"))?;
+    Ok(Json(ChangedTicket {
+        ticket: list_item(&after, &state),
+    }))
+}
+
 /// `GET /api/v1/tickets.xlsx`.
 #[utoipa::path(get, path = "/api/v1/tickets.xlsx", tag = "tickets", params(ListQuery),
     responses((status = 200, description = "The caller's list as a spreadsheet",
@@ -448,15 +526,21 @@ async fn download(
     f.offset = 0;
     let tickets = state.store.list_tickets(&f).await?;
     let n = tickets.len();
+    let as_of = match state.store.latest_as_of().await? {
+        Some(as_of) => as_of,
+        None => today_local().to_string(),
+    };
+    let title = ListTitle::new(&state.city, f.township.as_deref(), as_of);
     let city = state.city.clone();
-    let bytes = tokio::task::spawn_blocking(move || export::to_bytes(format, &tickets, &city))
-        .await
-        .map_err(|e| {
-            ApiError::Export(export::ExportError::Io {
-                path: "download".into(),
-                source: std::io::Error::other(e),
-            })
-        })??;
+    let bytes =
+        tokio::task::spawn_blocking(move || export::to_bytes(format, &tickets, &city, &title))
+            .await
+            .map_err(|e| {
+                ApiError::Export(export::ExportError::Io {
+                    path: "download".into(),
+                    source: std::io::Error::other(e),
+                })
+            })??;
     let target = format!("{} export of {n} tickets", format.extension());
     caller
         .audit(

@@ -1,5 +1,5 @@
-//! `popsync tickets …`: exports (each one audited: they carry whole ID numbers) and
-//! dismissals or reopenings by hand.
+//! `popsync tickets …`: exports (each one audited: they carry whole ID numbers),
+//! dismissals or reopenings by hand, and assignments to a township's staff (audited).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,10 +9,10 @@ use clap::{Args, Subcommand};
 
 use super::operator;
 use crate::config::Config;
-use crate::domain::{format_timestamp, now_local};
-use crate::store::{AuditAction, AuditResult, AuditRow, Store, TicketFilter};
-use crate::tickets::export::{self, ExportFormat};
-use crate::tickets::Status;
+use crate::domain::{format_timestamp, now_local, today_local};
+use crate::store::{AuditAction, AuditResult, AuditRow, OwnerFilter, Store, TicketFilter};
+use crate::tickets::export::{self, ExportFormat, ListTitle};
+use crate::tickets::{assignment_target, Owner, Status};
 
 #[derive(Debug, Subcommand)]
 pub enum TicketsCommand {
@@ -35,6 +35,19 @@ pub enum TicketsCommand {
         #[arg(long)]
         by: Option<String>,
     },
+    /// Assign a ticket to a named member of its township's staff (包保责任人), or clear its owner.
+    Assign {
+        ticket: String,
+        /// The owner's name (at most 32 characters); an empty name clears the owner.
+        #[arg(long, required_unless_present = "clear", conflicts_with = "clear")]
+        to: Option<String>,
+        /// Clear the ticket's owner.
+        #[arg(long)]
+        clear: bool,
+        /// Who assigned it (default: the operator's login name).
+        #[arg(long)]
+        by: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -47,6 +60,9 @@ pub struct ExportArgs {
     /// `open` (default) or `all`.
     #[arg(long, default_value = "open", value_parser = ["open", "all"])]
     pub status: String,
+    /// Only tickets assigned to this person; `none` for those nobody owns.
+    #[arg(long)]
+    pub owner: Option<String>,
     /// The file to write.
     #[arg(
         long,
@@ -68,12 +84,24 @@ pub(super) async fn run(
     match cmd {
         TicketsCommand::Export(args) => {
             let status = (args.status == "open").then_some(Status::Open);
+            let owner = match args.owner.as_deref() {
+                None => None,
+                Some(raw) => {
+                    Some(OwnerFilter::parse(raw).map_err(|e| anyhow::anyhow!("--owner: {e}"))?)
+                }
+            };
             let filter = TicketFilter {
                 township: args.township.clone(),
                 status,
+                owner,
                 ..TicketFilter::default()
             };
             let tickets = store.list_tickets(&filter).await?;
+            // A printed list says which run it is as of: the latest, or today without one.
+            let as_of = match store.latest_as_of().await? {
+                Some(as_of) => as_of,
+                None => today_local().to_string(),
+            };
             // Exports carry whole ID numbers: each is audited, with where it went.
             let audit_export = |destination: String, count: usize| AuditRow {
                 at: format_timestamp(now_local()),
@@ -89,7 +117,8 @@ pub(super) async fn run(
             };
             match (&args.output, &args.per_township) {
                 (Some(path), _) => {
-                    export::write(path, args.format, &tickets, &config.city)?;
+                    let title = ListTitle::new(&config.city, args.township.as_deref(), &as_of);
+                    export::write(path, args.format, &tickets, &config.city, &title)?;
                     store
                         .audit(&audit_export(path.display().to_string(), tickets.len()))
                         .await?;
@@ -105,7 +134,8 @@ pub(super) async fn run(
                             format!("{code}-{name}.{}", args.format.extension())
                         };
                         let path = dir.join(file);
-                        export::write(&path, args.format, list, &config.city)?;
+                        let title = ListTitle::new(&config.city, Some(code.as_str()), &as_of);
+                        export::write(&path, args.format, list, &config.city, &title)?;
                         let mut row = audit_export(path.display().to_string(), list.len());
                         row.township = Some(code.to_string());
                         store.audit(&row).await?;
@@ -126,6 +156,60 @@ pub(super) async fn run(
         }
         TicketsCommand::Reopen { ticket, reason, by } => {
             hand_change(store, &ticket, Status::Open, &reason, by).await
+        }
+        TicketsCommand::Assign {
+            ticket,
+            to,
+            clear: _,
+            by,
+        } => assign(store, &ticket, to.as_deref(), by).await,
+    }
+}
+
+/// Assigns a ticket (an empty or missing name clears its owner), recorded in its history
+/// and audited with the name masked.
+async fn assign(
+    store: &Store,
+    ticket: &str,
+    to: Option<&str>,
+    by: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let owner = Owner::parse_or_clear(to).map_err(|e| anyhow::anyhow!("--to: {e}"))?;
+    let now = format_timestamp(now_local());
+    let who = operator(by);
+    let actor = crate::store::Actor {
+        name: &who,
+        now: &now,
+    };
+    let done = store
+        .assign_ticket(ticket, None, owner.as_ref(), &actor)
+        .await?;
+    store
+        .audit(&AuditRow {
+            at: now.clone(),
+            actor: who.clone(),
+            township: done.as_ref().map(|a| a.township.to_string()),
+            action: AuditAction::TicketAssign,
+            target: assignment_target(ticket, owner.as_ref()),
+            result: if done.is_some() {
+                AuditResult::Ok
+            } else {
+                AuditResult::NotFound
+            },
+        })
+        .await?;
+    match (done, &owner) {
+        (None, _) => {
+            eprintln!("popsync: ticket {ticket} does not exist");
+            Ok(ExitCode::from(1))
+        }
+        (Some(_), Some(owner)) => {
+            println!("ticket {ticket} is now assigned to {}", owner.as_str());
+            Ok(ExitCode::SUCCESS)
+        }
+        (Some(_), None) => {
+            println!("ticket {ticket} now has no owner");
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

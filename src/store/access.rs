@@ -94,6 +94,8 @@ audit_words! {
         TicketsExport => "tickets.export",
         TicketDismiss => "ticket.dismiss",
         TicketReopen => "ticket.reopen",
+        /// A ticket given to (or taken from) a named owner, 包保责任人.
+        TicketAssign => "ticket.assign",
         TokenCreate => "token.create",
         TokenRevoke => "token.revoke",
         /// An API request refused: no or a bad token (401), or out of scope (403).

@@ -6,25 +6,20 @@ use std::collections::BTreeMap;
 
 use sqlx::Row;
 
+use super::tickets::{filtered, FILTER_SQL};
 use super::{doing, Store, StoreError, TicketFilter};
 
 impl Store {
     /// How many tickets match a filter, ignoring its `limit` and `offset`: the `total` a
     /// paged list reports.
     pub async fn count_tickets(&self, f: &TicketFilter) -> Result<i64, StoreError> {
-        sqlx::query(
-            "SELECT COUNT(*) FROM tickets WHERE ($1 IS NULL OR township = $1) AND ($2 IS NULL OR kind = $2)
-             AND ($3 IS NULL OR status = $3) AND ($4 IS NULL OR village = $4)",
-        )
-        .bind(f.township.clone())
-        .bind(f.kind.map(|k| k.as_str()))
-        .bind(f.status.map(|s| s.as_str()))
-        .bind(f.village.clone())
-        .fetch_one(&self.pool)
-        .await
-        .map_err(doing("counting tickets"))?
-        .try_get(0)
-        .map_err(doing("counting tickets"))
+        let sql = format!("SELECT COUNT(*) FROM tickets WHERE {FILTER_SQL}");
+        filtered(&sql, f)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(doing("counting tickets"))?
+            .try_get(0)
+            .map_err(doing("counting tickets"))
     }
 
     /// Open tickets per kind as they stood at `at` (an RFC 3339 timestamp such as a run's

@@ -17,7 +17,7 @@ mod writer;
 pub use access::{hash_token, AuditAction, AuditResult, AuditRow, NewToken, TokenOwner, TokenRow};
 pub use feeds::{CommitStats, FeedStatusRow};
 pub use registry::{LinkRow, PersonRow, RegistryWrite};
-pub use tickets::{Actor, TicketEventRow, TicketFilter};
+pub use tickets::{Actor, Assignment, OwnerFilter, TicketEventRow, TicketFilter};
 pub use verify::{StoredRecord, VerifyCounts, VerifyRow};
 
 pub(crate) use bulk::{run_chunks, values_placeholders, Insert, CHUNK};

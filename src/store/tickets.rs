@@ -7,7 +7,9 @@ use super::readiness::record_open_history;
 use super::{doing, run_chunks, Insert, Store, StoreError, WriteTx};
 use crate::domain::TownshipCode;
 use crate::tickets::readiness::OpenByTownship;
-use crate::tickets::{Change, EvidenceLine, ExistingTicket, Status, Ticket, TicketKind};
+use crate::tickets::{
+    Change, EvidenceLine, ExistingTicket, Owner, OwnerError, Status, Ticket, TicketKind, UNASSIGNED,
+};
 
 /// One change of a ticket's status.
 #[derive(Clone, Debug, serde::Serialize, sqlx::FromRow)]
@@ -26,8 +28,65 @@ pub struct TicketFilter {
     pub kind: Option<TicketKind>,
     pub status: Option<Status>,
     pub village: Option<String>,
+    pub owner: Option<OwnerFilter>,
     pub limit: Option<i64>,
     pub offset: i64,
+}
+
+/// Which owner a list asks for: one named person's tickets, or those nobody owns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OwnerFilter {
+    Is(Owner),
+    Unassigned,
+}
+
+impl OwnerFilter {
+    /// `none` (any case) asks for unassigned tickets; anything else must be a valid name.
+    pub fn parse(raw: &str) -> Result<OwnerFilter, OwnerError> {
+        if raw.trim().eq_ignore_ascii_case(UNASSIGNED) {
+            return Ok(OwnerFilter::Unassigned);
+        }
+        Owner::parse(raw).map(OwnerFilter::Is)
+    }
+
+    /// The two bind values of the filter's SQL (`owner = $n`, `owner IS NULL`).
+    pub(super) fn binds(f: Option<&OwnerFilter>) -> (Option<String>, i64) {
+        match f {
+            None => (None, 0),
+            Some(OwnerFilter::Is(o)) => (Some(o.as_str().to_string()), 0),
+            Some(OwnerFilter::Unassigned) => (None, 1),
+        }
+    }
+}
+
+/// The SQL condition of a [`TicketFilter`], on binds `$1` to `$6`, shared by the list
+/// and its count so that the two can never disagree.
+pub(super) const FILTER_SQL: &str = "($1 IS NULL OR township = $1) AND ($2 IS NULL OR kind = $2)
+     AND ($3 IS NULL OR status = $3) AND ($4 IS NULL OR village = $4)
+     AND ($5 IS NULL OR owner = $5) AND ($6 = 0 OR owner IS NULL)";
+
+/// A statement whose first six binds are [`FILTER_SQL`]'s, bound from `f`.
+pub(super) fn filtered<'q>(
+    sql: &'q str,
+    f: &TicketFilter,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    let (owner, unassigned) = OwnerFilter::binds(f.owner.as_ref());
+    sqlx::query(sql)
+        .bind(f.township.clone())
+        .bind(f.kind.map(|k| k.as_str()))
+        .bind(f.status.map(|s| s.as_str()))
+        .bind(f.village.clone())
+        .bind(owner)
+        .bind(unassigned)
+}
+
+/// An assignment as it was made: the ticket's township, who owned it before, and
+/// whether anything changed (assigning the owner it already has records nothing).
+#[derive(Clone, Debug)]
+pub struct Assignment {
+    pub township: TownshipCode,
+    pub previous: Option<Owner>,
+    pub changed: bool,
 }
 
 /// A ticket's columns as stored: decoded by name, mapped to a [`Ticket`] once.
@@ -45,9 +104,21 @@ struct TicketRow {
     suggestion: Option<String>,
     person_key: Option<String>,
     village: Option<String>,
+    owner: Option<String>,
 }
 
-const COLUMNS: &str = "ticket_id, kind, township, status, subject, opened_at, updated_at, evidence, summary_zh, suggestion, person_key, village";
+const COLUMNS: &str = "ticket_id, kind, township, status, subject, opened_at, updated_at, evidence, summary_zh, suggestion, person_key, village, owner";
+
+/// A stored owner name, parsed again as the type it was written from.
+fn owner(ticket_id: &str, text: Option<&str>) -> Result<Option<Owner>, StoreError> {
+    text.map(|t| {
+        Owner::parse(t).map_err(|e| StoreError::Corrupt {
+            what: "ticket owner",
+            detail: format!("ticket {ticket_id}: {e}"),
+        })
+    })
+    .transpose()
+}
 
 /// One of a ticket's JSON columns, or which ticket holds it wrongly.
 fn json<T: serde::de::DeserializeOwned>(
@@ -90,6 +161,7 @@ impl TryFrom<TicketRow> for Ticket {
                 .as_deref()
                 .map(|s| json(id, "suggestion", s))
                 .transpose()?,
+            owner: owner(id, r.owner.as_deref())?,
             opened_at: r.opened_at,
             updated_at: r.updated_at,
             summary_zh: r.summary_zh,
@@ -345,15 +417,10 @@ impl Store {
     /// Tickets matching a filter, by kind then township then ID.
     pub async fn list_tickets(&self, f: &TicketFilter) -> Result<Vec<Ticket>, StoreError> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM tickets WHERE ($1 IS NULL OR township = $1) AND ($2 IS NULL OR kind = $2)
-             AND ($3 IS NULL OR status = $3) AND ($4 IS NULL OR village = $4)
-             ORDER BY kind, township, ticket_id LIMIT $5 OFFSET $6"
+            "SELECT {COLUMNS} FROM tickets WHERE {FILTER_SQL}
+             ORDER BY kind, township, ticket_id LIMIT $7 OFFSET $8"
         );
-        let rows = sqlx::query(&sql)
-            .bind(f.township.clone())
-            .bind(f.kind.map(|k| k.as_str()))
-            .bind(f.status.map(|s| s.as_str()))
-            .bind(f.village.clone())
+        let rows = filtered(&sql, f)
             .bind(f.limit.unwrap_or(i64::MAX))
             .bind(f.offset)
             .fetch_all(&self.pool)
@@ -454,6 +521,73 @@ impl Store {
         .await?;
         tx.commit("committing a ticket change").await?;
         Ok(true)
+    }
+
+    /// Assigns a ticket to `to` (or clears its owner with `None`), scoped to `township`
+    /// in the query itself, and records the assignment in the ticket's history: who
+    /// (the actor), whom (the reason names the new and the previous owner) and when.
+    /// The status is left as it is, so the event goes from a status to the same status.
+    /// Returns `None` when no such ticket is visible.
+    pub async fn assign_ticket(
+        &self,
+        ticket_id: &str,
+        township: Option<&str>,
+        to: Option<&Owner>,
+        actor: &Actor<'_>,
+    ) -> Result<Option<Assignment>, StoreError> {
+        let mut tx = self.begin_write("beginning an assignment").await?;
+        let row = sqlx::query(
+            "SELECT township, status, owner FROM tickets WHERE ticket_id = $1 AND ($2 IS NULL OR township = $2)",
+        )
+        .bind(ticket_id.to_string())
+        .bind(township.map(str::to_string))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(doing("reading a ticket to assign"))?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let d = || doing("reading a ticket to assign");
+        let code: String = row.try_get(0).map_err(d())?;
+        let status: String = row.try_get(1).map_err(d())?;
+        let stored: Option<String> = row.try_get(2).map_err(d())?;
+        let assignment = Assignment {
+            township: word(ticket_id, "ticket township", &code, TownshipCode::parse)?,
+            previous: owner(ticket_id, stored.as_deref())?,
+            changed: stored.as_deref() != to.map(Owner::as_str),
+        };
+        if !assignment.changed {
+            return Ok(Some(assignment));
+        }
+        sqlx::query(
+            "UPDATE tickets SET owner = $1 WHERE ticket_id = $2 AND ($3 IS NULL OR township = $3)",
+        )
+        .bind(to.map(|o| o.as_str().to_string()))
+        .bind(ticket_id.to_string())
+        .bind(township.map(str::to_string))
+        .execute(&mut *tx)
+        .await
+        .map_err(doing("assigning a ticket"))?;
+        let reason = match (to, &assignment.previous) {
+            (Some(to), None) => format!("指派给 {}", to.as_str()),
+            (Some(to), Some(was)) => format!("指派给 {}（原为 {}）", to.as_str(), was.as_str()),
+            (None, Some(was)) => format!("取消指派（原为 {}）", was.as_str()),
+            (None, None) => unreachable!("an unchanged assignment returned above"),
+        };
+        event(&mut tx, ticket_id, Some(&status), &status, actor, &reason).await?;
+        tx.commit("committing an assignment").await?;
+        Ok(Some(assignment))
+    }
+
+    /// The as-of date of the latest reconciliation run, if there was one: the date a
+    /// printed list says it is "as of".
+    pub async fn latest_as_of(&self) -> Result<Option<String>, StoreError> {
+        sqlx::query("SELECT as_of FROM reconcile_runs ORDER BY run_id DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(doing("reading the latest run"))?
+            .map(|r| r.try_get(0).map_err(doing("reading the latest run")))
+            .transpose()
     }
 
     /// Replaces a run's stored summary: the time its ticket changes took is known

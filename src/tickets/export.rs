@@ -4,7 +4,9 @@
 use std::io::Write;
 use std::path::Path;
 
-use rust_xlsxwriter::{Format as CellFormat, Workbook};
+use rust_xlsxwriter::{
+    Color, ExcelDateTime, Format as CellFormat, FormatAlign, Workbook, XlsxError,
+};
 
 use crate::config::CityConfig;
 use crate::domain::TownshipCode;
@@ -70,24 +72,86 @@ pub fn department_zh(source: &str) -> &str {
     }
 }
 
-const HEADERS: [&str; 13] = [
-    "工单编号",
-    "问题类型",
-    "问题类型代码",
-    "乡镇(街道)",
-    "乡镇代码",
-    "村(居)代码",
-    "状态",
-    "身份证号",
-    "人口库编号",
-    "出生医学证明编号",
-    "问题说明",
-    "证据",
-    "建议身份证号",
-];
-const TAIL_HEADERS: [&str; 2] = ["发现时间", "更新时间"];
+/// How one column of the CSV and the spreadsheet is headed and laid out.
+struct Column {
+    header: &'static str,
+    /// Width in Excel's units (one digit of the default 11-point font; the cells are
+    /// set in 10 points, where an 18-digit ID takes 16 and a Chinese character about
+    /// 1.8), chosen so that all columns fit one landscape A4 page at about three
+    /// quarters of full size, and a kind's Chinese name fits whole on one line.
+    width: f64,
+    /// How its cells are written in the spreadsheet.
+    cell: Cell,
+}
 
-fn row(t: &Ticket, city: &CityConfig) -> Vec<String> {
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Cell {
+    /// Text on one line.
+    Plain,
+    /// Text wrapped onto as many lines as it needs.
+    Wrap,
+    /// A code for machines (filtering, lookups): shrunk to fit its narrow column.
+    Shrink,
+    /// Digits that must stay text (a leading tab in the CSV keeps Excel from making
+    /// an 18-digit ID a number).
+    Digits,
+    /// An RFC 3339 timestamp: a real date and time in the spreadsheet, shown as a date.
+    Timestamp,
+}
+
+const COLUMNS: [Column; 16] = [
+    col("工单编号", 16.0, Cell::Plain),
+    col("问题类型", 11.5, Cell::Plain),
+    col("问题类型代码", 8.0, Cell::Shrink),
+    col("乡镇(街道)", 8.0, Cell::Wrap),
+    col("乡镇代码", 8.5, Cell::Digits),
+    col("村(居)代码", 11.0, Cell::Digits),
+    col("状态", 6.0, Cell::Plain),
+    col("责任人", 8.0, Cell::Wrap),
+    col("身份证号", 16.0, Cell::Digits),
+    col("人口库编号", 10.0, Cell::Wrap),
+    col("出生医学证明编号", 10.0, Cell::Wrap),
+    col("问题说明", 26.0, Cell::Wrap),
+    col("证据", 30.0, Cell::Wrap),
+    col("建议身份证号", 16.0, Cell::Digits),
+    col("发现时间", 9.5, Cell::Timestamp),
+    col("更新时间", 9.5, Cell::Timestamp),
+];
+
+const fn col(header: &'static str, width: f64, cell: Cell) -> Column {
+    Column {
+        header,
+        width,
+        cell,
+    }
+}
+
+/// What a printed list says it is: whose list, and as of which day.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListTitle {
+    /// The township's name (its code when the city names none), or 全市.
+    pub place: String,
+    /// The as-of date of the latest reconciliation run (or today's).
+    pub as_of: String,
+}
+
+impl ListTitle {
+    /// The title of one township's list (`Some(code)`) or the city's (`None`).
+    pub fn new(city: &CityConfig, township: Option<&str>, as_of: impl Into<String>) -> ListTitle {
+        ListTitle {
+            place: township
+                .map_or_else(|| "全市".to_string(), |t| city.township_name(t).to_string()),
+            as_of: as_of.into(),
+        }
+    }
+
+    /// `城关镇 人口信息差错核查清单（截至 2024-05-01）`.
+    pub fn text(&self) -> String {
+        format!("{} 人口信息差错核查清单（截至 {}）", self.place, self.as_of)
+    }
+}
+
+fn row(t: &Ticket, city: &CityConfig) -> [String; 16] {
     let s = &t.subject;
     let id = s
         .id_number
@@ -107,7 +171,7 @@ fn row(t: &Ticket, city: &CityConfig) -> Vec<String> {
         .collect::<Vec<_>>()
         .join("\n");
     let suggestion = t.suggestion.as_ref().map_or("", |s| s.id_number.as_str());
-    vec![
+    [
         t.ticket_id.clone(),
         t.kind.zh().to_string(),
         t.kind.to_string(),
@@ -115,6 +179,10 @@ fn row(t: &Ticket, city: &CityConfig) -> Vec<String> {
         t.township.to_string(),
         t.village.clone().unwrap_or_default(),
         t.status.zh().to_string(),
+        t.owner
+            .as_ref()
+            .map(|o| o.as_str().to_string())
+            .unwrap_or_default(),
         id,
         pis,
         s.birth_cert_no.clone().unwrap_or_default(),
@@ -132,6 +200,7 @@ pub fn write(
     format: ExportFormat,
     tickets: &[Ticket],
     city: &CityConfig,
+    title: &ListTitle,
 ) -> Result<(), ExportError> {
     let io = |source| ExportError::Io {
         path: path.display().to_string(),
@@ -140,7 +209,7 @@ pub fn write(
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
-    let bytes = encode(format, tickets, city, &path.display().to_string())?;
+    let bytes = encode(format, tickets, city, title, &path.display().to_string())?;
     write_private(path, &bytes)
 }
 
@@ -221,8 +290,9 @@ pub fn to_bytes(
     format: ExportFormat,
     tickets: &[Ticket],
     city: &CityConfig,
+    title: &ListTitle,
 ) -> Result<Vec<u8>, ExportError> {
-    encode(format, tickets, city, "download")
+    encode(format, tickets, city, title, "download")
 }
 
 /// Encodes an export in memory; `label` names it in errors (a path or "download").
@@ -230,6 +300,7 @@ fn encode(
     format: ExportFormat,
     tickets: &[Ticket],
     city: &CityConfig,
+    title: &ListTitle,
     label: &str,
 ) -> Result<Vec<u8>, ExportError> {
     let io = |source| ExportError::Io {
@@ -251,23 +322,18 @@ fn encode(
             let mut w = csv::WriterBuilder::new()
                 .terminator(csv::Terminator::CRLF)
                 .from_writer(&mut out);
-            let headers: Vec<&str> = HEADERS.iter().chain(TAIL_HEADERS.iter()).copied().collect();
-            w.write_record(&headers).map_err(|e| io(e.into()))?;
+            w.write_record(COLUMNS.iter().map(|c| c.header))
+                .map_err(|e| io(e.into()))?;
             for t in tickets {
-                // A leading tab keeps Excel from turning 18-digit IDs into numbers.
-                let r: Vec<String> = row(t, city)
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, v)| {
-                        let v = csv_cell(v);
-                        if matches!(i, 4 | 5 | 7 | 12) && !v.is_empty() {
-                            format!("\t{v}")
-                        } else {
-                            v
-                        }
-                    })
-                    .collect();
-                w.write_record(&r).map_err(|e| io(e.into()))?;
+                let r = row(t, city).into_iter().zip(&COLUMNS).map(|(v, c)| {
+                    let v = csv_cell(v);
+                    if c.cell == Cell::Digits && !v.is_empty() {
+                        format!("\t{v}")
+                    } else {
+                        v
+                    }
+                });
+                w.write_record(r).map_err(|e| io(e.into()))?;
             }
             w.flush().map_err(io)?;
             drop(w);
@@ -279,46 +345,135 @@ fn encode(
                 source,
             };
             let mut book = Workbook::new();
-            let sheet = book.add_worksheet().set_name("问题清单").map_err(xerr)?;
-            let bold = CellFormat::new().set_bold();
-            let wrap = CellFormat::new().set_text_wrap();
-            let headers: Vec<&str> = HEADERS.iter().chain(TAIL_HEADERS.iter()).copied().collect();
-            for (c, h) in headers.iter().enumerate() {
-                sheet
-                    .write_string_with_format(0, c as u16, *h, &bold)
-                    .map_err(xerr)?;
-            }
-            for (r, t) in tickets.iter().enumerate() {
-                for (c, v) in row(t, city).iter().enumerate() {
-                    if c == 10 || c == 11 {
-                        sheet
-                            .write_string_with_format(r as u32 + 1, c as u16, v, &wrap)
-                            .map_err(xerr)?;
-                    } else {
-                        sheet
-                            .write_string(r as u32 + 1, c as u16, v)
-                            .map_err(xerr)?;
-                    }
-                }
-            }
-            for (c, width) in [
-                (0, 18.0),
-                (1, 14.0),
-                (3, 12.0),
-                (7, 21.0),
-                (8, 16.0),
-                (10, 60.0),
-                (11, 70.0),
-            ] {
-                sheet.set_column_width(c, width).map_err(xerr)?;
-            }
-            sheet.set_freeze_panes(1, 0).map_err(xerr)?;
-            sheet
-                .autofilter(0, 0, tickets.len() as u32, headers.len() as u16 - 1)
-                .map_err(xerr)?;
+            add_list_sheet(&mut book, tickets, city, title).map_err(xerr)?;
             book.save_to_buffer().map_err(xerr)
         }
     }
+}
+
+/// The name of the list's sheet.
+pub const LIST_SHEET: &str = "问题清单";
+
+/// Adds the ticket list as a sheet of `book`, set up to be printed and signed: A4
+/// landscape, one page wide, the header row on every page, the title in the page header
+/// and the page number and a line for the checker's signature in the footer. A
+/// workbook may get other sheets before or after it (a summary sheet, say).
+pub fn add_list_sheet(
+    book: &mut Workbook,
+    tickets: &[Ticket],
+    city: &CityConfig,
+    title: &ListTitle,
+) -> Result<(), XlsxError> {
+    let sheet = book.add_worksheet().set_name(LIST_SHEET)?;
+    let base = CellFormat::new()
+        .set_font_size(10)
+        .set_align(FormatAlign::Top);
+    let header = base
+        .clone()
+        .set_bold()
+        .set_text_wrap()
+        .set_align(FormatAlign::Center)
+        .set_align(FormatAlign::VerticalCenter)
+        .set_background_color(Color::RGB(0xE8_E8_E8));
+    let formats: Vec<CellFormat> = COLUMNS
+        .iter()
+        .map(|c| match c.cell {
+            Cell::Plain | Cell::Digits => base.clone(),
+            Cell::Wrap => base.clone().set_text_wrap(),
+            Cell::Shrink => base.clone().set_shrink(),
+            Cell::Timestamp => base.clone().set_num_format("yyyy-mm-dd"),
+        })
+        .collect();
+    let mut header_lines = 1;
+    for (c, column) in COLUMNS.iter().enumerate() {
+        header_lines = header_lines.max(lines(column.header, column.width, 1.1));
+        let c = c as u16;
+        sheet.set_column_width(c, column.width)?;
+        sheet.write_string_with_format(0, c, column.header, &header)?;
+    }
+    sheet.set_row_height(0, row_height(header_lines))?;
+    for (r, t) in tickets.iter().enumerate() {
+        let r = r as u32 + 1;
+        let cells = row(t, city);
+        // Neither Excel nor LibreOffice fits a row to its wrapped text when it opens a
+        // file, so each row gets the height its longest wrapped cell needs.
+        let height = cells
+            .iter()
+            .zip(&COLUMNS)
+            .filter(|(_, column)| column.cell == Cell::Wrap)
+            .map(|(v, column)| lines(v, column.width, 1.0))
+            .max()
+            .unwrap_or(1);
+        sheet.set_row_height(r, row_height(height))?;
+        for (c, (v, column)) in cells.iter().zip(&COLUMNS).enumerate() {
+            let (c, format) = (c as u16, &formats[c]);
+            let at = match column.cell {
+                Cell::Timestamp => excel_datetime(v),
+                _ => None,
+            };
+            match at {
+                Some(at) => sheet.write_datetime_with_format(r, c, at, format)?,
+                None => sheet.write_string_with_format(r, c, v, format)?,
+            };
+        }
+    }
+    sheet.set_freeze_panes(1, 0)?;
+    sheet.autofilter(0, 0, tickets.len() as u32, COLUMNS.len() as u16 - 1)?;
+
+    // Printing: townships print their list and sign it off.
+    sheet
+        .set_paper_size(9) // A4
+        .set_landscape()
+        .set_print_fit_to_pages(1, 0) // one page wide, as many long as it takes
+        .set_print_center_horizontally(true)
+        .set_print_gridlines(true)
+        .set_margins(0.25, 0.25, 0.75, 0.8, 0.3, 0.3)
+        .set_repeat_rows(0, 0)?
+        .set_header(format!("&C&14{}", header_text(&title.text())))
+        .set_footer(
+            "&L核查人：＿＿＿＿＿＿＿＿＿＿　　日期：＿＿＿＿年＿＿月＿＿日&R第 &P 页 / 共 &N 页",
+        );
+    Ok(())
+}
+
+/// How many lines `text` takes wrapped in a column `width` units wide, set in 10
+/// points (`scale` for bold): a Chinese character is about 13.3 pixels wide, other
+/// characters about 6.2 on average; a little is kept spare, since lines break between
+/// words, not anywhere.
+fn lines(text: &str, width: f64, scale: f64) -> usize {
+    let room = (width * 7.0 + 5.0 - 6.0) * 0.92;
+    text.split('\n')
+        .map(|line| {
+            let px: f64 = line
+                .chars()
+                .map(|c| if c.is_ascii() { 6.2 } else { 13.3 } * scale)
+                .sum();
+            ((px / room).ceil() as usize).max(1)
+        })
+        .sum()
+}
+
+/// The height in points of a row of `lines` lines of 10-point text (LibreOffice sets
+/// them about 11 points apart, Excel about 12.75 with a Chinese font), within Excel's
+/// largest row (409 points).
+fn row_height(lines: usize) -> f64 {
+    (lines as f64 * 12.75 + 3.0).min(409.0)
+}
+
+/// Text for a page header or footer: `&` starts a control code there, so a literal one
+/// is doubled.
+fn header_text(text: &str) -> String {
+    text.replace('&', "&&")
+}
+
+/// An RFC 3339 timestamp as the spreadsheet's date and time, in the offset it was
+/// written in (popsync writes China Standard Time).
+fn excel_datetime(text: &str) -> Option<ExcelDateTime> {
+    use chrono::{Datelike, Timelike};
+    let t = chrono::DateTime::parse_from_rfc3339(text).ok()?;
+    ExcelDateTime::from_ymd(t.year().try_into().ok()?, t.month() as u8, t.day() as u8)
+        .and_then(|d| d.and_hms(t.hour() as u16, t.minute() as u8, t.second()))
+        .ok()
 }
 
 #[cfg(test)]
@@ -344,6 +499,7 @@ mod tests {
             }],
             summary_zh: summary.into(),
             suggestion: None,
+            owner: None,
             person_key: None,
             village: None,
         }
@@ -356,6 +512,10 @@ mod tests {
         }
     }
 
+    fn title() -> ListTitle {
+        ListTitle::new(&city(), Some("349901001"), "2014-09-01")
+    }
+
     #[test]
     fn no_csv_cell_starts_a_formula() {
         let tickets = [
@@ -364,7 +524,7 @@ mod tests {
             ticket("  -2"),
             ticket("@SUM(A1)"),
         ];
-        let bytes = to_bytes(ExportFormat::Csv, &tickets, &city()).unwrap();
+        let bytes = to_bytes(ExportFormat::Csv, &tickets, &city(), &title()).unwrap();
         let text = String::from_utf8(bytes).unwrap();
         let mut reader = csv::Reader::from_reader(text.trim_start_matches('\u{feff}').as_bytes());
         let mut cells = 0;
@@ -378,7 +538,7 @@ mod tests {
                 cells += 1;
             }
         }
-        assert_eq!(cells, 4 * 15);
+        assert_eq!(cells, 4 * COLUMNS.len());
         assert!(text.contains("'=HYPERLINK"), "the text itself is kept");
         assert!(text.contains("'  -2"));
     }
@@ -389,23 +549,30 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("list.csv");
-        write(&out, ExportFormat::Csv, &[ticket("x")], &city()).unwrap();
+        write(&out, ExportFormat::Csv, &[ticket("x")], &city(), &title()).unwrap();
         let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         // popsync's own file is replaced.
-        write(&out, ExportFormat::Jsonl, &[ticket("y")], &city()).unwrap();
+        write(&out, ExportFormat::Jsonl, &[ticket("y")], &city(), &title()).unwrap();
         assert!(std::fs::read_to_string(&out).unwrap().contains("\"y\""));
 
         let target = dir.path().join("passwd");
         std::fs::write(&target, "root:x:0:0\n").unwrap();
         let link = dir.path().join("link.csv");
         std::os::unix::fs::symlink(&target, &link).unwrap();
-        let err = write(&link, ExportFormat::Csv, &[ticket("x")], &city()).unwrap_err();
+        let err = write(&link, ExportFormat::Csv, &[ticket("x")], &city(), &title()).unwrap_err();
         assert!(err.to_string().contains("symbolic link"), "{err}");
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "root:x:0:0\n");
 
         std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let err = write(&target, ExportFormat::Csv, &[ticket("x")], &city()).unwrap_err();
+        let err = write(
+            &target,
+            ExportFormat::Csv,
+            &[ticket("x")],
+            &city(),
+            &title(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("did not write"), "{err}");
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "root:x:0:0\n");
     }

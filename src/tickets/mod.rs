@@ -6,9 +6,11 @@
 mod draft;
 pub mod export;
 pub mod lifecycle;
+mod owner;
 pub mod readiness;
 mod ticket;
 
 pub use draft::{Evidence, Subject, TicketDraft, TicketKind};
 pub use lifecycle::{plan, ticket_id, Change, ExistingTicket, Status};
+pub use owner::{assignment_target, Owner, OwnerError, MAX_OWNER_CHARS, UNASSIGNED};
 pub use ticket::{EvidenceLine, SubjectKeys, Suggestion, Ticket};

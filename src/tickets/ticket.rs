@@ -3,11 +3,12 @@
 
 use serde::{Deserialize, Serialize, Serializer};
 
-use super::{Status, TicketKind};
+use super::{Owner, Status, TicketKind};
 use crate::domain::TownshipCode;
 
-/// A stored ticket. Its JSON form is the line of tickets.md "The export"; the person and
-/// village are for lists and filters, not the export.
+/// A stored ticket. Its JSON form is the line of tickets.md "The export" (which fixes the
+/// keys a line has *at least*): `owner` is added only when the ticket has one; the person
+/// and village are for lists and filters, not the export.
 #[derive(Clone, Debug, Serialize)]
 pub struct Ticket {
     pub ticket_id: String,
@@ -24,6 +25,9 @@ pub struct Ticket {
     pub summary_zh: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suggestion: Option<Suggestion>,
+    /// Who of the township's staff sees it through (包保责任人), if anyone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<Owner>,
     #[serde(skip)]
     pub person_key: Option<String>,
     #[serde(skip)]

@@ -201,7 +201,7 @@ pub async fn spawn_app() -> App {
     }
 }
 
-fn draft(
+pub fn draft(
     kind: TicketKind,
     township: &str,
     person: &str,
@@ -1260,6 +1260,7 @@ async fn the_openapi_document_describes_every_endpoint() {
         "/api/v1/tickets/{id}",
         "/api/v1/tickets/{id}/dismiss",
         "/api/v1/tickets/{id}/reopen",
+        "/api/v1/tickets/{id}/assign",
         "/api/v1/counts",
         "/api/v1/runs",
         "/api/v1/readiness",

@@ -9,6 +9,8 @@ mod daemon;
 mod helpers;
 mod hostile;
 mod layers;
+mod owners;
+mod print;
 mod readiness;
 mod reconcile;
 mod rules;

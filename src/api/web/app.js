@@ -21,6 +21,9 @@
   var COLOURS = ['#c0392b', '#2980b9', '#27ae60', '#8e44ad', '#d35400', '#16a085', '#f39c12', '#2c3e50', '#e84393', '#7f8c8d', '#6c5ce7', '#00b894'];
   var me = null;
   var currentTicket = null;
+  // The list's owner filter (a name, or `none`); kept in the page, not the address:
+  // it is a member of staff's name.
+  var ownerFilter = '';
 
   function $(id) { return document.getElementById(id); }
 
@@ -127,6 +130,10 @@
     return '';
   }
 
+  function ownerQuery() {
+    return ownerFilter ? '&owner=' + encodeURIComponent(ownerFilter) : '';
+  }
+
   function ticketLink(id) {
     var p = new URLSearchParams();
     p.set('ticket', id);
@@ -220,12 +227,13 @@
           el('td', { className: 'subject', 'data-label': '对象', text: subjectText(t.subject) }),
           el('td', { className: 'ticket-summary', text: t.summary_zh }),
           el('td', { className: 'nowrap', 'data-label': '村(居)', text: t.village || '—' }),
+          el('td', { className: 'owner nowrap', 'data-label': '责任人', text: t.owner || '—' }),
           el('td', { className: 'nowrap', 'data-label': '发现日期', text: t.opened_at.slice(0, 10) })));
       });
       groups.appendChild(el('div', { className: 'group', 'data-kind': kind },
         el('h3', { text: list[0].kind_zh + '（' + list.length + '）' }),
         el('table', { className: 'tickets' },
-          el('thead', {}, el('tr', {}, el('th', { text: '工单编号' }), el('th', { text: '对象' }), el('th', { text: '问题说明' }), el('th', { text: '村(居)' }), el('th', { text: '发现日期' }))),
+          el('thead', {}, el('tr', {}, el('th', { text: '工单编号' }), el('th', { text: '对象' }), el('th', { text: '问题说明' }), el('th', { text: '村(居)' }), el('th', { text: '责任人' }), el('th', { text: '发现日期' }))),
           body)));
     });
   }
@@ -237,7 +245,7 @@
     return Promise.all([
       getJson('/api/v1/counts?' + townshipQuery('')),
       getJson('/api/v1/runs?limit=10' + q),
-      getJson('/api/v1/tickets?status=open&limit=500' + q),
+      getJson('/api/v1/tickets?status=open&limit=500' + q + ownerQuery()),
     ]).then(function (r) {
       renderCounts(r[0]);
       renderChart(r[1]);
@@ -259,12 +267,12 @@
     if (t.subject.birth_cert_no) subject.push('出生医学证明 ' + t.subject.birth_cert_no);
     if (t.subject.pis_person_id) subject.push('人口库编号 ' + t.subject.pis_person_id);
     if (t.subject.pis_person_ids) subject.push('人口库编号 ' + t.subject.pis_person_ids.join('、'));
-    [['状态', t.status_zh], ['乡镇', t.township_name + '（' + t.township + '）'], ['村(居)', t.village || '—'],
+    [['状态', t.status_zh], ['责任人', t.owner || '未指派'], ['乡镇', t.township_name + '（' + t.township + '）'], ['村(居)', t.village || '—'],
       ['对象', subject.join('；')], ['建议身份证号', t.suggestion && t.suggestion.id_number ? t.suggestion.id_number : null],
       ['发现时间', t.opened_at], ['更新时间', t.updated_at]].forEach(function (row) {
       if (row[1] === null) return;
       meta.appendChild(el('dt', { text: row[0] }));
-      meta.appendChild(el('dd', { text: row[1], id: row[0] === '状态' ? 'detail-status' : null }));
+      meta.appendChild(el('dd', { text: row[1], id: row[0] === '状态' ? 'detail-status' : row[0] === '责任人' ? 'detail-owner' : null }));
     });
     $('detail-status').setAttribute('data-status', t.status);
     $('detail-summary').textContent = t.summary_zh;
@@ -278,11 +286,14 @@
       });
       ev.appendChild(box);
     });
+    $('assign-owner').value = t.owner || '';
     $('dismiss-form').hidden = !t.can_dismiss;
     $('reopen-form').hidden = !t.can_reopen;
     var hist = clear($('history'));
     d.history.forEach(function (h) {
-      hist.appendChild(el('li', { text: h.at + '  ' + (STATUS_ZH[h.from_status] || '—') + ' → ' + (STATUS_ZH[h.to_status] || h.to_status) + '  ' + h.actor + '：' + h.reason }));
+      // An assignment leaves the status as it was: its reason says whom.
+      var moved = h.from_status === h.to_status ? '' : (STATUS_ZH[h.from_status] || '—') + ' → ' + (STATUS_ZH[h.to_status] || h.to_status) + '  ';
+      hist.appendChild(el('li', { text: h.at + '  ' + moved + h.actor + '：' + h.reason }));
     });
   }
 
@@ -302,18 +313,20 @@
     });
   }
 
-  function change(action, reason) {
+  var DONE = { dismiss: '工单已驳回。', reopen: '工单已重新打开。', assign: '责任人已更新。' };
+
+  function change(action, body) {
     if (!currentTicket) return Promise.reject(new ApiFail(0, 'no_ticket', '没有打开的工单'));
     var id = currentTicket.ticket_id;
     setState('loading');
     return api('/api/v1/tickets/' + encodeURIComponent(id) + '/' + action + '?' + townshipQuery(''), {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ reason: reason }),
+      body: JSON.stringify(body),
     }).then(function () {
       return showDetail(id);
     }).then(function () {
-      say(action === 'dismiss' ? '工单已驳回。' : '工单已重新打开。', false);
+      say(DONE[action], false);
       document.body.setAttribute('data-action', action + ':ok');
     });
   }
@@ -324,7 +337,7 @@
     var status = $('download-status');
     status.setAttribute('data-state', 'busy');
     status.textContent = '正在生成…';
-    return api('/api/v1/tickets.' + format + '?status=open' + townshipQuery('&')).then(function (res) {
+    return api('/api/v1/tickets.' + format + '?status=open' + townshipQuery('&') + ownerQuery()).then(function (res) {
       var disposition = res.headers.get('Content-Disposition') || '';
       var m = /filename\*=UTF-8''([^;]+)/.exec(disposition);
       var name = m ? decodeURIComponent(m[1]) : '问题清单.' + format;
@@ -390,8 +403,10 @@
     });
     $('sign-out').addEventListener('click', function () { sessionStorage.removeItem(TOKEN_KEY); showSignIn(); });
     $('back').addEventListener('click', function (ev) { ev.preventDefault(); var t = hashParams().get('township'); location.hash = t ? 'township=' + t : ''; });
-    $('dismiss-form').addEventListener('submit', function (ev) { ev.preventDefault(); change('dismiss', $('dismiss-reason').value.trim()).catch(fail); });
-    $('reopen-form').addEventListener('submit', function (ev) { ev.preventDefault(); change('reopen', $('reopen-reason').value.trim()).catch(fail); });
+    $('dismiss-form').addEventListener('submit', function (ev) { ev.preventDefault(); change('dismiss', { reason: $('dismiss-reason').value.trim() }).catch(fail); });
+    $('reopen-form').addEventListener('submit', function (ev) { ev.preventDefault(); change('reopen', { reason: $('reopen-reason').value.trim() }).catch(fail); });
+    $('assign-form').addEventListener('submit', function (ev) { ev.preventDefault(); change('assign', { owner: $('assign-owner').value.trim() || null }).catch(fail); });
+    $('owner-filter').addEventListener('change', function (ev) { ownerFilter = ev.target.value.trim(); route(); });
     $('download-xlsx').addEventListener('click', function () { download('xlsx').catch(fail); });
     $('download-csv').addEventListener('click', function () { download('csv').catch(fail); });
     $('township-select').addEventListener('change', function (ev) { location.hash = ev.target.value ? 'township=' + ev.target.value : ''; });
