@@ -184,21 +184,49 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let as_of = opts.as_of.to_string();
     let lists = dir.join("townships");
     let by_township = export::by_township(&tickets);
+    // Each list opens on its township's standing before the inspection, counted as of
+    // the demo's date; the city office's workbook ranks them all.
     for (code, list) in &by_township {
         let name = config.city.township_name(code.as_str());
+        let title = export::ListTitle::new(&config.city, Some(code.as_str()), &as_of).with_summary(
+            store
+                .summary(
+                    Some(code.as_str()),
+                    opts.as_of,
+                    &config.city,
+                    &config.inspection,
+                )
+                .await?,
+        );
         for format in [ExportFormat::Xlsx, ExportFormat::Csv] {
             export::write(
                 &lists.join(format!("{code}-{name}.{}", format.extension())),
                 format,
                 list,
                 &config.city,
-                &export::ListTitle::new(&config.city, Some(code.as_str()), &as_of),
+                &title,
             )?;
         }
     }
-    let jsonl = dir.join("tickets.jsonl");
-    let title = export::ListTitle::new(&config.city, None, &as_of);
-    export::write(&jsonl, ExportFormat::Jsonl, &tickets, &config.city, &title)?;
+    let title = export::ListTitle::new(&config.city, None, &as_of).with_summary(
+        store
+            .summary(None, opts.as_of, &config.city, &config.inspection)
+            .await?,
+    );
+    export::write(
+        &dir.join("city.xlsx"),
+        ExportFormat::Xlsx,
+        &tickets,
+        &config.city,
+        &title,
+    )?;
+    export::write(
+        &dir.join("tickets.jsonl"),
+        ExportFormat::Jsonl,
+        &tickets,
+        &config.city,
+        &title,
+    )?;
     store.close().await;
     println!();
     println!(
@@ -208,7 +236,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     );
     println!("  database:        {}", dir.join("popsync.db").display());
     println!("  config:          {}", config_path.display());
-    println!("  all tickets:     {}", jsonl.display());
+    println!("  all tickets:     {}", dir.join("tickets.jsonl").display());
+    println!(
+        "  city workbook:   {}  (townships ranked, burn-downs)",
+        dir.join("city.xlsx").display()
+    );
     println!(
         "  township lists:  {}  (.xlsx and .csv per township)",
         lists.display()

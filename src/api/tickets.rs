@@ -530,7 +530,19 @@ async fn download(
         Some(as_of) => as_of,
         None => today_local().to_string(),
     };
-    let title = ListTitle::new(&state.city, f.township.as_deref(), as_of);
+    let mut title = ListTitle::new(&state.city, f.township.as_deref(), as_of);
+    if format == ExportFormat::Xlsx {
+        let summary = state
+            .store
+            .summary(
+                f.township.as_deref(),
+                today_local(),
+                &state.city,
+                &state.inspection,
+            )
+            .await?;
+        title = title.with_summary(summary);
+    }
     let city = state.city.clone();
     let bytes =
         tokio::task::spawn_blocking(move || export::to_bytes(format, &tickets, &city, &title))

@@ -102,6 +102,24 @@ pub(super) async fn run(
                 Some(as_of) => as_of,
                 None => today_local().to_string(),
             };
+            // A spreadsheet opens on its scope's standing before the inspection (概况).
+            let with_summary = |title: ListTitle, format: ExportFormat, township: Option<&str>| {
+                let township = township.map(str::to_string);
+                async move {
+                    if format != ExportFormat::Xlsx {
+                        return anyhow::Ok(title);
+                    }
+                    let summary = store
+                        .summary(
+                            township.as_deref(),
+                            today_local(),
+                            &config.city,
+                            &config.inspection,
+                        )
+                        .await?;
+                    anyhow::Ok(title.with_summary(summary))
+                }
+            };
             // Exports carry whole ID numbers: each is audited, with where it went.
             let audit_export = |destination: String, count: usize| AuditRow {
                 at: format_timestamp(now_local()),
@@ -118,6 +136,7 @@ pub(super) async fn run(
             match (&args.output, &args.per_township) {
                 (Some(path), _) => {
                     let title = ListTitle::new(&config.city, args.township.as_deref(), &as_of);
+                    let title = with_summary(title, args.format, args.township.as_deref()).await?;
                     export::write(path, args.format, &tickets, &config.city, &title)?;
                     store
                         .audit(&audit_export(path.display().to_string(), tickets.len()))
@@ -135,6 +154,7 @@ pub(super) async fn run(
                         };
                         let path = dir.join(file);
                         let title = ListTitle::new(&config.city, Some(code.as_str()), &as_of);
+                        let title = with_summary(title, args.format, Some(code.as_str())).await?;
                         export::write(&path, args.format, list, &config.city, &title)?;
                         let mut row = audit_export(path.display().to_string(), list.len());
                         row.township = Some(code.to_string());

@@ -8,9 +8,32 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 
 use super::{doing, run_chunks, Insert, Store, StoreError, WriteTx};
-use crate::tickets::readiness::{Counted, HistoryPoint, OpenByTownship, Standing};
+use crate::config::{CityConfig, InspectionConfig};
+use crate::tickets::readiness::{
+    history, readiness, Counted, HistoryPoint, OpenByTownship, Standing,
+};
+use crate::tickets::summary::Summary;
 
 impl Store {
+    /// The summary sheet of a printed list within `township` (or the city) on `today`:
+    /// readiness and the burn-down, exactly as `popsync readiness` and the API give them.
+    pub async fn summary(
+        &self,
+        township: Option<&str>,
+        today: NaiveDate,
+        city: &CityConfig,
+        inspection: &InspectionConfig,
+    ) -> Result<Summary, StoreError> {
+        let counted = self
+            .readiness_counts(township, today, inspection.fix_within_days)
+            .await?;
+        let points = counted.history.clone();
+        Ok(Summary {
+            readiness: readiness(counted, city, inspection, today, township),
+            history: history(points, city, inspection, township),
+        })
+    }
+
     /// What readiness on `today` within `township` (or the city) is computed from
     /// (`tickets::readiness::readiness`): a ticket is overdue once open longer than
     /// `fix_within_days`.

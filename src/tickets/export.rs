@@ -10,6 +10,7 @@ use rust_xlsxwriter::{
 
 use crate::config::CityConfig;
 use crate::domain::TownshipCode;
+use crate::tickets::summary::{add_summary_sheet, Summary};
 use crate::tickets::Ticket;
 
 /// An export format.
@@ -127,12 +128,15 @@ const fn col(header: &'static str, width: f64, cell: Cell) -> Column {
 }
 
 /// What a printed list says it is: whose list, and as of which day.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ListTitle {
     /// The township's name (its code when the city names none), or 全市.
     pub place: String,
     /// The as-of date of the latest reconciliation run (or today's).
     pub as_of: String,
+    /// The scope's standing before the inspection, printed as the workbook's first
+    /// sheet (概况) of an `.xlsx`; CSV and JSON Lines carry tickets only.
+    pub summary: Option<Summary>,
 }
 
 impl ListTitle {
@@ -142,7 +146,14 @@ impl ListTitle {
             place: township
                 .map_or_else(|| "全市".to_string(), |t| city.township_name(t).to_string()),
             as_of: as_of.into(),
+            summary: None,
         }
+    }
+
+    /// The same title, with the summary sheet's figures.
+    pub fn with_summary(mut self, summary: Summary) -> ListTitle {
+        self.summary = Some(summary);
+        self
     }
 
     /// `城关镇 人口信息差错核查清单（截至 2024-05-01）`.
@@ -345,6 +356,9 @@ fn encode(
                 source,
             };
             let mut book = Workbook::new();
+            if let Some(summary) = &title.summary {
+                add_summary_sheet(&mut book, summary, &title.place, &title.as_of).map_err(xerr)?;
+            }
             add_list_sheet(&mut book, tickets, city, title).map_err(xerr)?;
             book.save_to_buffer().map_err(xerr)
         }

@@ -8,6 +8,7 @@ pub mod export;
 pub mod lifecycle;
 mod owner;
 pub mod readiness;
+pub mod summary;
 mod ticket;
 
 pub use draft::{Evidence, Subject, TicketDraft, TicketKind};

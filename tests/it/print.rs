@@ -199,6 +199,45 @@ async fn a_printed_list_is_one_landscape_page_wide_with_its_header_on_every_page
         .map(squeezed)
         .collect();
     assert_eq!(page_texts.len(), pages, "{text}");
+    // Page 1 is the summary sheet (概况), on one page: the township's standing and its
+    // burn-down, the figures `popsync readiness` gives.
+    let mut page_texts = page_texts;
+    let summary = page_texts.remove(0);
+    let standing: serde_json::Value = serde_json::from_str(&popsync(
+        &app.config_path,
+        &["readiness", "--format", "json", "--township", TOWN_A],
+    ))
+    .unwrap();
+    let own = &standing["townships"][0];
+    assert!(
+        summary.contains(&squeezed("城关镇 迎检准备概况（截至 2024-06-30）")),
+        "{summary}"
+    );
+    for (label, value) in [
+        ("在册记录", own["records"].to_string()),
+        ("待处理问题", own["open"].to_string()),
+        (
+            "发现差错的概率",
+            format!("{:.1}%", 100.0 * own["p_sample_finds_error"].as_f64().unwrap()),
+        ),
+        (
+            "预计扣分",
+            format!("{:.2}", own["expected_points_lost"].as_f64().unwrap()),
+        ),
+        ("待处理问题数（燃尽图）", String::new()),
+    ] {
+        assert!(
+            summary.contains(&squeezed(label)) && summary.contains(&value),
+            "the summary shows {label} {value}: {summary}"
+        );
+    }
+    let bytes = std::fs::read(&xlsx).unwrap();
+    assert!(
+        bytes.windows(20).any(|w| w == b"xl/charts/chart1.xml"),
+        "the summary sheet has a native chart"
+    );
+    let list_first_page = pages - page_texts.len() + 1;
+    let pages = page_texts.len();
     assert!(pages >= 2, "the test needs a list of several pages: {text}");
     let title = squeezed("城关镇 人口信息差错核查清单（截至 2024-06-30）");
     let stored = app
@@ -226,7 +265,8 @@ async fn a_printed_list_is_one_landscape_page_wide_with_its_header_on_every_page
             );
         }
         assert!(
-            page.contains(&format!("第{}页/共{pages}页", n + 1)),
+            page.contains(&format!("第{}页/共", n + 1))
+                || page.contains(&format!("第{}页/共", n + list_first_page)),
             "page {} is numbered: {page}",
             n + 1
         );
