@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use chrono::NaiveDate;
 use rust_xlsxwriter::{
-    Chart, ChartLegendPosition, ChartLine, ChartLineDashType, ChartType, Color,
+    Chart, ChartLegendPosition, ChartLine, ChartLineDashType, ChartMarker, ChartType, Color,
     Format as CellFormat, FormatAlign, FormatBorder, Workbook, Worksheet, XlsxError,
 };
 
@@ -169,6 +169,7 @@ fn township_sheet(
         .set_name("待处理")
         .set_categories((SUMMARY_SHEET, 4, date_col, last, date_col))
         .set_values((SUMMARY_SHEET, 4, open_col, last, open_col))
+        .set_marker(ChartMarker::new().set_automatic())
         .set_format(
             ChartLine::new()
                 .set_color(Color::RGB(0x1F_4E_79))
@@ -220,6 +221,7 @@ fn city_sheet(
         ("整改进度", 10.0),
     ];
     sheet.set_column_width(0, 30)?;
+    sheet.set_row_height(top, 30)?;
     for (col, (h, w)) in headers.iter().enumerate() {
         let col = col as u16;
         if col > 0 {
@@ -310,11 +312,13 @@ fn city_sheet(
             .set_name(name.as_str())
             .set_categories((SUMMARY_SHEET, table + 1, 0, last, 0))
             .set_values((SUMMARY_SHEET, table + 1, col, last, col))
+            .set_marker(ChartMarker::new().set_automatic())
             .set_format(&mut line);
     }
     chart.legend().set_position(ChartLegendPosition::Right);
-    chart.set_width(760).set_height(380);
-    sheet.insert_chart(3, 3, &chart)?;
+    chart.set_width(640).set_height(380);
+    // Right of the ranking, which it must not hide.
+    sheet.insert_chart(3, headers.len() as u16 + 1, &chart)?;
     Ok(())
 }
 

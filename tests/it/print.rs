@@ -218,7 +218,10 @@ async fn a_printed_list_is_one_landscape_page_wide_with_its_header_on_every_page
         ("待处理问题", own["open"].to_string()),
         (
             "发现差错的概率",
-            format!("{:.1}%", 100.0 * own["p_sample_finds_error"].as_f64().unwrap()),
+            format!(
+                "{:.1}%",
+                100.0 * own["p_sample_finds_error"].as_f64().unwrap()
+            ),
         ),
         (
             "预计扣分",
