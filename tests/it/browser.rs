@@ -21,7 +21,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::api::{a1, b1, spawn_app, App, TOWN_A, TOWN_B};
 
-mod picture;
+pub(crate) mod picture;
 mod screens;
 
 const CHROMIUM: &str = "/usr/bin/chromium";

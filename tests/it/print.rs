@@ -234,6 +234,25 @@ async fn a_printed_list_is_one_landscape_page_wide_with_its_header_on_every_page
             "the summary shows {label} {value}: {summary}"
         );
     }
+    // As a picture: the burn-down's line, in its colour, is drawn on the summary page
+    // (at 60 dpi the PNG is 702 x 496), in the chart right of the figures.
+    let page1 = crate::browser::picture::Picture::decode(
+        &std::fs::read(keep.join("list-page1.png")).unwrap(),
+    );
+    let line = [0x1f, 0x4e, 0x79];
+    let near = |c: [u8; 3]| {
+        c.iter()
+            .zip(line)
+            .all(|(a, b): (&u8, u8)| (i16::from(*a) - i16::from(b)).abs() < 40)
+    };
+    let drawn = (0..page1.height)
+        .flat_map(|y| (page1.width / 2..page1.width).map(move |x| (x, y)))
+        .filter(|&(x, y)| near(page1.at(x, y)))
+        .count();
+    assert!(
+        drawn > 20,
+        "the burn-down line is drawn on the summary page ({drawn} pixels of its colour)"
+    );
     let bytes = std::fs::read(&xlsx).unwrap();
     assert!(
         bytes.windows(20).any(|w| w == b"xl/charts/chart1.xml"),
