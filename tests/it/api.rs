@@ -126,12 +126,23 @@ pub fn popsync(config: &std::path::Path, args: &[&str]) -> String {
 
 /// Starts the app with the fixture's tickets (one reconciliation run) and persons.
 pub async fn spawn_app() -> App {
+    spawn_app_with(popsync::config::InspectionConfig::default(), true).await
+}
+
+/// Starts the app with `inspection` (also written to its config file when it has a
+/// date), the fixture's persons, and the fixture's tickets from one run on 2024-05-01
+/// when `fixture_run` (a test of the burn-down writes its own runs instead).
+pub async fn spawn_app_with(
+    inspection: popsync::config::InspectionConfig,
+    fixture_run: bool,
+) -> App {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let (url, pg_database) = database_url(dir.path()).await;
     let config_path = dir.path().join("popsync.toml");
     std::fs::write(
         &config_path,
-        format!("[database]\nurl = \"{url}\"\n\n[city]\ncounties = [\"349901\"]\n\n[city.townships]\n{TOWN_A} = \"城关镇\"\n{TOWN_B} = \"东岭乡\"\n"),
+        format!("[database]\nurl = \"{url}\"\n\n[city]\ncounties = [\"349901\"]\n\n[city.townships]\n{TOWN_A} = \"城关镇\"\n{TOWN_B} = \"东岭乡\"\n{}",
+            inspection.date.map(|d| format!("\n[inspection]\ndate = \"{d}\"\n")).unwrap_or_default()),
     )
     .expect("config written");
     let store = Store::open(&url).await.expect("store opens");
@@ -171,7 +182,9 @@ pub async fn spawn_app() -> App {
     }
     popsync(&config_path, &["token", "revoke", &revoked_id]);
 
-    run(&store, fixture_drafts(), "2024-05-01").await;
+    if fixture_run {
+        run(&store, fixture_drafts(), "2024-05-01").await;
+    }
     store
         .write_registry(persons().as_slice(), &unlinked())
         .await
@@ -180,7 +193,7 @@ pub async fn spawn_app() -> App {
     let app = router(ApiState {
         store: store.clone(),
         city: city(),
-        inspection: popsync::config::InspectionConfig::default(),
+        inspection,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -22,6 +22,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use crate::api::{a1, b1, spawn_app, App, TOWN_A, TOWN_B};
 
 pub(crate) mod picture;
+mod readiness;
 mod screens;
 
 const CHROMIUM: &str = "/usr/bin/chromium";

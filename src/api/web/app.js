@@ -8,9 +8,10 @@
 // page's own buttons. The address carries only what holds no secret:
 //   #ticket=ID          open one ticket
 //   #township=CODE      (admin tokens) look at one township
+//   #view=readiness     readiness for the inspection (with #township=… for one)
 //
-// <body data-state> says where the page is (signed-out, loading, list, detail,
-// not-found, error); it turns to loading while a request is out, so the browser test
+// <body data-state> says where the page is (signed-out, loading, list, readiness,
+// detail, not-found, error); it turns to loading while a request is out, so the browser test
 // waits on what the page says it is doing, never on time.
 (function () {
   'use strict';
@@ -90,7 +91,7 @@
   function getJson(path) { return api(path).then(function (r) { return r.json(); }); }
 
   function showOnly(id) {
-    ['sign-in', 'list-view', 'detail-view'].forEach(function (v) { $(v).hidden = v !== id; });
+    ['sign-in', 'list-view', 'readiness-view', 'detail-view'].forEach(function (v) { $(v).hidden = v !== id; });
   }
 
   function showSignIn(text, code) {
@@ -254,6 +255,215 @@
     });
   }
 
+  // ---- readiness for the inspection ----------------------------------------------------
+  //
+  // #view=readiness (with #township=CODE for an admin looking at one township): a
+  // township's figures and its burn-down; for the admin, the city's figures and every
+  // township's burn-down side by side, worst first, the laggards marked in colour and
+  // in words. The figures are the API's, formatted only.
+
+  var STEPS_COLOUR = '#2980b9';
+  var LINE_COLOUR = '#e67e22';
+
+  function readinessLink(township) {
+    var p = new URLSearchParams();
+    p.set('view', 'readiness');
+    if (township) p.set('township', township);
+    return '#' + p.toString();
+  }
+
+  // Days since 1970-01-01 of a `YYYY-MM-DD` date: the chart's x is linear in these.
+  function dayNumber(date) {
+    var d = date.split('-');
+    return Date.UTC(+d[0], +d[1] - 1, +d[2]) / 86400000;
+  }
+
+  function dayText(n) { return new Date(n * 86400000).toISOString().slice(0, 10); }
+
+  // The step of a count axis with at most about four steps: 1, 2 or 5 times a power of ten.
+  function niceStep(max) {
+    var raw = Math.max(1, max / 4);
+    var p = Math.pow(10, Math.floor(Math.log(raw) / Math.LN10));
+    var m = [1, 2, 5, 10].filter(function (k) { return k * p >= raw; })[0];
+    return m * p;
+  }
+
+  function kindNames() {
+    var names = {};
+    (me.kinds || []).forEach(function (k) { names[k.kind] = k.kind_zh; });
+    return names;
+  }
+
+  // `value` with `digits` decimals, or a dash for none.
+  function fixed(value, digits) { return value === null || value === undefined ? '—' : value.toFixed(digits); }
+
+  function daysText(days) {
+    if (days === null || days === undefined) return '未定检查日期';
+    return days >= 0 ? days + ' 天' : '已过 ' + (-days) + ' 天';
+  }
+
+  function paceBadge(pace) {
+    if (!pace) return el('span', { className: 'badge', 'data-figure': 'pace', text: '尚无进度' });
+    return el('span', { className: 'badge ' + (pace.on_pace ? 'ok' : 'behind'), 'data-figure': 'pace', text: pace.on_pace ? '进度正常' : '进度落后' });
+  }
+
+  // One figure: its name above its value; `key` names the API's field (`data-figure`).
+  function figure(key, label, value, note) {
+    return el('div', { className: 'figure' }, el('dt', { text: label }),
+      el('dd', { 'data-figure': key, text: value }), note ? el('dd', { className: 'note', text: note }) : null);
+  }
+
+  // A row's figures (a township's or the city's) in plain Chinese.
+  function figures(row, ready) {
+    var names = kindNames();
+    var kinds = Object.keys(row.open_by_kind).map(function (k) { return (names[k] || k) + ' ' + row.open_by_kind[k]; }).join('、');
+    return el('dl', { className: 'figures' },
+      figure('records', '在册记录', row.records + ' 条'),
+      figure('open', '待处理', row.open + ' 件', kinds ? '其中 ' + kinds : null),
+      figure('errors_per_1000', '每千条差错', fixed(row.errors_per_1000, 2)),
+      figure('overdue', '超期未改（超过 ' + ready.fix_within_days + ' 天）', row.overdue + ' 件'),
+      figure('p_sample_finds_error', '抽查 ' + row.sample_size + ' 条发现差错的概率', fixed(row.p_sample_finds_error * 100, 1) + '%'),
+      figure('expected_points_lost', '预计扣分', fixed(row.expected_points_lost, 1) + ' / ' + ready.points + ' 分'),
+      figure('days_left', '距检查', daysText(row.days_left)));
+  }
+
+  // A township's burn-down: its open tickets after each as-of date's last run as steps
+  // with a dot per point, and the dashed straight line from its first point to zero on
+  // the inspection date. Drawn as wide as its box, like the bar chart.
+  function burnChart(box, h, ready, small) {
+    var points = h.points;
+    if (!points.length) { box.appendChild(el('p', { className: 'no-chart', text: '尚无核对记录' })); return; }
+    var days = points.map(function (p) { return dayNumber(p.as_of); });
+    var inspection = h.line ? dayNumber(h.line.to.as_of) : null;
+    // From the first point (or an inspection day before it) to the later of the last
+    // point, today and the inspection day.
+    var d0 = inspection === null ? days[0] : Math.min(days[0], inspection);
+    var d1 = Math.max(days[days.length - 1], dayNumber(ready.as_of), inspection === null ? d0 : inspection);
+    if (d1 === d0) d1 = d0 + 1;
+    var max = Math.max.apply(null, points.map(function (p) { return p.open; }).concat([1]));
+    var step = niceStep(max);
+    var top = Math.ceil(max / step) * step;
+    var W = fitWidth(box, 280, small ? 480 : 960), H = small ? 170 : 260;
+    var left = 40, right = 18, up = 22, bottom = 36;
+    var x = function (d) { return left + (d - d0) / (d1 - d0) * (W - left - right); };
+    var y = function (n) { return H - bottom - n / top * (H - bottom - up); };
+    var r = function (v) { return String(Math.round(v * 10) / 10); };
+    var chart = svg('svg', { width: String(W), height: String(H), viewBox: '0 0 ' + W + ' ' + H, role: 'img', class: 'burn-chart', 'data-township': h.township, 'aria-label': h.township_name + '待处理工单的燃尽图' });
+    // The count axis: gridlines and their numbers, its name on top.
+    for (var n = 0; n <= top; n += step) {
+      chart.appendChild(svg('line', { x1: String(left), y1: r(y(n)), x2: String(W - right), y2: r(y(n)), stroke: n ? '#e4e4e4' : '#999', class: n ? 'grid' : 'x-axis' }));
+      chart.appendChild(svg('text', { x: String(left - 5), y: r(y(n) + 4), 'text-anchor': 'end', 'font-size': '11', fill: '#444', text: String(n) }));
+    }
+    chart.appendChild(svg('text', { x: '2', y: '12', 'font-size': '11', fill: '#444', text: '待处理（件）' }));
+    // The date axis: every day, or every second, third… day from the first, where a
+    // label (about 30 px wide) has room; and always the inspection day.
+    var every = Math.max(1, Math.ceil(56 / ((W - left - right) / (d1 - d0))));
+    var ticks = [];
+    for (var t = d0; t <= d1; t += every) ticks.push(t);
+    var kept = [];
+    ticks.forEach(function (d) {
+      var clash = kept.some(function (k) { return Math.abs(x(k) - x(d)) < 44; }) ||
+        (inspection !== null && d !== inspection && Math.abs(x(inspection) - x(d)) < 44);
+      if (!clash && kept.indexOf(d) < 0) kept.push(d);
+    });
+    if (inspection !== null && kept.indexOf(inspection) < 0) kept.push(inspection);
+    kept.forEach(function (d) {
+      var anchor = x(d) < left + 20 ? 'start' : x(d) > W - right - 20 ? 'end' : 'middle';
+      chart.appendChild(svg('line', { x1: r(x(d)), y1: r(H - bottom), x2: r(x(d)), y2: r(H - bottom + 4), stroke: '#999' }));
+      chart.appendChild(svg('text', { x: r(x(d)), y: String(H - bottom + 16), 'text-anchor': anchor, 'font-size': '10', fill: '#444', class: 'date-tick', 'data-as-of': dayText(d), text: dayText(d).slice(5) }));
+    });
+    chart.appendChild(svg('text', { x: String(W - right), y: String(H - 3), 'text-anchor': 'end', 'font-size': '10', fill: '#444', text: '日期（月-日）' }));
+    // The inspection day: a rule across the chart, named on top.
+    if (inspection !== null) {
+      chart.appendChild(svg('line', { x1: r(x(inspection)), y1: String(up - 6), x2: r(x(inspection)), y2: r(H - bottom), stroke: '#999', 'stroke-dasharray': '2 3', class: 'inspection-rule', 'data-as-of': h.line.to.as_of }));
+      chart.appendChild(svg('text', { x: r(x(inspection) - 3), y: String(up - 8), 'text-anchor': 'end', 'font-size': '10', fill: '#444', text: '检查日' }));
+    }
+    // The line it is held to: from the first point to zero on the inspection day.
+    if (h.line) {
+      chart.appendChild(svg('line', { x1: r(x(dayNumber(h.line.from.as_of))), y1: r(y(h.line.from.open)), x2: r(x(inspection)), y2: r(y(0)), stroke: LINE_COLOUR, 'stroke-width': '2', 'stroke-dasharray': '6 4', class: 'burn-line' }));
+    }
+    // The steps: a count holds until the next run's.
+    var d = 'M' + r(x(days[0])) + ' ' + r(y(points[0].open));
+    for (var k = 1; k < points.length; k++) d += ' H' + r(x(days[k])) + ' V' + r(y(points[k].open));
+    chart.appendChild(svg('path', { d: d, fill: 'none', stroke: STEPS_COLOUR, 'stroke-width': '2', class: 'burn-steps' }));
+    points.forEach(function (p, j) {
+      var dot = svg('circle', { cx: r(x(days[j])), cy: r(y(p.open)), r: small ? '3' : '4', fill: STEPS_COLOUR, class: 'burn-point', 'data-as-of': p.as_of, 'data-open': String(p.open) });
+      dot.appendChild(svg('title', { text: p.as_of + ' 待处理 ' + p.open + ' 件' }));
+      chart.appendChild(dot);
+    });
+    box.appendChild(chart);
+  }
+
+  function burnLegend() {
+    var legend = el('p', { className: 'legend' });
+    [[STEPS_COLOUR, '', '每次核对后的待处理数'], [LINE_COLOUR, '6 4', '按期清零的进度线']].forEach(function (l) {
+      var sw = svg('svg', { width: '24', height: '10', 'aria-hidden': 'true' });
+      sw.appendChild(svg('line', { x1: '0', y1: '5', x2: '24', y2: '5', stroke: l[0], 'stroke-width': '2', 'stroke-dasharray': l[1] || 'none' }));
+      var item = el('span', { className: 'legend-item' }, el('span', { text: l[2] }));
+      item.insertBefore(sw, item.firstChild);
+      legend.appendChild(item);
+    });
+    return legend;
+  }
+
+  function renderReadiness(ready, hist) {
+    var body = clear($('readiness-body'));
+    var histories = {};
+    hist.townships.forEach(function (h) { histories[h.township] = h; });
+    var rows = {};
+    ready.townships.forEach(function (t) { rows[t.township] = t; });
+    $('readiness-dates').textContent = (ready.inspection_date ? '省级检查日期 ' + ready.inspection_date : '尚未设定省级检查日期') + '；数据截至 ' + ready.as_of + '。';
+    var empty = function (t) { return { township: t.township, township_name: t.township_name, points: [], line: null }; };
+
+    if (ready.city) {
+      $('readiness-title').textContent = '迎检准备 · 全市';
+      var behind = ready.city.behind.map(function (c) { return rows[c] ? rows[c].township_name : c; });
+      var city = el('section', { className: 'readiness-panel', id: 'readiness-city' }, figures(ready.city, ready),
+        el('p', { className: 'behind-list', 'data-figure': 'behind', text: behind.length ? '进度落后：' + behind.join('、') : '各乡镇进度正常' }));
+      body.appendChild(city);
+      body.appendChild(el('h3', { text: '各乡镇燃尽图（预计扣分多的在前）' }));
+      body.appendChild(burnLegend());
+      var grid = el('div', { id: 'readiness-grid' });
+      body.appendChild(grid);
+      ready.city.ranking.forEach(function (code, rank) {
+        var t = rows[code];
+        if (!t) return;
+        var late = ready.city.behind.indexOf(code) >= 0;
+        var card = el('section', { className: 'small-chart' + (late ? ' behind' : ''), 'data-township': code, 'data-behind': String(late) },
+          el('h3', {}, el('span', { className: 'rank', text: (rank + 1) + '.' }), el('a', { href: readinessLink(code), text: t.township_name }),
+            el('span', { className: 'badge ' + (late ? 'behind' : t.pace ? 'ok' : ''), text: late ? '落后' : t.pace ? '正常' : '尚无进度' })),
+          el('p', { className: 'small-figures', text: '待处理 ' + t.open + ' 件 · 预计扣分 ' + fixed(t.expected_points_lost, 1) + ' · 超期 ' + t.overdue + ' 件' }));
+        grid.appendChild(card);
+        burnChart(card, histories[code] || empty(t), ready, true);
+      });
+      return;
+    }
+    $('readiness-title').textContent = '迎检准备';
+    ready.townships.forEach(function (t) {
+      var panel = el('section', { className: 'readiness-panel', 'data-township': t.township },
+        el('h3', {}, document.createTextNode(t.township_name + ' '), paceBadge(t.pace)));
+      if (t.pace) {
+        panel.appendChild(el('p', { className: 'pace-note', text: '今天待处理 ' + t.open + ' 件；按 ' + t.pace.first_as_of + ' 的 ' + t.pace.first_open + ' 件到检查日清零，今天应不超过 ' + t.pace.target_open.toFixed(1) + ' 件。' }));
+      }
+      panel.appendChild(figures(t, ready));
+      panel.appendChild(el('h3', { text: '燃尽图' }));
+      var box = el('div', { className: 'burn-box' });
+      panel.appendChild(box);
+      body.appendChild(panel);
+      burnChart(box, histories[t.township] || empty(t), ready, false);
+      panel.appendChild(burnLegend());
+    });
+  }
+
+  function showReadiness() {
+    showOnly('readiness-view');
+    var q = townshipQuery('?');
+    return Promise.all([getJson('/api/v1/readiness' + q), getJson('/api/v1/readiness/history' + q)]).then(function (r) {
+      renderReadiness(r[0], r[1]);
+      setState('readiness');
+    });
+  }
+
   // ---- one ticket --------------------------------------------------------------------
 
   function renderDetail(d) {
@@ -374,6 +584,7 @@
     say('', false);
     setState('loading');
     var id = hashParams().get('ticket');
+    if (!id && hashParams().get('view') === 'readiness') return showReadiness().catch(fail);
     return (id ? showDetail(id) : showList()).catch(fail);
   }
 
@@ -407,6 +618,8 @@
     $('reopen-form').addEventListener('submit', function (ev) { ev.preventDefault(); change('reopen', { reason: $('reopen-reason').value.trim() }).catch(fail); });
     $('assign-form').addEventListener('submit', function (ev) { ev.preventDefault(); change('assign', { owner: $('assign-owner').value.trim() || null }).catch(fail); });
     $('owner-filter').addEventListener('change', function (ev) { ownerFilter = ev.target.value.trim(); route(); });
+    $('open-readiness').addEventListener('click', function () { location.hash = readinessLink(hashParams().get('township') || ''); });
+    $('readiness-back').addEventListener('click', function (ev) { ev.preventDefault(); var t = hashParams().get('township'); location.hash = t ? 'township=' + t : ''; });
     $('download-xlsx').addEventListener('click', function () { download('xlsx').catch(fail); });
     $('download-csv').addEventListener('click', function () { download('csv').catch(fail); });
     $('township-select').addEventListener('change', function (ev) { location.hash = ev.target.value ? 'township=' + ev.target.value : ''; });

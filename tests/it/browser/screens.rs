@@ -16,23 +16,23 @@ use super::{chromium_missing, Browser};
 use crate::api::{fixture_drafts, run_at, spawn_app, App, TOWN_A, TOWN_B};
 
 /// A screen the page is checked on.
-struct Screen {
-    name: &'static str,
-    width: u32,
-    height: u32,
+pub(super) struct Screen {
+    pub name: &'static str,
+    pub width: u32,
+    pub height: u32,
     /// A phone: a touch screen, so every control must be big enough for a finger, and
     /// one column.
-    phone: bool,
+    pub phone: bool,
 }
 
-const PHONE: Screen = Screen {
+pub(super) const PHONE: Screen = Screen {
     name: "phone",
     width: 390,
     height: 844,
     phone: true,
 };
 
-const DESKTOP: Screen = Screen {
+pub(super) const DESKTOP: Screen = Screen {
     name: "desktop",
     width: 1366,
     height: 900,
@@ -41,7 +41,7 @@ const DESKTOP: Screen = Screen {
 
 /// The smallest a touch target may be, in CSS pixels, each way (WCAG 2.5.5, Apple's
 /// guidelines).
-const TOUCH_PX: f64 = 44.0;
+pub(super) const TOUCH_PX: f64 = 44.0;
 
 /// The regions of each view that must stack, one above the other, on a phone: every
 /// visible element they name starts at the same left edge.
@@ -113,7 +113,7 @@ const PROBE: &str = r#"(regions) => {
 
 impl Browser {
     /// Makes the tab a screen of `screen`'s size, as Chromium's device mode does.
-    async fn emulate(&mut self, screen: &Screen) {
+    pub(super) async fn emulate(&mut self, screen: &Screen) {
         self.page(
             "Emulation.setDeviceMetricsOverride",
             json!({"width": screen.width, "height": screen.height,
@@ -154,14 +154,14 @@ fn screenshots() -> PathBuf {
 
 /// Checks the view the page shows now on `screen`, adding what is wrong to `faults`
 /// (all of it, over every view and both screens, so one run shows every fault), and
-/// writes its screenshot as `SCREEN-VIEW.png`.
-async fn check(
+/// writes its screenshot as `SCREEN-VIEW.png`, which it returns for a view's own checks.
+pub(super) async fn check(
     browser: &mut Browser,
     screen: &Screen,
     view: &str,
     regions: &[&str],
     faults: &mut Vec<String>,
-) {
+) -> Picture {
     let at = format!("{view} on the {}", screen.name);
     let mut fault = |what: String| faults.push(format!("{at}: {what}"));
     let m = browser
@@ -265,6 +265,7 @@ async fn check(
             ));
         }
     }
+    picture
 }
 
 /// How many different `edge`s (`left`, `top`) the elements `selector` names have: the
@@ -286,7 +287,7 @@ fn side_by_side(faults: &mut Vec<String>, what: &str, got: u64, want: u64) {
 }
 
 /// `#rrggbb` as RGB.
-fn colour(hex: &str) -> [u8; 3] {
+pub(super) fn colour(hex: &str) -> [u8; 3] {
     let byte = |i: usize| u8::from_str_radix(hex.get(i..i + 2).unwrap_or("zz"), 16).unwrap_or(0);
     [byte(1), byte(3), byte(5)]
 }
@@ -429,6 +430,11 @@ async fn every_view_fits_a_phone_and_a_desktop() {
         browser.wait_state("signed-out").await;
     }
     browser.close().await;
+    no_faults(&faults);
+}
+
+/// Fails the test with every fault found, one a line.
+pub(super) fn no_faults(faults: &[String]) {
     assert!(
         faults.is_empty(),
         "{} faults:\n{}",
