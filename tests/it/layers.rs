@@ -86,6 +86,29 @@ fn no_top_level_modules_import_each_other() {
     );
 }
 
+/// The simulator is a tool beside the service: the demo, the benchmarks and the
+/// commands that start them may use it; nothing the service runs imports it. (A
+/// workspace crate would let the compiler say this; this test says it without one.)
+#[test]
+fn the_service_never_uses_the_simulator() {
+    let edges = imports();
+    let users: Vec<&String> = edges
+        .iter()
+        .filter(|(_, to)| to.contains("sim"))
+        .map(|(from, _)| from)
+        .collect();
+    let allowed = ["bench", "cli", "demo"];
+    let strays: Vec<&&String> = users
+        .iter()
+        .filter(|m| !allowed.contains(&m.as_str()))
+        .collect();
+    assert!(!users.is_empty(), "the demo uses the simulator: {edges:?}");
+    assert!(
+        strays.is_empty(),
+        "modules of the service import the simulator: {strays:?}"
+    );
+}
+
 #[test]
 fn the_check_sees_a_circle() {
     let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
