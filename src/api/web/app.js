@@ -212,6 +212,9 @@
     var groups = clear($('groups'));
     $('list-total').textContent = '共 ' + page.total + ' 件' + (page.total > page.tickets.length ? '（仅显示前 ' + page.tickets.length + ' 件，完整清单请下载）' : '');
     if (!page.tickets.length) { groups.appendChild(el('p', { text: '没有待处理的工单。' })); return; }
+    // The whole city at once: each ticket says whose it is, beside its village.
+    var cityWide = !!(me && me.is_admin && !hashParams().get('township'));
+    var place = cityWide ? '乡镇 · 村(居)' : '村(居)';
     var byKind = {};
     var order = [];
     page.tickets.forEach(function (t) {
@@ -227,14 +230,14 @@
           el('td', {}, el('a', { href: ticketLink(t.ticket_id), text: t.ticket_id })),
           el('td', { className: 'subject', 'data-label': '对象', text: subjectText(t.subject) }),
           el('td', { className: 'ticket-summary', text: t.summary_zh }),
-          el('td', { className: 'nowrap', 'data-label': '村(居)', text: t.village || '—' }),
+          el('td', { className: 'nowrap', 'data-label': place, text: (cityWide ? t.township_name + ' · ' : '') + (t.village || '—') }),
           el('td', { className: 'owner nowrap', 'data-label': '责任人', text: t.owner || '—' }),
           el('td', { className: 'nowrap', 'data-label': '发现日期', text: t.opened_at.slice(0, 10) })));
       });
       groups.appendChild(el('div', { className: 'group', 'data-kind': kind },
         el('h3', { text: list[0].kind_zh + '（' + list.length + '）' }),
         el('table', { className: 'tickets' },
-          el('thead', {}, el('tr', {}, el('th', { text: '工单编号' }), el('th', { text: '对象' }), el('th', { text: '问题说明' }), el('th', { text: '村(居)' }), el('th', { text: '责任人' }), el('th', { text: '发现日期' }))),
+          el('thead', {}, el('tr', {}, el('th', { text: '工单编号' }), el('th', { text: '对象' }), el('th', { text: '问题说明' }), el('th', { text: place }), el('th', { text: '责任人' }), el('th', { text: '发现日期' }))),
           body)));
     });
   }

@@ -406,6 +406,19 @@ async fn every_view_fits_a_phone_and_a_desktop() {
         browser.sign_in(&app.admin).await;
         browser.wait_state("list").await;
         check(&mut browser, s, "city", LIST, &mut faults).await;
+        // The whole city at once: each ticket says which township it is of.
+        let place = |id: &str| {
+            format!(
+                "(() => {{ const c = document.querySelector('tr[data-ticket=\"{id}\"] td:nth-child(4)'); \
+                 return c ? c.textContent : ''; }})()"
+            )
+        };
+        let city_place = browser.text(&place(&other)).await;
+        assert!(
+            city_place.contains(" · "),
+            "{}: the city list names the township: {city_place:?}",
+            s.name
+        );
         browser
             .eval(&format!(
                 "(() => {{ const s = document.getElementById('township-select'); s.value = {}; \
@@ -423,6 +436,12 @@ async fn every_view_fits_a_phone_and_a_desktop() {
             )
             .await;
         check(&mut browser, s, "city-township", LIST, &mut faults).await;
+        let township_place = browser.text(&place(&own)).await;
+        assert!(
+            !township_place.contains(" · "),
+            "{}: one township's list needs no township: {township_place:?}",
+            s.name
+        );
         browser.click(&format!("tr[data-ticket=\"{own}\"] a")).await;
         browser.wait_state("detail").await;
         check(&mut browser, s, "city-detail", DETAIL, &mut faults).await;
