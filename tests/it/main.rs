@@ -15,4 +15,5 @@ mod readiness;
 mod reconcile;
 mod rules;
 mod sync;
+mod upgrade;
 mod verify;
