@@ -123,6 +123,9 @@ impl FullCheck {
         }
         out.push_str(&format!("  digest stored     {}\n", r.stored_digest));
         out.push_str(&format!("  digest recomputed {}\n", r.recomputed_digest));
+        if !self.equal && self.inputs_match_last_run {
+            out.push_str("what to do: keep this report (--format json); the store was changed outside popsync or reconciliation has a bug (docs/operations.md, \"Full check\")\n");
+        }
         out
     }
 }
@@ -306,4 +309,85 @@ fn open_digest(open: &BTreeMap<String, OpenTicket>) -> String {
         }
     }
     hex(&h.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::TownshipCode;
+    use crate::tickets::{ticket_id, Evidence, Subject, TicketDraft, TicketKind};
+
+    fn draft(pis: &str, detail: &str) -> TicketDraft {
+        TicketDraft {
+            kind: TicketKind::PhantomRecord,
+            township: TownshipCode::parse("349901003").expect("a township"),
+            subject: Subject {
+                pis_person_id: Some(pis.to_string()),
+                ..Subject::default()
+            },
+            evidence: vec![Evidence {
+                source: "pis",
+                record: pis.to_string(),
+                detail: detail.to_string(),
+            }],
+            summary_zh: String::new(),
+            suggestion: None,
+            person_key: None,
+            village: None,
+        }
+    }
+
+    fn stored(d: &TicketDraft, status: Status) -> ExistingTicket {
+        let digest = crate::tickets::lifecycle::evidence_digest(d);
+        ExistingTicket {
+            ticket_id: ticket_id(d.kind, d.township, &d.subject_key()),
+            kind: d.kind,
+            township: d.township,
+            subject_key: d.subject_key(),
+            status,
+            dismissed_digest: (status == Status::Dismissed).then(|| digest.clone()),
+            evidence_digest: digest,
+            certificates: Vec::new(),
+        }
+    }
+
+    /// What the run would leave alone is no difference (an open ticket found again with
+    /// the same evidence, a dismissal whose evidence is unchanged); what it would change
+    /// is, and it moves the recomputed side's digest only.
+    #[test]
+    fn only_what_the_lifecycle_would_change_is_a_difference() {
+        let (a, b, c) = (draft("P1", "x"), draft("P2", "x"), draft("P3", "x"));
+        let existing = vec![
+            stored(&a, Status::Open),
+            stored(&b, Status::Dismissed),
+            stored(&c, Status::Open),
+        ];
+        let voided = Default::default();
+        let same = plan(&existing, vec![a.clone(), b.clone(), c.clone()], &voided);
+        let equal = compare_tickets(&existing, &same);
+        assert_eq!(equal.differences(), 0, "{equal:?}");
+        assert_eq!(equal.stored_digest, equal.recomputed_digest);
+        assert_eq!((equal.stored_open, equal.recomputed_open), (2, 2));
+
+        let changed = plan(
+            &existing,
+            vec![draft("P1", "y"), b, draft("P4", "x")],
+            &voided,
+        );
+        let differ = compare_tickets(&existing, &changed);
+        assert_eq!(
+            (
+                differ.opened,
+                differ.refreshed,
+                differ.resolved,
+                differ.reopened,
+                differ.withdrawn
+            ),
+            (1, 1, 1, 0, 0),
+            "{differ:?}"
+        );
+        assert_eq!(differ.examples["resolved"], [existing[2].ticket_id.clone()]);
+        assert_eq!(differ.stored_digest, equal.stored_digest);
+        assert_ne!(differ.recomputed_digest, differ.stored_digest);
+    }
 }
