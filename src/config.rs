@@ -230,6 +230,12 @@ pub struct ReconcileConfig {
     /// When `popsync run` reconciles (besides after a sync that brought records).
     #[serde(default = "default_reconcile_schedule")]
     pub schedule: String,
+    /// When `popsync run` makes the full check (`popsync reconcile --full`): the whole
+    /// city recomputed in memory and compared with the stored tickets and registry, an
+    /// ERROR and `popsync_reconcile_full_equal` 0 if they differ. Cron with seconds,
+    /// checked at start; default weekly, Sunday 03:30, after the verify.
+    #[serde(default = "default_full_schedule")]
+    pub full_schedule: String,
 }
 
 /// `[verify]`: the whole comparison of each feed with the store that `popsync run`
@@ -272,6 +278,9 @@ fn default_birth_grace() -> i64 {
 fn default_reconcile_schedule() -> String {
     "0 30 2 * * *".to_string()
 }
+fn default_full_schedule() -> String {
+    "0 30 3 * * Sun".to_string()
+}
 
 impl Default for ReconcileConfig {
     fn default() -> Self {
@@ -279,6 +288,7 @@ impl Default for ReconcileConfig {
             grace_days: default_grace(),
             birth_registration_grace_days: default_birth_grace(),
             schedule: default_reconcile_schedule(),
+            full_schedule: default_full_schedule(),
         }
     }
 }
@@ -374,6 +384,8 @@ pub struct Config {
     pub feeds: Vec<FeedConfig>,
     pub reconcile: ReconcileConfig,
     pub reconcile_schedule: cron::Schedule,
+    /// `[reconcile] full_schedule`, parsed.
+    pub reconcile_full_schedule: cron::Schedule,
     pub verify: VerifyConfig,
     pub verify_schedule: cron::Schedule,
     pub http: HttpConfig,
@@ -444,6 +456,8 @@ impl Config {
         }
         let reconcile_schedule = parse_schedule("reconcile.schedule", &raw.reconcile.schedule)?;
         let verify_schedule = parse_schedule("verify.schedule", &raw.verify.schedule)?;
+        let reconcile_full_schedule =
+            parse_schedule("reconcile.full_schedule", &raw.reconcile.full_schedule)?;
         let mut http = raw.http;
         for (key, addr) in [
             ("http.listen", &http.listen),
@@ -502,6 +516,7 @@ impl Config {
             feeds,
             reconcile: raw.reconcile,
             reconcile_schedule,
+            reconcile_full_schedule,
             verify: raw.verify,
             verify_schedule,
             http,

@@ -54,6 +54,8 @@ pub struct StatusReport {
     pub last_reconcile: Option<serde_json::Value>,
     /// Each feed's last `popsync verify`: when, whether it repaired, and its counts.
     pub last_verify: BTreeMap<String, serde_json::Value>,
+    /// The last `popsync reconcile --full`: when, of which run, equal or not, counts.
+    pub last_full_check: Option<serde_json::Value>,
     pub daemon: DaemonStatus,
 }
 
@@ -153,6 +155,10 @@ pub async fn report(store: &Store, config: &Config) -> Result<StatusReport, Stor
             (v.feed, entry)
         })
         .collect();
+    let last_full_check = store.last_full_check().await?.map(|c| {
+        json!({"checked_at": c.checked_at, "as_of": c.as_of, "run_id": c.run_id, "equal": c.equal,
+               "ticket_differences": c.ticket_differences, "registry_differences": c.registry_differences})
+    });
     let daemon = daemon_status(config).await;
     if let Some(view) = &daemon.view {
         for (name, f) in feeds.iter_mut() {
@@ -170,6 +176,7 @@ pub async fn report(store: &Store, config: &Config) -> Result<StatusReport, Stor
         tickets,
         last_reconcile,
         last_verify,
+        last_full_check,
         daemon,
     })
 }
@@ -292,6 +299,17 @@ pub fn render_text(r: &StatusReport) -> String {
             n("changed"),
             n("extra"),
             n("repaired")
+        ));
+    }
+    if let Some(c) = &r.last_full_check {
+        out.push_str(&format!(
+            "last full check: {} of run {} as of {} — {} ({} ticket differences, {} registry differences)\n",
+            c["checked_at"].as_str().unwrap_or("-"),
+            c["run_id"],
+            c["as_of"].as_str().unwrap_or("-"),
+            if c["equal"] == true { "equal" } else { "DIFFERENT" },
+            c["ticket_differences"],
+            c["registry_differences"]
         ));
     }
     if let Some(open) = r.tickets.get("open") {

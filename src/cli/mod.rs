@@ -62,9 +62,17 @@ pub enum Command {
     },
     /// Reconcile the stored records and keep the tickets current.
     Reconcile {
-        /// The date to evaluate at (default: today, China Standard Time).
+        /// The date to evaluate at (default: today, China Standard Time; with --full,
+        /// the last run's).
         #[arg(long)]
         as_of: Option<NaiveDate>,
+        /// Recompute the whole city in memory and compare it with the stored tickets
+        /// and registry, writing neither; exit 0 equal, 1 different, 2 could not check.
+        #[arg(long)]
+        full: bool,
+        /// The --full report's format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text, requires = "full")]
+        format: OutputFormat,
     },
     /// Export, dismiss or reopen tickets.
     #[command(subcommand)]
@@ -260,7 +268,22 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Reconcile { as_of } => {
+        Command::Reconcile {
+            as_of,
+            full: true,
+            format,
+        } => {
+            let (config, store) = open(&cli.config).await?;
+            let result = crate::run::full_check::full_check(&store, &config, as_of).await;
+            store.close().await;
+            let check = result.context("the full check could not compare")?;
+            match format {
+                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&check)?),
+                OutputFormat::Text => print!("{}", check.render_text()),
+            }
+            Ok(ExitCode::from(check.exit_code()))
+        }
+        Command::Reconcile { as_of, .. } => {
             let (config, store) = open(&cli.config).await?;
             let as_of = as_of.unwrap_or_else(today_local);
             let summary =

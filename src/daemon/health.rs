@@ -165,6 +165,24 @@ pub fn describe_metrics(config: &Config) {
         Unit::Seconds,
         "When the next scheduled verify starts (Unix time)"
     );
+    describe_gauge!(
+        "popsync_reconcile_full_equal",
+        "1 when the last full check found the stored tickets and registry equal to a recompute, 0 when they differ"
+    );
+    describe_gauge!(
+        "popsync_reconcile_full_differences",
+        "Ticket changes and golden records by which the last full check found the store differing from a recompute"
+    );
+    describe_gauge!(
+        "popsync_reconcile_full_last_run_timestamp_seconds",
+        Unit::Seconds,
+        "When the last full check ended (Unix time)"
+    );
+    describe_gauge!(
+        "popsync_reconcile_full_next_run_timestamp_seconds",
+        Unit::Seconds,
+        "When the next scheduled full check starts (Unix time)"
+    );
     describe_gauge!("popsync_tickets_open", "Open tickets per kind");
     describe_gauge!(
         "popsync_tickets_open_by_township",

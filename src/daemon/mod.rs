@@ -45,6 +45,9 @@ struct Shared {
     config: Arc<Config>,
     view: SharedView,
     reconcile_wanted: Arc<Notify>,
+    /// Held by a reconciliation and by a full check: a check never compares a store
+    /// that a run is halfway through writing.
+    reconciling: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Runs the service until SIGTERM/SIGINT. Returns once every task has stopped or the
@@ -77,6 +80,7 @@ pub async fn serve(
         config: config.clone(),
         view: view.clone(),
         reconcile_wanted: Arc::new(Notify::new()),
+        reconciling: Arc::new(tokio::sync::Mutex::new(())),
     };
     let prometheus = health::install_metrics();
     health::describe_metrics(&config);
@@ -127,6 +131,9 @@ pub async fn serve(
     let hb = Heartbeat::default();
     beats.push(("verify".into(), hb.clone()));
     tasks.spawn(verify_loop(shared.clone(), hb, shutdown.clone()));
+    let hb = Heartbeat::default();
+    beats.push(("full check".into(), hb.clone()));
+    tasks.spawn(full_check_loop(shared.clone(), hb, shutdown.clone()));
     tasks.spawn(watchdog::run(beats, shutdown.clone()));
     tasks.spawn(health::upkeep(shutdown.clone()));
     tracing::info!(
@@ -313,14 +320,12 @@ async fn reconcile_loop(shared: Shared, hb: Heartbeat, mut shutdown: Shutdown) -
         hb.beat();
         // A run in flight at shutdown finishes: it is one transaction and bounded; if
         // the shutdown timeout passes first it is dropped and rolls back.
-        match crate::run::reconcile::run(
-            &shared.store,
-            &shared.config,
-            today_local(),
-            "popsync run",
-        )
-        .await
-        {
+        let reconciling = shared.reconciling.lock().await;
+        let result =
+            crate::run::reconcile::run(&shared.store, &shared.config, today_local(), "popsync run")
+                .await;
+        drop(reconciling);
+        match result {
             Ok(summary) => {
                 tracing::debug!(
                     run_id = summary.run_id,
@@ -382,4 +387,33 @@ async fn verify_loop(shared: Shared, hb: Heartbeat, mut shutdown: Shutdown) -> &
         }
     }
     "verify"
+}
+
+/// Recomputes the whole city on `[reconcile] full_schedule` and compares it with the
+/// stored tickets and registry (`popsync reconcile --full`); the check's event logs
+/// an ERROR and sets the gauges when they differ.
+async fn full_check_loop(shared: Shared, hb: Heartbeat, mut shutdown: Shutdown) -> &'static str {
+    loop {
+        let Some(at) = next_fire(&shared.config.reconcile_full_schedule) else {
+            tracing::error!(schedule = %shared.config.reconcile.full_schedule, action = "fix [reconcile] full_schedule and restart popsync", "the full-check schedule fires no more; run `popsync reconcile --full` by hand");
+            while sleep_until(now_local() + chrono::Duration::days(1), &hb, &mut shutdown).await {}
+            break;
+        };
+        tracing::info!(next_run = %format_timestamp(at), "next full check scheduled");
+        metrics::gauge!("popsync_reconcile_full_next_run_timestamp_seconds")
+            .set(at.timestamp() as f64);
+        if !sleep_until(at, &hb, &mut shutdown).await {
+            break;
+        }
+        let reconciling = shared.reconciling.lock().await;
+        hb.beat();
+        // Its outcome is logged and counted by the check's event; nothing else to do.
+        let _ = crate::run::full_check::full_check(&shared.store, &shared.config, None).await;
+        drop(reconciling);
+        hb.beat();
+        if shutdown.is_shutdown() {
+            break;
+        }
+    }
+    "full check"
 }

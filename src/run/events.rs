@@ -265,3 +265,64 @@ impl VerifyFinished<'_> {
         }
     }
 }
+
+/// A full check (`popsync reconcile --full`) ended: equal, different, or it could not
+/// compare.
+pub(crate) struct FullCheckFinished<'a> {
+    pub result: &'a Result<super::full_check::FullCheck, super::full_check::FullCheckError>,
+    pub elapsed: Duration,
+}
+
+impl FullCheckFinished<'_> {
+    /// The full-check gauges, and its one line. A difference is an ERROR with what to
+    /// do, counts only (no ticket or person named): the stored state is not what
+    /// reconciliation gives, which only a bug or an edit behind popsync's back explains.
+    pub fn emit(&self) {
+        let elapsed_ms = self.elapsed.as_millis() as u64;
+        match self.result {
+            Ok(c) => {
+                let (tickets, registry) = (c.tickets.differences(), c.registry.differences());
+                metrics::gauge!("popsync_reconcile_full_equal").set(if c.equal {
+                    1.0
+                } else {
+                    0.0
+                });
+                metrics::gauge!("popsync_reconcile_full_differences")
+                    .set((tickets + registry) as f64);
+                metrics::gauge!("popsync_reconcile_full_last_run_timestamp_seconds")
+                    .set(now_local().timestamp() as f64);
+                if c.equal {
+                    tracing::info!(
+                        run_id = c.run_id,
+                        as_of = %c.as_of,
+                        elapsed_ms,
+                        "full check: the stored tickets and registry equal a recompute"
+                    );
+                } else {
+                    let t = &c.tickets;
+                    let r = &c.registry;
+                    tracing::error!(
+                        run_id = c.run_id,
+                        as_of = %c.as_of,
+                        ticket_differences = tickets,
+                        opened = t.opened,
+                        reopened = t.reopened,
+                        refreshed = t.refreshed,
+                        resolved = t.resolved,
+                        withdrawn = t.withdrawn,
+                        registry_differences = registry,
+                        persons_changed = r.persons_changed,
+                        persons_missing = r.persons_missing,
+                        persons_extra = r.persons_extra,
+                        elapsed_ms,
+                        action = "keep `popsync reconcile --full --format json`, look in the database's and popsync's audit logs for who edited tickets or persons, and report it (docs/operations.md, \"Full check\")",
+                        "full check: the stored tickets or registry differ from a recompute"
+                    );
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %masked_causes(e), elapsed_ms, "full check could not compare; the next scheduled check retries")
+            }
+        }
+    }
+}

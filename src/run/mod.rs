@@ -6,6 +6,7 @@
 
 mod events;
 pub mod fetch;
+pub mod full_check;
 pub mod pull;
 pub mod reconcile;
 pub mod verify;

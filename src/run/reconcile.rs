@@ -110,12 +110,7 @@ pub async fn run(
     let started_at = format_timestamp(now_local());
     let t0 = Instant::now();
     let mut sw = Stopwatch(Instant::now(), BTreeMap::new());
-    let params = Params {
-        as_of,
-        grace_days: config.reconcile.grace_days,
-        birth_registration_grace_days: config.reconcile.birth_registration_grace_days,
-        counties: config.city.counties.clone(),
-    };
+    let params = params_of(config, as_of);
     // Read before the snapshot: a commit that lands while this run reads moves the
     // version on, and the next run recomputes.
     let inputs = inputs_of(store.source_version().await?, &params);
@@ -229,10 +224,20 @@ async fn record_run(
     Ok(summary)
 }
 
+/// What reconciliation needs besides the records, from the config, as of `as_of`.
+pub(super) fn params_of(config: &Config, as_of: NaiveDate) -> Params {
+    Params {
+        as_of,
+        grace_days: config.reconcile.grace_days,
+        birth_registration_grace_days: config.reconcile.birth_registration_grace_days,
+        counties: config.city.counties.clone(),
+    }
+}
+
 /// What a run's result depends on. Equal inputs give equal drafts, and the lifecycle
 /// plan keeps every ticket as it stands (a dismissal or reopening by staff included),
 /// so a run with the last run's inputs has nothing to recompute or write.
-fn inputs_of(source_version: i64, p: &Params) -> String {
+pub(super) fn inputs_of(source_version: i64, p: &Params) -> String {
     format!(
         "popsync {} · sources v{source_version} · as of {} · grace {}/{} days · counties {}",
         env!("CARGO_PKG_VERSION"),

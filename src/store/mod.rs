@@ -6,6 +6,7 @@ mod access;
 mod api_queries;
 mod bulk;
 mod feeds;
+mod full_check;
 mod open;
 mod readiness;
 mod registry;
@@ -16,7 +17,8 @@ mod writer;
 
 pub use access::{hash_token, AuditAction, AuditResult, AuditRow, NewToken, TokenOwner, TokenRow};
 pub use feeds::{CommitStats, FeedStatusRow};
-pub use registry::{LinkRow, PersonRow, RegistryWrite};
+pub use full_check::FullCheckRow;
+pub use registry::{LinkRow, PersonRow, RegistryComparison, RegistryWrite};
 pub use tickets::{Actor, Assignment, OwnerFilter, TicketEventRow, TicketFilter};
 pub use verify::{StoredRecord, VerifyCounts, VerifyRow};
 

@@ -1,6 +1,8 @@
 //! The registry tables: golden records, each with the source records that denote it,
 //! and the source records that denote nobody. Written as a difference against what is
-//! stored, so a run that changes nothing writes nothing.
+//! stored, so a run that changes nothing writes nothing. `compare_registry` is the same
+//! difference, read only, for `popsync reconcile --full`: it uses the write's digests,
+//! so the check and the write cannot disagree on what differs.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -40,6 +42,52 @@ pub struct RegistryWrite {
     pub persons_removed: u64,
     pub unlinked_written: u64,
     pub unlinked_removed: u64,
+}
+
+/// How the stored registry differs from a recompute (`compare_registry`): counts, a
+/// few masked person keys, and a digest of each side to compare by eye.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct RegistryComparison {
+    pub persons_recomputed: u64,
+    pub persons_stored: u64,
+    /// Golden records stored with another digest than the recompute gives.
+    pub persons_changed: u64,
+    /// Golden records the recompute has and the store lacks.
+    pub persons_missing: u64,
+    /// Golden records stored that the recompute does not have.
+    pub persons_extra: u64,
+    /// Records that denote nobody, missing from the store or stored with another reason.
+    pub unlinked_missing_or_changed: u64,
+    pub unlinked_extra: u64,
+    /// Up to five differing persons, their keys masked.
+    pub examples: Vec<String>,
+    /// SHA-256 over the recompute's sorted (person_key, digest) pairs.
+    pub recomputed_digest: String,
+    /// SHA-256 over the stored sorted (person_key, digest) pairs.
+    pub stored_digest: String,
+}
+
+impl RegistryComparison {
+    /// Every golden record and every record that denotes nobody that differs.
+    pub fn differences(&self) -> u64 {
+        self.persons_changed
+            + self.persons_missing
+            + self.persons_extra
+            + self.unlinked_missing_or_changed
+            + self.unlinked_extra
+    }
+}
+
+/// SHA-256 over (key, digest) pairs in key order, in hex.
+fn pairs_digest<'s>(pairs: impl Iterator<Item = (&'s str, &'s str)>) -> String {
+    let mut h = Sha256::new();
+    for (key, digest) in pairs {
+        for part in [key, digest] {
+            h.update(part.as_bytes());
+            h.update([0]);
+        }
+    }
+    hex(&h.finalize())
 }
 
 /// A golden record as stored in `persons.record`: `{"fields": [[NAME, VALUE, REF]],
@@ -405,6 +453,72 @@ impl Store {
         tx.commit("committing a registry write").await?;
         self.checkpoint_in_background();
         Ok(write)
+    }
+
+    /// Compares the stored registry with the given content, writing nothing: the
+    /// difference `write_registry` would write, counted. Each golden record's digest is
+    /// the one the write stores, so a record the write would leave alone is equal here.
+    pub async fn compare_registry<'a>(
+        &self,
+        persons: &(impl Persons<'a> + ?Sized),
+        unlinked: &[Unlinked<'_>],
+    ) -> Result<RegistryComparison, StoreError> {
+        let digests = digests_of(persons);
+        let mut recomputed: Vec<(&str, &str)> = digests
+            .iter()
+            .enumerate()
+            .map(|(at, d)| (persons.key(at), d.as_str()))
+            .collect();
+        recomputed.sort_unstable();
+        let mut stored: std::collections::BTreeMap<String, String> = Default::default();
+        self.read_table(&PERSON_DIGESTS, |r| {
+            stored.insert(text(r, 0)?, text(r, 1)?);
+            Ok(())
+        })
+        .await?;
+        let mut c = RegistryComparison {
+            persons_recomputed: recomputed.len() as u64,
+            persons_stored: stored.len() as u64,
+            recomputed_digest: pairs_digest(recomputed.iter().copied()),
+            stored_digest: pairs_digest(stored.iter().map(|(k, d)| (k.as_str(), d.as_str()))),
+            ..RegistryComparison::default()
+        };
+        let example = |c: &mut RegistryComparison, key: &str| {
+            if c.examples.len() < 5 {
+                c.examples.push(crate::domain::masked_person_key(key));
+            }
+        };
+        for (key, digest) in &recomputed {
+            match stored.remove(*key) {
+                None => {
+                    c.persons_missing += 1;
+                    example(&mut c, key);
+                }
+                Some(d) if d != *digest => {
+                    c.persons_changed += 1;
+                    example(&mut c, key);
+                }
+                Some(_) => {}
+            }
+        }
+        for key in stored.keys() {
+            c.persons_extra += 1;
+            example(&mut c, key);
+        }
+        let mut stored_unlinked: HashMap<(String, String), String> = HashMap::new();
+        self.read_table(&UNLINKED, |r| {
+            stored_unlinked.insert((text(r, 0)?, text(r, 1)?), text(r, 2)?);
+            Ok(())
+        })
+        .await?;
+        for u in unlinked {
+            let key = (u.record.source.to_string(), u.record.key.to_string());
+            if stored_unlinked.remove(&key).as_deref() != Some(u.reason) {
+                c.unlinked_missing_or_changed += 1;
+            }
+        }
+        c.unlinked_extra = stored_unlinked.len() as u64;
+        Ok(c)
     }
 
     /// One golden record, scoped to a township when one is given: the person's own

@@ -178,3 +178,19 @@ fn the_inspection_section_is_optional_and_its_date_is_a_day() {
     assert_eq!(with.date, chrono::NaiveDate::from_ymd_opt(2024, 6, 30));
     assert_eq!(with.sample_size, 80);
 }
+
+/// Issue 16: `[reconcile] full_schedule` defaults to weekly, and one that never fires is
+/// refused naming the key.
+#[test]
+fn the_full_check_schedule_defaults_to_weekly_and_must_fire() {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = minimal(dir.path(), "");
+    let config = load(&ok).unwrap();
+    assert_eq!(config.reconcile.full_schedule, "0 30 3 * * Sun");
+    assert!(popsync::daemon::next_fire(&config.reconcile_full_schedule).is_some());
+    let err = load(&format!(
+        "{ok}[reconcile]\nfull_schedule = \"0 0 0 30 2 *\"\n"
+    ))
+    .unwrap_err();
+    assert!(err.contains("reconcile.full_schedule"), "{err}");
+}

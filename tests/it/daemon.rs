@@ -777,6 +777,13 @@ async fn bad_schedules_and_bad_config_are_refused_at_start_naming_the_key() {
         ),
         (
             good.replace(
+                "schedule = \"*/3 * * * * *\"",
+                "schedule = \"*/3 * * * * *\"\nfull_schedule = \"0 0 0 30 2 *\"",
+            ),
+            "reconcile.full_schedule",
+        ),
+        (
+            good.replace(
                 &format!("listen = \"{}\"", setup.listen),
                 "listen = \"localhost\"",
             ),
@@ -901,6 +908,97 @@ async fn run_verifies_on_its_schedule_repairs_what_pulls_cannot_see_and_reconcil
     daemon.terminate().await;
     assert_no_personal_data(&daemon.log_text(), &setup.db_url()).await;
     store.close().await;
+}
+
+/// Issue 16: `popsync run` makes the full check on `[reconcile] full_schedule`; a golden
+/// record edited behind its back turns `popsync_reconcile_full_equal` to 0 and writes
+/// one ERROR line with what to do and counts, no one's data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_makes_the_full_check_on_its_schedule_and_reports_a_difference() {
+    let (sim, served, townships) = simulator(Faults::none()).await;
+    let setup = Setup::new(Backend::Sqlite).await;
+    let config = setup.write_config(&sim.base_url(), &townships, "");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "schedule = \"*/3 * * * * *\"",
+        "schedule = \"*/3 * * * * *\"\nfull_schedule = \"*/2 * * * * *\"",
+    );
+    std::fs::write(&config, text).unwrap();
+    let mut daemon = Daemon::start(&config, setup.listen, setup.path("daemon.log"), "text");
+    daemon.wait_healthy().await;
+    let store = open_store(&setup.db).await;
+    wait_for("every feed to be synced", &daemon, 40, || {
+        synced(&store, &served, &["psb", "mca", "nhc", "pis"])
+    })
+    .await;
+    // A run that started before the last records landed may commit after this: the
+    // second run from here saw them all, and later ones, unchanged, rewrite nothing.
+    let synced_at = max_run_id(&store).await;
+    wait_for(
+        "two reconciliations after the sync",
+        &daemon,
+        20,
+        || async { max_run_id(&store).await > synced_at + 1 },
+    )
+    .await;
+    let full_equal = || async {
+        let page = get(setup.admin, "/metrics")
+            .await
+            .map(|(_, p)| p)
+            .unwrap_or_default();
+        metric(&page, "popsync_reconcile_full_equal", &[])
+    };
+    wait_for(
+        "a full check that finds the store equal",
+        &daemon,
+        30,
+        || async { full_equal().await == Some(1.0) },
+    )
+    .await;
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&setup.db_url()).await.unwrap();
+    let edited = sqlx::query(
+        "UPDATE persons SET digest = 'edited' WHERE person_key = (SELECT MIN(person_key) FROM persons)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap()
+    .rows_affected();
+    assert_eq!(edited, 1, "one golden record edited");
+    pool.close().await;
+    wait_for(
+        "a full check that finds the difference",
+        &daemon,
+        20,
+        || async { full_equal().await == Some(0.0) },
+    )
+    .await;
+    let page = get(setup.admin, "/metrics").await.unwrap().1;
+    assert_eq!(
+        metric(&page, "popsync_reconcile_full_differences", &[]),
+        Some(1.0),
+        "{page}"
+    );
+    assert!(metric(
+        &page,
+        "popsync_reconcile_full_last_run_timestamp_seconds",
+        &[]
+    )
+    .is_some());
+    let log = daemon.log_text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("full check: the stored tickets or registry differ"))
+        .unwrap_or_else(|| panic!("an ERROR line: {log}"));
+    assert!(
+        line.contains("ERROR") && line.contains("action=") && line.contains("persons_changed=1"),
+        "{line}"
+    );
+    let status = status_json(&config);
+    assert_eq!(status["last_full_check"]["equal"], false, "{status}");
+    daemon.terminate().await;
+    assert_no_personal_data(&daemon.log_text(), &setup.db_url()).await;
+    store.close().await;
+    sim.stop().await;
 }
 
 /// Writes `[http]` keys into a config `Setup::write_config` made.

@@ -6,6 +6,7 @@ mod api;
 mod browser;
 mod config;
 mod daemon;
+mod full_check;
 mod helpers;
 mod hostile;
 mod layers;

@@ -1,0 +1,197 @@
+//! `popsync reconcile --full`: after a run the recompute equals the store and nothing
+//! is written; a store edited behind popsync's back (a ticket row lost, a golden
+//! record's digest changed) is reported with exactly those differences.
+
+use std::path::Path;
+use std::process::Command;
+
+use popsync::run::pull::sync_feeds;
+use popsync::shutdown::Shutdown;
+
+use crate::helpers::{backends, fast, fresh_db, open_store, City, TestDb};
+
+/// Runs the real binary; its exit code and standard output.
+fn popsync(config: &Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_popsync"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .expect("popsync runs");
+    let stdout = String::from_utf8(out.stdout).expect("UTF-8 output");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    (
+        out.status.code().unwrap_or(-1),
+        format!("{stdout}{}", if stdout.is_empty() { &stderr } else { "" }),
+    )
+}
+
+fn full_check(config: &Path) -> (i32, serde_json::Value) {
+    let (code, out) = popsync(config, &["reconcile", "--full", "--format", "json"]);
+    let report = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    (code, report)
+}
+
+async fn pool(db: &TestDb) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    sqlx::AnyPool::connect(&db.url).await.unwrap()
+}
+
+/// Everything a check must not write: each ticket's state and events, each golden
+/// record's digest, the runs.
+async fn written(db: &TestDb) -> Vec<String> {
+    let pool = pool(db).await;
+    let mut out = Vec::new();
+    for sql in [
+        "SELECT ticket_id || '|' || status || '|' || evidence_digest || '|' || updated_at FROM tickets ORDER BY ticket_id",
+        "SELECT person_key || '|' || digest FROM persons ORDER BY person_key",
+        "SELECT CAST(run_id AS TEXT) || '|' || summary FROM reconcile_runs ORDER BY run_id",
+        "SELECT CAST(COUNT(*) AS TEXT) FROM ticket_events",
+        "SELECT source || '|' || record_key || '|' || reason FROM unlinked_records ORDER BY source, record_key",
+    ] {
+        let rows: Vec<(String,)> = sqlx::query_as(sql).fetch_all(&pool).await.unwrap();
+        out.extend(rows.into_iter().map(|(r,)| r));
+    }
+    pool.close().await;
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_check_equals_after_a_run_writes_nothing_and_finds_exactly_a_store_edited_behind_its_back(
+) {
+    for backend in backends() {
+        let city = City::start(23, 400, popsync::sim::Faults::none()).await;
+        let db = fresh_db(backend).await;
+        let (path, config) = city.config(&db, |t| t);
+
+        // Nothing to check before the first run: exit 2.
+        let (code, out) = popsync(&path, &["reconcile", "--full"]);
+        assert_eq!(code, 2, "{backend:?}: no run yet: {out}");
+        assert!(out.contains("no reconciliation has run yet"), "{out}");
+
+        let store = open_store(&db).await;
+        for r in sync_feeds(&store, &config, &[], fast(), &Shutdown::never()).await {
+            assert!(r.result.is_ok(), "{:?}", r.result);
+        }
+        popsync::run::reconcile::run(&store, &config, city.as_of, "test")
+            .await
+            .unwrap();
+        store.close().await;
+
+        let before = written(&db).await;
+        let (code, equal) = full_check(&path);
+        assert_eq!(code, 0, "{backend:?}: {equal:#}");
+        assert_eq!(equal["equal"], true);
+        assert_eq!(
+            equal["as_of"],
+            city.as_of.to_string(),
+            "the last run's date"
+        );
+        assert_eq!(
+            equal["tickets"]["stored_digest"],
+            equal["tickets"]["recomputed_digest"]
+        );
+        assert_eq!(
+            equal["registry"]["stored_digest"],
+            equal["registry"]["recomputed_digest"]
+        );
+        assert!(
+            equal["tickets"]["stored_open"].as_u64().unwrap() > 0,
+            "{equal:#}"
+        );
+        assert_eq!(
+            written(&db).await,
+            before,
+            "{backend:?}: the check wrote nothing"
+        );
+        let (code, text) = popsync(&path, &["reconcile", "--full"]);
+        assert_eq!(code, 0);
+        assert!(text.contains("EQUAL"), "{text}");
+
+        // Behind popsync's back: one open ticket's row lost, one golden record's digest
+        // changed.
+        let pool = pool(&db).await;
+        let (lost,): (String,) = sqlx::query_as(
+            "SELECT ticket_id FROM tickets WHERE status = 'open' ORDER BY ticket_id LIMIT 1",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        sqlx::query("DELETE FROM tickets WHERE ticket_id = $1")
+            .bind(lost.clone())
+            .execute(&pool)
+            .await
+            .unwrap();
+        let (edited,): (String,) =
+            sqlx::query_as("SELECT person_key FROM persons ORDER BY person_key LIMIT 1")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        sqlx::query("UPDATE persons SET digest = 'edited' WHERE person_key = $1")
+            .bind(edited.clone())
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+
+        let before = written(&db).await;
+        let (code, differ) = full_check(&path);
+        assert_eq!(code, 1, "{backend:?}: {differ:#}");
+        assert_eq!(differ["equal"], false);
+        let t = &differ["tickets"];
+        assert_eq!(
+            [
+                &t["opened"],
+                &t["reopened"],
+                &t["refreshed"],
+                &t["resolved"],
+                &t["withdrawn"]
+            ],
+            [1, 0, 0, 0, 0],
+            "{backend:?}: only the lost ticket: {t:#}"
+        );
+        assert_eq!(t["examples"]["opened"], serde_json::json!([lost]));
+        assert_eq!(
+            t["recomputed_digest"],
+            equal["tickets"]["recomputed_digest"]
+        );
+        assert_ne!(t["stored_digest"], t["recomputed_digest"]);
+        let r = &differ["registry"];
+        assert_eq!(
+            [
+                &r["persons_changed"],
+                &r["persons_missing"],
+                &r["persons_extra"]
+            ],
+            [1, 0, 0],
+            "{backend:?}: only the edited person: {r:#}"
+        );
+        assert_eq!(r["unlinked_missing_or_changed"], 0);
+        assert_eq!(r["unlinked_extra"], 0);
+        assert_eq!(
+            r["recomputed_digest"],
+            equal["registry"]["recomputed_digest"]
+        );
+        assert_ne!(r["stored_digest"], r["recomputed_digest"]);
+        assert_eq!(
+            written(&db).await,
+            before,
+            "{backend:?}: nothing repaired either"
+        );
+        let (_, text) = popsync(&path, &["reconcile", "--full"]);
+        assert!(text.contains("DIFFERENT") && text.contains(&lost), "{text}");
+        assert!(
+            !text.contains(&edited),
+            "a person's key is never printed whole: {text}"
+        );
+
+        // `status` shows the last check.
+        let (code, status) = popsync(&path, &["status", "--format", "json"]);
+        assert_eq!(code, 0, "{status}");
+        let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+        let last = &status["last_full_check"];
+        assert_eq!(last["equal"], false, "{status:#}");
+        assert_eq!(last["ticket_differences"], 1);
+        assert_eq!(last["registry_differences"], 1);
+    }
+}
