@@ -39,7 +39,9 @@ async fn previous_release_schema(backend: Backend, url: &str) -> sqlx::AnyPool {
         .cloned()
         .collect();
     assert!(
-        shipped.last().is_some_and(|m| m.version == LAST_OF_PREVIOUS_RELEASE),
+        shipped
+            .last()
+            .is_some_and(|m| m.version == LAST_OF_PREVIOUS_RELEASE),
         "the earlier release's migrations are here"
     );
     assert!(
