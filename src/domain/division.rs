@@ -67,6 +67,13 @@ impl fmt::Display for TownshipCode {
         f.write_str(self.as_str())
     }
 }
+impl serde::Serialize for TownshipCode {
+    /// As its text, the form the store, the exports and the API all use.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 impl fmt::Debug for TownshipCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -110,3 +110,21 @@ impl<'a> MaritalHistory<'a> {
         state
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_code_outside_the_standard_agrees_with_no_status() {
+        for implied in [Implied::Married, Implied::Divorced, Implied::Widowed] {
+            assert!(!implied.matches(Some(&Hyzk::parse("2O"))), "{implied:?}");
+            assert!(!implied.matches(None), "{implied:?}");
+        }
+        for married in ["20", "21", "22", "23"] {
+            assert!(Implied::Married.matches(Some(&Hyzk::parse(married))));
+        }
+        assert!(Implied::Divorced.matches(Some(&Hyzk::parse("40"))));
+        assert!(Implied::Widowed.matches(Some(&Hyzk::parse("30"))));
+    }
+}

@@ -270,14 +270,15 @@ pub fn compare_tickets(existing: &[ExistingTicket], changes: &[Change]) -> Ticke
                 }
                 (ticket_id, draft, digest)
             }
-            Change::Resolve { ticket_id } | Change::Withdraw { ticket_id } => {
-                if matches!(change, Change::Resolve { .. }) {
-                    c.resolved += 1;
-                    note(&mut c, "resolved", ticket_id);
-                } else {
-                    c.withdrawn += 1;
-                    note(&mut c, "withdrawn", ticket_id);
-                }
+            Change::Resolve { ticket_id } => {
+                c.resolved += 1;
+                note(&mut c, "resolved", ticket_id);
+                after.remove(ticket_id);
+                continue;
+            }
+            Change::Withdraw { ticket_id } => {
+                c.withdrawn += 1;
+                note(&mut c, "withdrawn", ticket_id);
                 after.remove(ticket_id);
                 continue;
             }

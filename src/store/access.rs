@@ -36,15 +36,9 @@ pub struct AuditRow {
     pub at: String,
     pub actor: String,
     pub township: Option<String>,
-    #[serde(serialize_with = "as_text")]
     pub action: AuditAction,
     pub target: String,
-    #[serde(serialize_with = "as_text")]
     pub result: AuditResult,
-}
-
-fn as_text<S: serde::Serializer, T: std::fmt::Display>(v: &T, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(v)
 }
 
 /// Defines an audit vocabulary: each word once, with its stored text, parsed back when
@@ -70,6 +64,12 @@ macro_rules! audit_words {
                     $($text => Some($name::$variant),)+
                     _ => None,
                 }
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
             }
         }
 

@@ -82,6 +82,13 @@ impl TicketKind {
     }
 }
 
+impl serde::Serialize for TicketKind {
+    /// As its text, the form the store, the exports and the API all use.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 impl fmt::Display for TicketKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

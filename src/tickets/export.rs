@@ -283,13 +283,17 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
     })
 }
 
-/// A spreadsheet cell that begins (after any blank) with `=`, `+`, `-` or `@` is taken
-/// for a formula by Excel and LibreOffice: a register name `=HYPERLINK(…)` would become
-/// a live link in a township's list. Such a cell gets a leading `'`, which shows it as
-/// the text it is.
+/// Whether Excel and LibreOffice would take a cell beginning (after any blank) with this
+/// text for a formula: `=`, `+`, `-` or `@`. A register name `=HYPERLINK(…)` would become
+/// a live link in a township's list.
+pub fn starts_like_formula(text: &str) -> bool {
+    text.trim_start().starts_with(['=', '+', '-', '@'])
+}
+
+/// A CSV cell that [`starts_like_formula`] gets a leading `'`, which shows it as the
+/// text it is.
 fn csv_cell(value: String) -> String {
-    let starts_formula = value.trim_start().starts_with(['=', '+', '-', '@']);
-    if starts_formula {
+    if starts_like_formula(&value) {
         format!("'{value}")
     } else {
         value

@@ -48,6 +48,13 @@ impl Status {
     }
 }
 
+impl serde::Serialize for Status {
+    /// As its text, the form the store, the exports and the API all use.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 impl std::fmt::Display for Status {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

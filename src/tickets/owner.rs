@@ -52,7 +52,7 @@ impl Owner {
         if name.chars().any(invisible) {
             return Err(OwnerError::Control);
         }
-        if name.starts_with(['=', '+', '-', '@']) {
+        if super::export::starts_like_formula(name) {
             return Err(OwnerError::Formula);
         }
         if name.eq_ignore_ascii_case(UNASSIGNED) {

@@ -12,7 +12,9 @@ use rust_xlsxwriter::{
     Format as CellFormat, FormatAlign, FormatBorder, Workbook, Worksheet, XlsxError,
 };
 
-use super::readiness::{Figures, Readiness, ReadinessHistory, TownshipHistory};
+use super::readiness::{
+    CityReadiness, Figures, Readiness, ReadinessHistory, TownshipHistory, TownshipReadiness,
+};
 use super::TicketKind;
 
 /// The summary sheet's name.
@@ -84,7 +86,7 @@ pub fn add_summary_sheet(
     };
     sheet.write_string(1, 0, inspection)?;
     match (&r.city, r.townships.as_slice()) {
-        (Some(city), _) => city_sheet(sheet, &f, summary, &city.figures),
+        (Some(city), _) => city_sheet(sheet, &f, summary, city),
         (None, [one]) => township_sheet(sheet, &f, summary, one),
         (None, _) => Ok(()),
     }
@@ -95,7 +97,7 @@ fn township_sheet(
     sheet: &mut Worksheet,
     f: &Formats,
     summary: &Summary,
-    t: &super::readiness::TownshipReadiness,
+    t: &TownshipReadiness,
 ) -> Result<(), XlsxError> {
     let points = summary.readiness.points;
     let pace = match &t.pace {
@@ -150,7 +152,7 @@ fn township_sheet(
     ] {
         sheet.write_string_with_format(3, c, h, &f.header)?;
     }
-    let dates = burn_down_dates(std::slice::from_ref(history), summary);
+    let dates = burn_down_dates([history], summary);
     for (i, date) in dates.iter().enumerate() {
         let row = 4 + i as u32;
         sheet.write_string_with_format(row, date_col, date.to_string(), &f.cell)?;
@@ -197,11 +199,10 @@ fn city_sheet(
     sheet: &mut Worksheet,
     f: &Formats,
     summary: &Summary,
-    city: &Figures,
+    c: &CityReadiness,
 ) -> Result<(), XlsxError> {
     let r = &summary.readiness;
-    let Some(c) = &r.city else { return Ok(()) };
-    let figures = figure_rows(city, r.points);
+    let figures = figure_rows(&c.figures, r.points);
     for (i, (label, value)) in figures.iter().enumerate() {
         let row = 3 + i as u32;
         sheet.write_string_with_format(row, 0, label, &f.label)?;
@@ -273,8 +274,7 @@ fn city_sheet(
     if ranked.is_empty() {
         return Ok(());
     }
-    let owned: Vec<TownshipHistory> = ranked.iter().map(|h| (*h).clone()).collect();
-    let dates = burn_down_dates(&owned, summary);
+    let dates = burn_down_dates(ranked.iter().copied(), summary);
     let table = top + 3 + c.ranking.len() as u32;
     sheet.write_string_with_format(table, 0, "日期", &f.header)?;
     for (j, h) in ranked.iter().enumerate() {
@@ -350,9 +350,12 @@ fn percent(p: f64) -> String {
 }
 
 /// Every date a burn-down has a point on, and the inspection date after them.
-fn burn_down_dates(histories: &[TownshipHistory], summary: &Summary) -> Vec<NaiveDate> {
+fn burn_down_dates<'a>(
+    histories: impl IntoIterator<Item = &'a TownshipHistory>,
+    summary: &Summary,
+) -> Vec<NaiveDate> {
     let mut dates: BTreeSet<NaiveDate> = histories
-        .iter()
+        .into_iter()
         .flat_map(|h| h.points.iter().map(|p| p.as_of))
         .collect();
     if let Some(d) = summary.history.inspection_date {

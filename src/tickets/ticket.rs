@@ -1,7 +1,7 @@
 //! A ticket as the store gives it back, typed: what exports, the API and the page read.
 //! The store maps its row to this once; nothing upstream parses a ticket's texts again.
 
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use super::{Owner, Status, TicketKind};
 use crate::domain::TownshipCode;
@@ -12,11 +12,8 @@ use crate::domain::TownshipCode;
 #[derive(Clone, Debug, Serialize)]
 pub struct Ticket {
     pub ticket_id: String,
-    #[serde(serialize_with = "as_text")]
     pub kind: TicketKind,
-    #[serde(serialize_with = "as_text")]
     pub township: TownshipCode,
-    #[serde(serialize_with = "as_text")]
     pub status: Status,
     pub subject: SubjectKeys,
     pub opened_at: String,
@@ -32,10 +29,6 @@ pub struct Ticket {
     pub person_key: Option<String>,
     #[serde(skip)]
     pub village: Option<String>,
-}
-
-fn as_text<S: Serializer, T: std::fmt::Display>(v: &T, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(v)
 }
 
 /// The keys a ticket is about, as stored (only those present): the stored form of a
