@@ -9,6 +9,7 @@ mod daemon;
 mod full_check;
 mod helpers;
 mod hostile;
+mod incremental;
 mod layers;
 mod owners;
 mod print;
