@@ -2,6 +2,7 @@
 //! links) and ticket drafts out. No I/O, no clock: the same input gives the same output.
 
 mod births;
+pub mod cases;
 mod denotes;
 mod marital;
 mod registry;

@@ -176,6 +176,9 @@ impl ReconcileFinished<'_> {
     pub fn emit(&self) {
         let (slow, slow_ms) = self.summary.slowest_step();
         metrics::histogram!("popsync_reconcile_seconds").record(self.elapsed.as_secs_f64());
+        let cases = &self.summary.cases;
+        metrics::gauge!("popsync_reconcile_cases_recomputed").set(cases.cases_recomputed as f64);
+        metrics::counter!("popsync_reconcile_records_placed_total").increment(cases.records_placed);
         tracing::info!(
             run_id = self.summary.run_id,
             as_of = %self.summary.as_of,
@@ -185,6 +188,9 @@ impl ReconcileFinished<'_> {
             still_open = self.summary.total.still_open,
             resolved = self.summary.total.resolved,
             withdrawn = self.summary.total.withdrawn,
+            records_placed = cases.records_placed,
+            cases_recomputed = cases.cases_recomputed,
+            every_case = cases.every_case,
             open_by_kind = %self.summary.open_by_kind.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
             slowest_step = slow,
             slowest_step_ms = slow_ms,

@@ -1,7 +1,7 @@
 //! One reconciliation run against the store: load, reconcile (pure), plan the
 //! lifecycle (pure), write registry and tickets, and summarise for operators.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use chrono::NaiveDate;
@@ -10,11 +10,12 @@ use serde::Serialize;
 use super::events::ReconcileFinished;
 use crate::config::{CityConfig, Config};
 use crate::domain::{format_timestamp, now_local};
-use crate::reconcile::{prepare, Params};
-use crate::store::{Actor, RegistryWrite, Store, StoreError};
+use crate::reconcile::{cases, prepare, Params, Persons};
+use crate::store::cases::{CaseId, Which};
+use crate::store::{Actor, RegistryCases, RegistryWrite, Store, StoreError};
 use crate::tickets::readiness::{open_after, OpenByTownship};
 use crate::tickets::TicketKind;
-use crate::tickets::{plan, Change};
+use crate::tickets::{plan, ticket_id, Change};
 
 /// Counts of one run, per kind and per township.
 #[derive(Debug, Default, Serialize, Clone)]
@@ -24,6 +25,19 @@ pub struct Counts {
     pub reopened: u64,
     pub resolved: u64,
     pub withdrawn: u64,
+}
+
+/// How much of the city a run placed in cases and recomputed.
+#[derive(Debug, Default, Serialize, Clone)]
+pub struct CasesWork {
+    /// Records new or changed since the last run, placed in their cases.
+    pub records_placed: u64,
+    /// Cases a placed record joined to another.
+    pub cases_merged: u64,
+    /// Cases recomputed.
+    pub cases_recomputed: u64,
+    /// Every case was recomputed (the first run, other settings, or an earlier date).
+    pub every_case: bool,
 }
 
 /// What a run did, printed by `popsync reconcile` and stored with the run.
@@ -41,6 +55,8 @@ pub struct RunSummary {
     #[serde(skip)]
     pub open_by_township: OpenByTownship,
     pub registry: RegistryWrite,
+    /// How much of the city the run placed and recomputed.
+    pub cases: CasesWork,
     pub steps_ms: BTreeMap<&'static str, u64>,
     /// The run's inputs: source version, as-of date, parameters and popsync version.
     pub inputs: String,
@@ -60,6 +76,7 @@ impl RunSummary {
             open_by_kind: BTreeMap::new(),
             open_by_township: OpenByTownship::new(),
             registry: RegistryWrite::default(),
+            cases: CasesWork::default(),
             steps_ms: BTreeMap::new(),
             inputs,
             unchanged_since: None,
@@ -77,6 +94,32 @@ impl RunSummary {
             *self.open_by_kind.entry(kind.clone()).or_default() += n;
         }
         self.open_by_township = open;
+    }
+
+    /// Counts the tickets open after the run that it neither opened nor reopened
+    /// (`came`, per township and kind) as still open, per kind, per township and in
+    /// all: the same in a run that recomputed some cases as in one that recomputed
+    /// the city.
+    fn count_still_open(&mut self, came: &HashMap<(String, String), u64>) {
+        let mut total = 0;
+        for (township, kinds) in &self.open_by_township {
+            for (kind, &open) in kinds {
+                let new_here = came
+                    .get(&(township.clone(), kind.clone()))
+                    .copied()
+                    .unwrap_or(0);
+                let still = open.saturating_sub(new_here);
+                if still > 0 {
+                    self.by_kind.entry(kind.clone()).or_default().still_open += still;
+                    self.by_township
+                        .entry(township.clone())
+                        .or_default()
+                        .still_open += still;
+                    total += still;
+                }
+            }
+        }
+        self.total.still_open = total;
     }
 
     /// The step that took longest, for the log line.
@@ -100,7 +143,10 @@ impl Stopwatch {
     }
 }
 
-/// Reconciles everything stored as of `as_of` and keeps the tickets current.
+/// Reconciles the records stored as of `as_of` and keeps the tickets current. Only the
+/// cases that a new or changed record joined, or whose next date has come, are
+/// recomputed; every case is when no run computed them yet, when the settings or
+/// popsync changed, or when the as-of date moved back.
 pub async fn run(
     store: &Store,
     config: &Config,
@@ -120,15 +166,58 @@ pub async fn run(
             return unchanged_run(store, config, as_of, actor, last, &started_at, (t0, sw)).await;
         }
     }
-    let snapshot = store.load_snapshot().await?;
+    let settings = settings_of(&params);
+    let every = store.case_state().await?.is_none_or(|state| {
+        state.settings != settings || state.as_of.is_none_or(|last| as_of < last)
+    });
+    let (records, placement, due) = if every {
+        let (records, placement) = store.build_cases().await?;
+        (records, placement, None)
+    } else {
+        let placement = store.place_records().await?;
+        sw.lap("place");
+        let due = store.cases_due(as_of).await?;
+        (
+            store.read_cases(Which::Cases(&due)).await?,
+            placement,
+            Some(due),
+        )
+    };
+    let scope = due.as_deref();
     sw.lap("load");
-    let prepared = crate::parallel::off_the_runtime(|| prepare(&snapshot, &params));
+    let prepared = crate::parallel::off_the_runtime(|| prepare(&records.snap, &params));
+    let key_case = records.keyed_cases();
     sw.lap("reconcile");
     // The rules raise tickets on a thread of their own while this one plans the
     // golden records and writes them: the rules never wait for SQLite, nor the
     // registry for the rules.
     let (tickets, rules_took, registry) = prepared.tickets_beside(&params.counties, |plans| {
-        tokio::runtime::Handle::current().block_on(store.write_registry(&plans, &plans.unlinked))
+        let cases = RegistryCases {
+            persons: (0..plans.count())
+                .map(|at| key_case.get(&cases::person_key(plans.key(at))).copied())
+                .collect(),
+            unlinked: plans
+                .unlinked
+                .iter()
+                .map(|u| records.case_of_record(u.record.source, &u.record.key))
+                .collect(),
+            scope,
+        };
+        // A golden record or a record that denotes nobody without a case would be
+        // out of every later run's reach.
+        debug_assert!(
+            cases.persons.iter().all(Option::is_some),
+            "a golden record without a case"
+        );
+        debug_assert!(
+            cases.unlinked.iter().all(Option::is_some),
+            "an unlinked record without a case"
+        );
+        tokio::runtime::Handle::current().block_on(store.write_registry(
+            &plans,
+            &plans.unlinked,
+            &cases,
+        ))
     });
     let rules_ms = rules_took.as_millis() as u64;
     let registry = registry?;
@@ -136,29 +225,76 @@ pub async fn run(
     // What the ticket changes need is out: the records go before they are made.
     let voided = prepared.voided_certificates();
     drop(prepared);
-    drop(snapshot);
+    let next_dates = records.next_dates(
+        as_of,
+        params.grace_days,
+        params.birth_registration_grace_days,
+    );
+    let recomputed = scope.map_or_else(|| key_case_cases(&key_case), <[_]>::len);
+    drop(records);
     sw.1.insert("rules", rules_ms);
-    let existing = store.ticket_states().await?;
+    // Each draft's case, by its ticket's ID: the case its subject's keys are in.
+    let draft_cases: HashMap<String, CaseId> = tickets
+        .iter()
+        .filter_map(|d| {
+            let case = cases::subject_keys(&d.subject)
+                .iter()
+                .find_map(|k| key_case.get(k).copied())?;
+            Some((ticket_id(d.kind, d.township, &d.subject_key()), case))
+        })
+        .collect();
+    drop(key_case);
+    let drafted: Vec<String> = draft_cases.keys().cloned().collect();
+    let (existing, stamped) = store.ticket_states_of(scope, &drafted).await?;
     let stored: std::collections::HashMap<&str, (TicketKind, &str)> = existing
         .iter()
         .map(|t| (t.ticket_id.as_str(), (t.kind, t.township.as_str())))
         .collect();
     let changes = plan(&existing, tickets, &voided);
+    let stamps: Vec<(&str, CaseId)> = draft_cases
+        .iter()
+        .filter(|(id, case)| stamped.get(*id).copied().flatten() != Some(**case))
+        .map(|(id, case)| (id.as_str(), *case))
+        .collect();
     sw.lap("plan");
     let mut summary = RunSummary {
         registry,
+        cases: CasesWork {
+            records_placed: placement.records as u64,
+            cases_merged: placement.merged as u64,
+            cases_recomputed: recomputed as u64,
+            every_case: scope.is_none(),
+        },
         ..RunSummary::empty(as_of, inputs)
     };
-    summary.set_open(open_after(&existing, &changes), &config.city);
+    let open = match scope {
+        None => open_after(&existing, &changes),
+        Some(_) => {
+            // Tickets outside the recomputed cases stand as they are.
+            let mut open = store.open_by_township().await?;
+            shift(&mut open, &open_after(&existing, &[]), -1);
+            shift(&mut open, &open_after(&existing, &changes), 1);
+            for kinds in open.values_mut() {
+                kinds.retain(|_, n| *n > 0);
+            }
+            open
+        }
+    };
+    summary.set_open(open, &config.city);
+    let mut came: HashMap<(String, String), u64> = HashMap::new();
     for c in &changes {
         let (kind, township, bump): (TicketKind, String, fn(&mut Counts)) = match c {
             Change::Open { draft, .. } => {
+                *came
+                    .entry((draft.township.to_string(), draft.kind.as_str().to_string()))
+                    .or_default() += 1;
                 (draft.kind, draft.township.to_string(), |c| c.opened += 1)
             }
-            Change::Refresh { draft, .. } => (draft.kind, draft.township.to_string(), |c| {
-                c.still_open += 1
-            }),
+            Change::Refresh { .. } => continue,
             Change::Reopen { draft, .. } => {
+                *came
+                    .entry((draft.township.to_string(), draft.kind.as_str().to_string()))
+                    .or_default() += 1;
                 (draft.kind, draft.township.to_string(), |c| c.reopened += 1)
             }
             Change::Resolve { ticket_id } => {
@@ -179,7 +315,40 @@ pub async fn run(
         );
         bump(summary.by_township.entry(township).or_default());
     }
-    record_run(store, summary, &changes, actor, &started_at, (t0, sw)).await
+    summary.count_still_open(&came);
+    let summary = record_run(
+        store,
+        summary,
+        &changes,
+        &stamps,
+        actor,
+        &started_at,
+        (t0, sw),
+    )
+    .await?;
+    store
+        .record_case_dates(scope, &next_dates, &settings, as_of)
+        .await?;
+    Ok(summary)
+}
+
+/// How many cases a run that recomputed every case computed.
+fn key_case_cases(key_case: &HashMap<cases::CaseKey, CaseId>) -> usize {
+    key_case
+        .values()
+        .collect::<std::collections::HashSet<_>>()
+        .len()
+}
+
+/// Adds (`sign` 1) or takes away (-1) each township's open tickets per kind.
+fn shift(open: &mut OpenByTownship, by: &OpenByTownship, sign: i64) {
+    for (township, kinds) in by {
+        let into = open.entry(township.clone()).or_default();
+        for (kind, n) in kinds {
+            let count = into.entry(kind.clone()).or_default();
+            *count = count.saturating_add_signed(sign * *n as i64);
+        }
+    }
 }
 
 /// Applies the ticket changes and stores the run with its summary and each
@@ -188,6 +357,7 @@ async fn record_run(
     store: &Store,
     mut summary: RunSummary,
     changes: &[Change],
+    stamps: &[(&str, CaseId)],
     actor: &str,
     started_at: &str,
     (t0, mut sw): (Instant, Stopwatch),
@@ -201,6 +371,7 @@ async fn record_run(
     summary.run_id = store
         .apply_ticket_changes(
             changes,
+            stamps,
             &actor,
             &summary.as_of,
             started_at,
@@ -232,6 +403,18 @@ pub(super) fn params_of(config: &Config, as_of: NaiveDate) -> Params {
         birth_registration_grace_days: config.reconcile.birth_registration_grace_days,
         counties: config.city.counties.clone(),
     }
+}
+
+/// What the cases' outcomes depend on besides the records and the date: a change
+/// recomputes every case.
+fn settings_of(p: &Params) -> String {
+    format!(
+        "popsync {} · grace {}/{} days · counties {}",
+        env!("CARGO_PKG_VERSION"),
+        p.grace_days,
+        p.birth_registration_grace_days,
+        p.counties.join(",")
+    )
 }
 
 /// What a run's result depends on. Equal inputs give equal drafts, and the lifecycle
@@ -279,7 +462,7 @@ async fn unchanged_run(
     }
     summary.set_open(open, &config.city);
     sw.lap("check");
-    record_run(store, summary, &[], actor, started_at, (t0, sw)).await
+    record_run(store, summary, &[], &[], actor, started_at, (t0, sw)).await
 }
 
 /// The run summary as operators read it after `popsync reconcile`.
@@ -306,6 +489,16 @@ pub fn render_text(s: &RunSummary, city: &crate::config::CityConfig) -> String {
     if let Some(last) = s.unchanged_since {
         out.push_str(&format!(
             "nothing changed since run {last} (same sources, as-of date and settings): tickets are current\n"
+        ));
+    }
+    let c = &s.cases;
+    if s.unchanged_since.is_none() {
+        out.push_str(&format!(
+            "cases: {} records placed, {} cases merged, {} cases recomputed{}\n",
+            c.records_placed,
+            c.cases_merged,
+            c.cases_recomputed,
+            if c.every_case { " (every case)" } else { "" }
         ));
     }
     let (step, ms) = s.slowest_step();

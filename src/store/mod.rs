@@ -5,6 +5,7 @@
 mod access;
 mod api_queries;
 mod bulk;
+pub mod cases;
 mod feeds;
 mod full_check;
 mod open;
@@ -18,7 +19,7 @@ mod writer;
 pub use access::{hash_token, AuditAction, AuditResult, AuditRow, NewToken, TokenOwner, TokenRow};
 pub use feeds::{CommitStats, FeedStatusRow};
 pub use full_check::FullCheckRow;
-pub use registry::{LinkRow, PersonRow, RegistryComparison, RegistryWrite};
+pub use registry::{LinkRow, PersonRow, RegistryCases, RegistryComparison, RegistryWrite};
 pub use tickets::{Actor, Assignment, OwnerFilter, TicketEventRow, TicketFilter};
 pub use verify::{StoredRecord, VerifyCounts, VerifyRow};
 

@@ -10,7 +10,8 @@ use std::collections::HashMap;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use super::snapshot::{text, TableRead};
+use super::cases::CaseId;
+use super::snapshot::{text, Cell, TableRead};
 use super::{doing, run_chunks, Insert, Store, StoreError, CHUNK};
 use crate::domain::hex;
 use crate::domain::TownshipCode;
@@ -268,6 +269,7 @@ fn person_rows<'p, 'a: 'p>(
                 }
             };
             PersonInsert {
+                at,
                 key: persons.key(at),
                 township: p.township,
                 state: p.state.as_str(),
@@ -280,11 +282,44 @@ fn person_rows<'p, 'a: 'p>(
 
 /// A golden record on its way into `persons`.
 struct PersonInsert<'a> {
+    /// The person's place among those written.
+    at: usize,
     key: &'a str,
     township: Option<TownshipCode>,
     state: &'static str,
     text: String,
     digest: Cow<'a, str>,
+}
+
+/// Which case each golden record and each record that denotes nobody came from, and
+/// which cases a registry write covers: a run that recomputed some cases rewrites only
+/// what they derived.
+#[derive(Debug, Default)]
+pub struct RegistryCases<'c> {
+    /// By a golden record's place among the persons written.
+    pub persons: Vec<Option<CaseId>>,
+    /// By a record's place among the records that denote nobody.
+    pub unlinked: Vec<Option<CaseId>>,
+    /// The cases recomputed; `None`: every case, the whole registry.
+    pub scope: Option<&'c [CaseId]>,
+}
+
+impl RegistryCases<'_> {
+    fn person(&self, at: usize) -> Option<CaseId> {
+        self.persons.get(at).copied().flatten()
+    }
+
+    fn unlinked(&self, at: usize) -> Option<CaseId> {
+        self.unlinked.get(at).copied().flatten()
+    }
+}
+
+/// A stored row's case (NULL: written before cases, or by a test).
+fn stored_case(r: &[Cell<'_>], i: usize) -> Option<CaseId> {
+    match r.get(i) {
+        Some(Cell::Int(n)) => Some(*n),
+        _ => None,
+    }
 }
 
 const PERSON_DIGESTS: TableRead = TableRead {
@@ -299,15 +334,29 @@ const UNLINKED: TableRead = TableRead {
     key: &["source", "record_key"],
     by_rowid: false,
 };
+const PERSON_CASES: TableRead = TableRead {
+    table: "persons",
+    columns: "person_key, digest, case_id",
+    key: &["person_key"],
+    by_rowid: false,
+};
+const UNLINKED_CASES: TableRead = TableRead {
+    table: "unlinked_records",
+    columns: "source, record_key, reason, case_id",
+    key: &["source", "record_key"],
+    by_rowid: false,
+};
 
 impl Store {
     /// Brings the registry tables to the given content, writing only what differs. A
-    /// digest of the whole registry, kept from the last write, makes an unchanged run
-    /// read and write nothing.
+    /// digest of the whole registry, kept from the last whole write, makes an unchanged
+    /// run read and write nothing. With `cases.scope`, the content is that of those
+    /// cases only, and only their stored rows are compared, rewritten or removed.
     pub async fn write_registry<'a>(
         &self,
         persons: &(impl Persons<'a> + ?Sized),
         unlinked: &[Unlinked<'_>],
+        cases: &RegistryCases<'_>,
     ) -> Result<RegistryWrite, StoreError> {
         let mut write = RegistryWrite::default();
         // Into an empty table (a first run) every person is new: each one's text is
@@ -315,38 +364,42 @@ impl Store {
         // inserts. Otherwise the digests come first: the stored text is built twice
         // for a person that changed (once for its digest, once for the statement),
         // and never kept for the whole registry.
-        let empty = sqlx::query("SELECT 1 FROM persons LIMIT 1")
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(doing("looking for golden records"))?
-            .is_none();
+        let empty = cases.scope.is_none()
+            && sqlx::query("SELECT 1 FROM persons LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(doing("looking for golden records"))?
+                .is_none();
         let mut digests: Vec<String> = Vec::new();
         let mut whole = None;
-        let mut stored: HashMap<String, String> = HashMap::new();
+        let mut stored: HashMap<String, (String, Option<CaseId>)> = HashMap::new();
+        let mut stored_unlinked: HashMap<(String, String), (String, Option<CaseId>)> =
+            HashMap::new();
         if !empty {
             digests = digests_of(persons);
-            let last: Option<String> =
-                sqlx::query("SELECT digest FROM registry_state WHERE id = 1")
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(doing("reading the registry digest"))?
-                    .map(|r| r.try_get(0))
-                    .transpose()
-                    .map_err(doing("reading the registry digest"))?;
-            let now = registry_digest(persons, &digests, unlinked);
-            if last.as_ref() == Some(&now) {
-                return Ok(write);
+            if cases.scope.is_none() {
+                let last: Option<String> =
+                    sqlx::query("SELECT digest FROM registry_state WHERE id = 1")
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(doing("reading the registry digest"))?
+                        .map(|r| r.try_get(0))
+                        .transpose()
+                        .map_err(doing("reading the registry digest"))?;
+                let now = registry_digest(persons, &digests, unlinked);
+                if last.as_ref() == Some(&now) {
+                    return Ok(write);
+                }
+                whole = Some(now);
             }
-            whole = Some(now);
-            self.read_table(&PERSON_DIGESTS, |r| {
-                stored.insert(text(r, 0)?, text(r, 1)?);
+            self.read_scoped(&PERSON_CASES, cases.scope, |r| {
+                stored.insert(text(r, 0)?, (text(r, 1)?, stored_case(r, 2)));
                 Ok(())
             })
             .await?;
         }
-        let mut stored_unlinked: HashMap<(String, String), String> = HashMap::new();
-        self.read_table(&UNLINKED, |r| {
-            stored_unlinked.insert((text(r, 0)?, text(r, 1)?), text(r, 2)?);
+        self.read_scoped(&UNLINKED_CASES, cases.scope, |r| {
+            stored_unlinked.insert((text(r, 0)?, text(r, 1)?), (text(r, 2)?, stored_case(r, 3)));
             Ok(())
         })
         .await?;
@@ -360,7 +413,9 @@ impl Store {
             digests
                 .iter()
                 .enumerate()
-                .filter(|(at, d)| stored.remove(persons.key(*at)).as_deref() != Some(d.as_str()))
+                .filter(|(at, d)| {
+                    stored.remove(persons.key(*at)) != Some((d.to_string(), cases.person(*at)))
+                })
                 .map(|(at, d)| (at, Some(d.as_str())))
                 .collect()
         };
@@ -373,12 +428,13 @@ impl Store {
             .map(|c| person_rows(persons, c, &mut new_digests));
         while let Some(rows) = next.take() {
             let insert = Insert {
-                head: "INSERT INTO persons (person_key, township, state, record, digest)",
+                head: "INSERT INTO persons (person_key, township, state, record, digest, case_id)",
                 tail: if empty {
                     ""
                 } else {
                     "ON CONFLICT (person_key) DO UPDATE SET township = excluded.township,
-                     state = excluded.state, record = excluded.record, digest = excluded.digest"
+                     state = excluded.state, record = excluded.record, digest = excluded.digest,
+                     case_id = excluded.case_id"
                 },
                 doing: "writing golden records",
             };
@@ -390,6 +446,7 @@ impl Store {
                         .bind(p.state)
                         .bind(p.text.as_str())
                         .bind(p.digest.as_ref())
+                        .bind(cases.person(p.at))
                 }),
                 async {
                     chunks
@@ -409,29 +466,32 @@ impl Store {
             write.persons_removed += 1;
         }
 
-        let mut changed: Vec<&Unlinked> = unlinked
+        let mut changed: Vec<(&Unlinked, Option<CaseId>)> = unlinked
             .iter()
-            .filter(|u| {
-                stored_unlinked
-                    .remove(&(u.record.source.to_string(), u.record.key.to_string()))
-                    .as_deref()
-                    != Some(u.reason)
+            .enumerate()
+            .filter(|(at, u)| {
+                let now = (u.reason.to_string(), cases.unlinked(*at));
+                stored_unlinked.remove(&(u.record.source.to_string(), u.record.key.to_string()))
+                    != Some(now)
             })
+            .map(|(at, u)| (u, cases.unlinked(at)))
             .collect();
-        changed.sort_unstable_by(|a, b| a.record.cmp(&b.record));
+        changed.sort_unstable_by(|a, b| a.0.record.cmp(&b.0.record));
         write.unlinked_written += run_chunks(
             &mut tx,
             self.backend,
             &changed,
             Insert {
-                head: "INSERT INTO unlinked_records (source, record_key, reason)",
-                tail: "ON CONFLICT (source, record_key) DO UPDATE SET reason = excluded.reason",
+                head: "INSERT INTO unlinked_records (source, record_key, reason, case_id)",
+                tail: "ON CONFLICT (source, record_key) DO UPDATE SET reason = excluded.reason,
+                       case_id = excluded.case_id",
                 doing: "writing records that denote nobody",
             },
-            |q, u| {
+            |q, (u, case)| {
                 q.bind(u.record.source)
                     .bind(u.record.key.as_ref())
                     .bind(u.reason)
+                    .bind(*case)
             },
         )
         .await?;
@@ -444,15 +504,37 @@ impl Store {
                 .map_err(doing("removing records that denote nobody"))?;
             write.unlinked_removed += 1;
         }
-        let whole = whole.unwrap_or_else(|| registry_digest(persons, &new_digests, unlinked));
-        sqlx::query("INSERT INTO registry_state (id, digest) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET digest = excluded.digest")
-            .bind(whole)
-            .execute(&mut *tx)
-            .await
-            .map_err(doing("recording the registry digest"))?;
+        if cases.scope.is_none() {
+            let whole = whole.unwrap_or_else(|| registry_digest(persons, &new_digests, unlinked));
+            sqlx::query("INSERT INTO registry_state (id, digest) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET digest = excluded.digest")
+                .bind(whole)
+                .execute(&mut *tx)
+                .await
+                .map_err(doing("recording the registry digest"))?;
+        } else {
+            // A write of some cases changes the whole registry's digest without
+            // computing it: the next whole write compares every record.
+            sqlx::query("DELETE FROM registry_state")
+                .execute(&mut *tx)
+                .await
+                .map_err(doing("forgetting the registry digest"))?;
+        }
         tx.commit("committing a registry write").await?;
         self.checkpoint_in_background();
         Ok(write)
+    }
+
+    /// Reads a registry table whole, or the rows of the given cases only.
+    async fn read_scoped(
+        &self,
+        t: &TableRead,
+        scope: Option<&[CaseId]>,
+        each: impl FnMut(&[Cell<'_>]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        match scope {
+            None => self.read_table(t, each).await,
+            Some(cases) => self.read_of_cases(t, cases, each).await,
+        }
     }
 
     /// Compares the stored registry with the given content, writing nothing: the
@@ -651,12 +733,21 @@ mod tests {
         let mut persons: Vec<GoldenRecord> = (0..1200)
             .map(|i| person(&format!("{i:04}"), "王某"))
             .collect();
-        let first = store.write_registry(persons.as_slice(), &[]).await.unwrap();
+        let first = store
+            .write_registry(persons.as_slice(), &[], &RegistryCases::default())
+            .await
+            .unwrap();
         assert_eq!(first.persons_written, 1200);
-        let again = store.write_registry(persons.as_slice(), &[]).await.unwrap();
+        let again = store
+            .write_registry(persons.as_slice(), &[], &RegistryCases::default())
+            .await
+            .unwrap();
         assert_eq!(again.persons_written, 0, "nothing changed");
         persons[700] = person("0700", "王某某");
-        let changed = store.write_registry(persons.as_slice(), &[]).await.unwrap();
+        let changed = store
+            .write_registry(persons.as_slice(), &[], &RegistryCases::default())
+            .await
+            .unwrap();
         assert_eq!(changed.persons_written, 1, "only the changed person");
         store.close().await;
     }

@@ -71,7 +71,7 @@ impl<'de> Deserialize<'de> for Cell<'de> {
 /// Calls `each` on every row of a page (a JSON array of arrays) as it is parsed, the
 /// cells of one row at a time in `row`, which is left holding the last. Parsed whole
 /// first, a page of 20,000 rows was 20,000 vectors of 13 or 14 cells (32 bytes each).
-fn for_each_row<'de, F>(
+pub(super) fn for_each_row<'de, F>(
     text: &'de str,
     row: &mut Vec<Cell<'de>>,
     each: &mut F,
@@ -275,7 +275,7 @@ impl TableRead {
 macro_rules! snapshot_columns {
     ($table:ident: $first:ident $(, $rest:ident)* $(,)?) => {
         #[allow(non_upper_case_globals)]
-        mod $table {
+        pub(super) mod $table {
             #[allow(non_camel_case_types)]
             enum Place {
                 $first,
@@ -284,6 +284,8 @@ macro_rules! snapshot_columns {
             pub const LIST: &str = concat!(stringify!($first) $(, ", ", stringify!($rest))*);
             pub const $first: usize = Place::$first as usize;
             $(pub const $rest: usize = Place::$rest as usize;)*
+            /// Where a read that adds the record's case after the columns puts it.
+            pub const case_id: usize = [$(Place::$rest as usize,)* Place::$first as usize].len();
         }
     };
 }
@@ -297,37 +299,37 @@ snapshot_columns!(pis_col: person_id, sfzh, id_norm, name, sex, birth_date, vill
 // Household, relation, ethnicity, origin and father are kept in the store but no rule
 // reads them: a snapshot leaves them out of `psb_col` (`PsbEvent::details`).
 
-const PSB: TableRead = TableRead {
+pub(super) const PSB: TableRead = TableRead {
     table: "psb_rows",
     columns: psb_col::LIST,
     key: &["lsh"],
     by_rowid: true,
 };
-const MARRIAGES: TableRead = TableRead {
+pub(super) const MARRIAGES: TableRead = TableRead {
     table: "mca_marriages",
     columns: marriage_col::LIST,
     key: &["reg_no"],
     by_rowid: true,
 };
-const CREMATIONS: TableRead = TableRead {
+pub(super) const CREMATIONS: TableRead = TableRead {
     table: "mca_cremations",
     columns: cremation_col::LIST,
     key: &["cert_no"],
     by_rowid: true,
 };
-const BIRTHS: TableRead = TableRead {
+pub(super) const BIRTHS: TableRead = TableRead {
     table: "nhc_births",
     columns: birth_col::LIST,
     key: &["cert_no", "version"],
     by_rowid: true,
 };
-const DEATHS: TableRead = TableRead {
+pub(super) const DEATHS: TableRead = TableRead {
     table: "nhc_deaths",
     columns: death_col::LIST,
     key: &["cert_no", "version"],
     by_rowid: true,
 };
-const PIS: TableRead = TableRead {
+pub(super) const PIS: TableRead = TableRead {
     table: "pis_rows",
     columns: pis_col::LIST,
     key: &["person_id"],
@@ -438,6 +440,17 @@ impl Store {
     pub(crate) async fn read_table(
         &self,
         t: &TableRead,
+        each: impl FnMut(&[Cell<'_>]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.read_table_where(t, "1 = 1", each).await
+    }
+
+    /// [`Store::read_table`] of the rows that meet `filter`, a condition without
+    /// parameters (the records no run has placed in a case yet: `case_id IS NULL`).
+    pub(crate) async fn read_table_where(
+        &self,
+        t: &TableRead,
+        filter: &str,
         mut each: impl FnMut(&[Cell<'_>]) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let by_rowid = t.by_rowid && self.backend == Backend::Sqlite;
@@ -449,10 +462,10 @@ impl Store {
         let key_len = if by_rowid { 1 } else { t.key.len() };
         let sql = |first: bool| {
             let cond = if first {
-                "1 = 1".to_string()
+                format!("({filter})")
             } else {
                 format!(
-                    "({order}) > ({})",
+                    "({order}) > ({}) AND ({filter})",
                     (1..=key_len)
                         .map(|i| format!("${i}"))
                         .collect::<Vec<_>>()
@@ -557,7 +570,7 @@ impl Store {
     }
 }
 
-fn psb_record(r: &[Cell<'_>]) -> Result<PsbEvent, StoreError> {
+pub(super) fn psb_record(r: &[Cell<'_>]) -> Result<PsbEvent, StoreError> {
     let code: Cow<str> = text(r, psb_col::ywlx)?;
     Ok(PsbEvent {
         lsh: text(r, psb_col::lsh)?,
@@ -579,7 +592,7 @@ fn psb_record(r: &[Cell<'_>]) -> Result<PsbEvent, StoreError> {
     })
 }
 
-fn marriages_record(r: &[Cell<'_>]) -> Result<Marriage, StoreError> {
+pub(super) fn marriages_record(r: &[Cell<'_>]) -> Result<Marriage, StoreError> {
     let kind: Cow<str> = text(r, marriage_col::kind)?;
     Ok(Marriage {
         reg_no: text(r, marriage_col::reg_no)?,
@@ -593,7 +606,7 @@ fn marriages_record(r: &[Cell<'_>]) -> Result<Marriage, StoreError> {
     })
 }
 
-fn cremations_record(r: &[Cell<'_>]) -> Result<Cremation, StoreError> {
+pub(super) fn cremations_record(r: &[Cell<'_>]) -> Result<Cremation, StoreError> {
     Ok(Cremation {
         cert_no: text(r, cremation_col::cert_no)?,
         name: text(r, cremation_col::name)?,
@@ -606,7 +619,7 @@ fn cremations_record(r: &[Cell<'_>]) -> Result<Cremation, StoreError> {
     })
 }
 
-fn births_record(r: &[Cell<'_>]) -> Result<BirthCertificate, StoreError> {
+pub(super) fn births_record(r: &[Cell<'_>]) -> Result<BirthCertificate, StoreError> {
     let status: Cow<str> = text(r, birth_col::status)?;
     Ok(BirthCertificate {
         cert_no: text(r, birth_col::cert_no)?,
@@ -627,7 +640,7 @@ fn births_record(r: &[Cell<'_>]) -> Result<BirthCertificate, StoreError> {
     })
 }
 
-fn deaths_record(r: &[Cell<'_>]) -> Result<DeathCertificate, StoreError> {
+pub(super) fn deaths_record(r: &[Cell<'_>]) -> Result<DeathCertificate, StoreError> {
     let status: Cow<str> = text(r, death_col::status)?;
     Ok(DeathCertificate {
         cert_no: text(r, death_col::cert_no)?,
@@ -644,7 +657,7 @@ fn deaths_record(r: &[Cell<'_>]) -> Result<DeathCertificate, StoreError> {
     })
 }
 
-fn pis_record(r: &[Cell<'_>]) -> Result<PisRecord, StoreError> {
+pub(super) fn pis_record(r: &[Cell<'_>]) -> Result<PisRecord, StoreError> {
     let state = int(r, pis_col::state)?;
     Ok(PisRecord {
         person_id: text(r, pis_col::person_id)?,

@@ -3,8 +3,11 @@
 use sqlx::any::AnyRow;
 use sqlx::{FromRow, Row};
 
+use std::collections::HashMap;
+
+use super::cases::CaseId;
 use super::readiness::record_open_history;
-use super::{doing, run_chunks, Insert, Store, StoreError, WriteTx};
+use super::{doing, run_chunks, Backend, Insert, Store, StoreError, WriteTx};
 use crate::domain::TownshipCode;
 use crate::tickets::readiness::OpenByTownship;
 use crate::tickets::{
@@ -231,18 +234,77 @@ struct StateRow {
     evidence_digest: String,
     dismissed_digest: Option<String>,
     evidence: String,
+    case_id: Option<i64>,
 }
 
 impl Store {
     /// What the lifecycle needs of every stored ticket.
     pub async fn ticket_states(&self) -> Result<Vec<ExistingTicket>, StoreError> {
-        let rows = sqlx::query("SELECT ticket_id, kind, township, subject_key, status, evidence_digest, dismissed_digest, evidence FROM tickets")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(doing("reading ticket states"))?;
+        Ok(self.ticket_states_of(None, &[]).await?.0)
+    }
+
+    /// What the lifecycle needs of the tickets of some cases (`None`: every ticket)
+    /// and of the tickets named in `ids`, and the case each is stamped with: a run
+    /// that recomputed those cases plans over these, and finds a ticket it raises
+    /// again wherever it was stamped.
+    pub async fn ticket_states_of(
+        &self,
+        cases: Option<&[CaseId]>,
+        ids: &[String],
+    ) -> Result<(Vec<ExistingTicket>, HashMap<String, Option<CaseId>>), StoreError> {
+        const COLUMNS: &str = "ticket_id, kind, township, subject_key, status, evidence_digest, dismissed_digest, evidence, case_id";
+        let mut rows = Vec::new();
+        match cases {
+            None => {
+                rows = sqlx::query(&format!("SELECT {COLUMNS} FROM tickets"))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(doing("reading ticket states"))?;
+            }
+            Some(cases) => {
+                let in_list = |column: &str| {
+                    match self.backend {
+                    Backend::Sqlite => format!("SELECT {COLUMNS} FROM tickets WHERE {column} IN (SELECT value FROM json_each($1))"),
+                    Backend::Postgres => format!("SELECT {COLUMNS} FROM tickets WHERE {column} IN (SELECT value{cast} FROM json_array_elements_text($1::json) AS value)",
+                        cast = if column == "case_id" { "::bigint" } else { "" }),
+                }
+                };
+                for (column, list) in [
+                    (
+                        "case_id",
+                        cases
+                            .chunks(2_000)
+                            .map(|c| serde_json::to_string(c).unwrap_or_default())
+                            .collect::<Vec<_>>(),
+                    ),
+                    (
+                        "ticket_id",
+                        ids.chunks(2_000)
+                            .map(|c| serde_json::to_string(c).unwrap_or_default())
+                            .collect(),
+                    ),
+                ] {
+                    let sql = in_list(column);
+                    for chunk in list {
+                        rows.extend(
+                            sqlx::query(&sql)
+                                .bind(chunk)
+                                .fetch_all(&self.pool)
+                                .await
+                                .map_err(doing("reading ticket states"))?,
+                        );
+                    }
+                }
+            }
+        }
         let mut out = Vec::with_capacity(rows.len());
+        let mut stamps = HashMap::with_capacity(rows.len());
         for r in rows {
             let r = StateRow::from_row(&r).map_err(doing("decoding a ticket state"))?;
+            if stamps.contains_key(&r.ticket_id) {
+                continue;
+            }
+            stamps.insert(r.ticket_id.clone(), r.case_id);
             let id = r.ticket_id.as_str();
             let evidence: Vec<EvidenceLine> = json(id, "evidence", &r.evidence)?;
             let certificates = evidence
@@ -264,15 +326,18 @@ impl Store {
                 ticket_id: r.ticket_id,
             });
         }
-        Ok(out)
+        Ok((out, stamps))
     }
 
     /// Applies a reconciliation's ticket changes and records the run with its
     /// burn-down points (`open`: each township's open tickets after the changes), in
-    /// one transaction.
+    /// one transaction. `stamps` are the tickets whose case changed (or that are new)
+    /// and the case each now comes from.
+    #[allow(clippy::too_many_arguments)]
     pub async fn apply_ticket_changes(
         &self,
         changes: &[Change],
+        stamps: &[(&str, CaseId)],
         actor: &Actor<'_>,
         as_of: &str,
         started_at: &str,
@@ -399,6 +464,18 @@ impl Store {
                 }
             }
         }
+        run_chunks(
+            &mut tx,
+            self.backend,
+            stamps,
+            Insert {
+                head: "WITH v (t, c) AS (",
+                tail: ") UPDATE tickets SET case_id = v.c FROM v WHERE tickets.ticket_id = v.t",
+                doing: "recording tickets' cases",
+            },
+            |q, (t, c)| q.bind(*t).bind(*c),
+        )
+        .await?;
         let run_id: i64 = sqlx::query("INSERT INTO reconcile_runs (as_of, started_at, finished_at, summary) VALUES ($1, $2, $3, $4) RETURNING run_id")
             .bind(as_of.to_string())
             .bind(started_at.to_string())

@@ -186,7 +186,7 @@ pub async fn spawn_app_with(
         run(&store, fixture_drafts(), "2024-05-01").await;
     }
     store
-        .write_registry(persons().as_slice(), &unlinked())
+        .write_registry(persons().as_slice(), &unlinked(), &Default::default())
         .await
         .expect("registry written");
 
@@ -316,7 +316,7 @@ pub async fn run_at(
         now,
     };
     store
-        .apply_ticket_changes(&changes, &actor, as_of, now, summary, &open)
+        .apply_ticket_changes(&changes, &[], &actor, as_of, now, summary, &open)
         .await
         .expect("changes applied");
     changes

@@ -190,6 +190,7 @@ async fn a_store_of_the_previous_release_migrates_in_place_and_keeps_its_tickets
         store
             .apply_ticket_changes(
                 &changes,
+                &[],
                 &actor,
                 "2024-05-02",
                 now,
