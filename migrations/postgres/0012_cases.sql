@@ -2,33 +2,27 @@
 -- source record belongs to a case, the records any rule may read together, and a run
 -- recomputes only the cases a change or the passing of time can affect.
 
--- Records stored since a run last placed them in cases, written by the database in
--- the transaction that stores the record (a trigger: no write path can forget it, and
--- a record re-delivered unchanged is not written again). A run places them and
--- deletes exactly the rows it read.
+-- What the cases' outcomes were last computed under: the as-of date and the settings
+-- (popsync version, grace periods, counties). No row, other settings, or an earlier
+-- date: the next run recomputes every case.
+CREATE TABLE case_state (
+    id       BIGINT PRIMARY KEY CHECK (id = 1),
+    settings TEXT NOT NULL,
+    as_of    TEXT NOT NULL
+);
+
+-- Records stored since a run last placed them in cases (new ones, and pis records
+-- changed in place), written with the records in the transaction that stores them
+-- (`Store::write_batches`, the one write of source records: a sync's and a repair's).
+-- A record re-delivered unchanged is not logged again. A run places the logged
+-- records and deletes exactly the rows it read. Before any run has begun to build
+-- the cases (no `case_state` row) nothing is logged: the first run reads every record
+-- anyway, and a first sync writes no second copy of its keys.
 CREATE TABLE unplaced (
     seq        BIGSERIAL PRIMARY KEY,
     tbl        INTEGER NOT NULL,
     record_key TEXT NOT NULL
 );
-CREATE FUNCTION psb_rows_unplaced() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN INSERT INTO unplaced (tbl, record_key) VALUES (0, NEW.lsh); RETURN NULL; END $$;
-CREATE TRIGGER psb_rows_unplaced AFTER INSERT ON psb_rows FOR EACH ROW EXECUTE FUNCTION psb_rows_unplaced();
-CREATE FUNCTION mca_marriages_unplaced() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN INSERT INTO unplaced (tbl, record_key) VALUES (1, NEW.reg_no); RETURN NULL; END $$;
-CREATE TRIGGER mca_marriages_unplaced AFTER INSERT ON mca_marriages FOR EACH ROW EXECUTE FUNCTION mca_marriages_unplaced();
-CREATE FUNCTION mca_cremations_unplaced() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN INSERT INTO unplaced (tbl, record_key) VALUES (2, NEW.cert_no); RETURN NULL; END $$;
-CREATE TRIGGER mca_cremations_unplaced AFTER INSERT ON mca_cremations FOR EACH ROW EXECUTE FUNCTION mca_cremations_unplaced();
-CREATE FUNCTION nhc_births_unplaced() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN INSERT INTO unplaced (tbl, record_key) VALUES (3, NEW.cert_no); RETURN NULL; END $$;
-CREATE TRIGGER nhc_births_unplaced AFTER INSERT ON nhc_births FOR EACH ROW EXECUTE FUNCTION nhc_births_unplaced();
-CREATE FUNCTION nhc_deaths_unplaced() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN INSERT INTO unplaced (tbl, record_key) VALUES (4, NEW.cert_no); RETURN NULL; END $$;
-CREATE TRIGGER nhc_deaths_unplaced AFTER INSERT ON nhc_deaths FOR EACH ROW EXECUTE FUNCTION nhc_deaths_unplaced();
-CREATE FUNCTION pis_rows_unplaced() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN INSERT INTO unplaced (tbl, record_key) VALUES (5, NEW.person_id); RETURN NULL; END $$;
-CREATE TRIGGER pis_rows_unplaced AFTER INSERT OR UPDATE ON pis_rows FOR EACH ROW EXECUTE FUNCTION pis_rows_unplaced();
 
 -- Each case's records, clustered by case: a run reads a case's records through it.
 -- `tbl` names the table (0 psb, 1 marriages, 2 cremations, 3 birth and 4 death
@@ -57,15 +51,6 @@ CREATE TABLE case_dates (
     next_date TEXT NOT NULL
 );
 CREATE INDEX case_dates_next ON case_dates (next_date);
-
--- What the cases' outcomes were last computed under: the as-of date and the settings
--- (popsync version, grace periods, counties). No row, other settings, or an earlier
--- date: the next run recomputes every case.
-CREATE TABLE case_state (
-    id       BIGINT PRIMARY KEY CHECK (id = 1),
-    settings TEXT NOT NULL,
-    as_of    TEXT NOT NULL
-);
 
 -- What a run derived from a case carries the case, so that a run rewrites only what
 -- its cases derived.

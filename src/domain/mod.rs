@@ -19,6 +19,6 @@ pub use hex::hex;
 pub use id_number::{
     mask_id_str, mask_ids_in, masked_causes, normalise_id, IdError, IdNumber, Sex,
 };
-pub use name::{mask_name, normalise_name, same_name};
+pub use name::{mask_name, normalise_name, normalised_name_chars, same_name};
 pub use person_key::{masked_person_key, person_key};
 pub use record_key::{check_record_key, RecordKeyError, MAX_RECORD_KEY_CHARS};

@@ -2,16 +2,18 @@
 
 /// Trimmed, every kind of space removed, the middle-dot variants made `·`.
 pub fn normalise_name(raw: &str) -> String {
-    normalised_chars(raw).collect()
+    normalised_name_chars(raw).collect()
 }
 
 /// The two names are equal once normalised; compared without building either, since
 /// the rules compare a million pairs a run.
 pub fn same_name(a: &str, b: &str) -> bool {
-    normalised_chars(a).eq(normalised_chars(b))
+    normalised_name_chars(a).eq(normalised_name_chars(b))
 }
 
-fn normalised_chars(raw: &str) -> impl Iterator<Item = char> + '_ {
+/// A name's characters once normalised, without building the name: what a case key
+/// hashes.
+pub fn normalised_name_chars(raw: &str) -> impl Iterator<Item = char> + '_ {
     raw.chars()
         .filter(|c| !c.is_whitespace() && !matches!(c, '\u{200b}' | '\u{feff}'))
         .map(|c| match c {

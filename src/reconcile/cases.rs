@@ -6,9 +6,9 @@
 //! because it must name every key they join on: a key left out here is a case cut in
 //! two, and a ticket an incremental run never sees again.
 
-use chrono::{Duration, NaiveDate};
+use chrono::{Datelike, Duration, NaiveDate};
 
-use crate::domain::{normalise_id, normalise_name, IdNumber};
+use crate::domain::{normalise_id, normalised_name_chars, IdNumber};
 use crate::records::{
     BirthCertificate, Cremation, DeathCertificate, Marriage, PisRecord, PsbEvent, Snapshot,
 };
@@ -20,14 +20,32 @@ use crate::records::{
 pub type CaseKey = i64;
 
 fn key(kind: u8, value: &str) -> CaseKey {
-    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let mut h = OFFSET;
-    for b in std::iter::once(kind).chain(value.bytes()) {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(PRIME);
+    Fnv::new(kind).str(value).done()
+}
+
+/// FNV-1a, fed piece by piece: a key is hashed without building its text.
+struct Fnv(u64);
+
+impl Fnv {
+    fn new(kind: u8) -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325).bytes(&[kind])
     }
-    h as i64
+
+    fn bytes(mut self, bytes: &[u8]) -> Fnv {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self
+    }
+
+    fn str(self, s: &str) -> Fnv {
+        self.bytes(s.as_bytes())
+    }
+
+    fn done(self) -> CaseKey {
+        self.0 as i64
+    }
 }
 
 /// An ID number as any department writes it (the rules compare normalised texts).
@@ -45,10 +63,17 @@ fn birth_cert_key(no: &str) -> CaseKey {
 /// normalised name, birth date and sex. Not the township: a person's township is that
 /// of their latest row, which another row does not know.
 fn identity_key(name: &str, sex: i64, birth_date: NaiveDate) -> CaseKey {
-    key(
-        b'n',
-        &format!("{}|{sex}|{birth_date}", normalise_name(name)),
-    )
+    let mut h = Fnv::new(b'n');
+    let mut utf8 = [0; 4];
+    for c in normalised_name_chars(name) {
+        h = h.str(c.encode_utf8(&mut utf8));
+    }
+    let day = birth_date.num_days_from_ce().to_le_bytes();
+    h.bytes(b"|")
+        .bytes(&sex.to_le_bytes())
+        .bytes(b"|")
+        .bytes(&day)
+        .done()
 }
 
 /// The keys of one household-register row: its ID, its identity, and for a birth the

@@ -349,6 +349,8 @@ mod tests {
             dismissed_digest: (status == Status::Dismissed).then(|| digest.clone()),
             evidence_digest: digest,
             certificates: Vec::new(),
+            summary_zh: d.summary_zh.clone(),
+            suggestion: d.suggestion.map(|s| s.to_string()),
         }
     }
 

@@ -170,23 +170,20 @@ pub async fn run(
     let every = store.case_state().await?.is_none_or(|state| {
         state.settings != settings || state.as_of.is_none_or(|last| as_of < last)
     });
-    let (records, placement, due) = if every {
-        let (records, placement) = store.build_cases().await?;
-        (records, placement, None)
+    let (records, built_keys, placement, due) = if every {
+        let (records, keys, placement) = store.build_cases().await?;
+        (records, Some(keys), placement, None)
     } else {
         let placement = store.place_records().await?;
         sw.lap("place");
         let due = store.cases_due(as_of).await?;
-        (
-            store.read_cases(Which::Cases(&due)).await?,
-            placement,
-            Some(due),
-        )
+        let records = store.read_cases(Which::Cases(&due)).await?;
+        (records, None, placement, Some(due))
     };
     let scope = due.as_deref();
     sw.lap("load");
     let prepared = crate::parallel::off_the_runtime(|| prepare(&records.snap, &params));
-    let key_case = records.keyed_cases();
+    let key_case = built_keys.unwrap_or_else(|| records.keyed_cases());
     sw.lap("reconcile");
     // The rules raise tickets on a thread of their own while this one plans the
     // golden records and writes them: the rules never wait for SQLite, nor the
@@ -194,7 +191,7 @@ pub async fn run(
     let (tickets, rules_took, registry) = prepared.tickets_beside(&params.counties, |plans| {
         let cases = RegistryCases {
             persons: (0..plans.count())
-                .map(|at| key_case.get(&cases::person_key(plans.key(at))).copied())
+                .map(|at| key_case.get(&cases::person_key(plans.key(at))))
                 .collect(),
             unlinked: plans
                 .unlinked
@@ -230,7 +227,7 @@ pub async fn run(
         params.grace_days,
         params.birth_registration_grace_days,
     );
-    let recomputed = scope.map_or_else(|| key_case_cases(&key_case), <[_]>::len);
+    let recomputed = scope.map_or_else(|| key_case.cases(), <[_]>::len);
     drop(records);
     sw.1.insert("rules", rules_ms);
     // Each draft's case, by its ticket's ID: the case its subject's keys are in.
@@ -239,7 +236,7 @@ pub async fn run(
         .filter_map(|d| {
             let case = cases::subject_keys(&d.subject)
                 .iter()
-                .find_map(|k| key_case.get(k).copied())?;
+                .find_map(|k| key_case.get(k))?;
             Some((ticket_id(d.kind, d.township, &d.subject_key()), case))
         })
         .collect();
@@ -330,14 +327,6 @@ pub async fn run(
         .record_case_dates(scope, &next_dates, &settings, as_of)
         .await?;
     Ok(summary)
-}
-
-/// How many cases a run that recomputed every case computed.
-fn key_case_cases(key_case: &HashMap<cases::CaseKey, CaseId>) -> usize {
-    key_case
-        .values()
-        .collect::<std::collections::HashSet<_>>()
-        .len()
 }
 
 /// Adds (`sign` 1) or takes away (-1) each township's open tickets per kind.

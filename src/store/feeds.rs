@@ -81,7 +81,11 @@ impl Store {
         let mut stats = CommitStats::default();
         let now = format_timestamp(now_local());
         let mut pis_keys = Vec::new();
+        let logging = super::cases::log::logging(tx, self.backend).await?;
         for batch in batches {
+            if logging {
+                super::cases::log::log_changed(tx, self.backend, &batch.records).await?;
+            }
             let total = batch.records.len() as u64;
             let new = insert_records(tx, self.backend, &batch.records).await?;
             stats.new += new;

@@ -194,6 +194,7 @@ struct OpenedRow<'a> {
     suggestion: Option<String>,
     person_key: Option<&'a str>,
     village: Option<&'a str>,
+    case_id: Option<CaseId>,
 }
 
 /// Who changed something and why, for the ticket history.
@@ -235,6 +236,8 @@ struct StateRow {
     dismissed_digest: Option<String>,
     evidence: String,
     case_id: Option<i64>,
+    summary_zh: String,
+    suggestion: Option<String>,
 }
 
 impl Store {
@@ -252,7 +255,7 @@ impl Store {
         cases: Option<&[CaseId]>,
         ids: &[String],
     ) -> Result<(Vec<ExistingTicket>, HashMap<String, Option<CaseId>>), StoreError> {
-        const COLUMNS: &str = "ticket_id, kind, township, subject_key, status, evidence_digest, dismissed_digest, evidence, case_id";
+        const COLUMNS: &str = "ticket_id, kind, township, subject_key, status, evidence_digest, dismissed_digest, evidence, case_id, summary_zh, suggestion";
         let mut rows = Vec::new();
         match cases {
             None => {
@@ -323,6 +326,13 @@ impl Store {
                 evidence_digest: r.evidence_digest,
                 dismissed_digest: r.dismissed_digest,
                 certificates,
+                summary_zh: r.summary_zh,
+                suggestion: match r.suggestion {
+                    Some(text) => {
+                        Some(json::<crate::tickets::Suggestion>(id, "suggestion", &text)?.id_number)
+                    }
+                    None => None,
+                },
                 ticket_id: r.ticket_id,
             });
         }
@@ -344,6 +354,8 @@ impl Store {
         summary: &serde_json::Value,
         open: &OpenByTownship,
     ) -> Result<i64, StoreError> {
+        // New tickets carry their case from the start; others are stamped below.
+        let stamp_of: HashMap<&str, CaseId> = stamps.iter().copied().collect();
         // New tickets and their first events go in multi-row statements: a first
         // run opens tens of thousands.
         let opened: Vec<OpenedRow> = changes
@@ -365,6 +377,7 @@ impl Store {
                     suggestion: suggestion_json(draft),
                     person_key: draft.person_key.as_deref(),
                     village: draft.village.as_deref(),
+                    case_id: stamp_of.get(ticket_id.as_str()).copied(),
                 }),
                 _ => None,
             })
@@ -376,7 +389,7 @@ impl Store {
             &opened,
             Insert {
                 head: "INSERT INTO tickets (ticket_id, kind, township, subject_key, subject, status, opened_at, updated_at,
-                       evidence, evidence_digest, summary_zh, suggestion, person_key, village)",
+                       evidence, evidence_digest, summary_zh, suggestion, person_key, village, case_id)",
                 tail: "",
                 doing: "opening tickets",
             },
@@ -395,6 +408,7 @@ impl Store {
                     .bind(o.suggestion.as_deref())
                     .bind(o.person_key)
                     .bind(o.village)
+                    .bind(o.case_id)
             },
         )
         .await?;
@@ -464,10 +478,17 @@ impl Store {
                 }
             }
         }
+        let opened_ids: std::collections::HashSet<&str> =
+            opened.iter().map(|o| o.ticket_id).collect();
+        let restamped: Vec<(&str, CaseId)> = stamps
+            .iter()
+            .filter(|(t, _)| !opened_ids.contains(t))
+            .copied()
+            .collect();
         run_chunks(
             &mut tx,
             self.backend,
-            stamps,
+            &restamped,
             Insert {
                 head: "WITH v (t, c) AS (",
                 tail: ") UPDATE tickets SET case_id = v.c FROM v WHERE tickets.ticket_id = v.t",

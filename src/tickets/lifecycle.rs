@@ -74,6 +74,11 @@ pub struct ExistingTicket {
     pub dismissed_digest: Option<String>,
     /// Certificates the stored evidence rests on.
     pub certificates: Vec<String>,
+    /// What the ticket says and suggests, as stored: a run rewrites an open ticket
+    /// whose wording changed even when its evidence did not (a likely correction that
+    /// no longer holds must not stay on the township's list).
+    pub summary_zh: String,
+    pub suggestion: Option<String>,
 }
 
 /// One change to the stored tickets.
@@ -154,7 +159,10 @@ pub fn plan(
                 let ticket_id = t.ticket_id.clone();
                 match t.status {
                     Status::Open => {
-                        let changed = t.evidence_digest != digest;
+                        let changed = t.evidence_digest != digest
+                            || t.summary_zh != draft.summary_zh
+                            || t.suggestion.as_deref()
+                                != draft.suggestion.as_ref().map(|s| s.as_str());
                         changes.push(Change::Refresh {
                             ticket_id,
                             draft,
@@ -199,4 +207,63 @@ pub fn plan(
         }
     }
     changes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::IdNumber;
+    use crate::tickets::{Evidence, Subject};
+
+    fn draft(summary: &str, suggestion: Option<&str>) -> TicketDraft {
+        TicketDraft {
+            kind: TicketKind::InvalidId,
+            township: TownshipCode::parse("349901003").expect("a township"),
+            subject: Subject {
+                pis_person_id: Some("RK1".into()),
+                ..Subject::default()
+            },
+            evidence: vec![Evidence::new("pis", "RK1", "身份证号 34990119900101123X")],
+            summary_zh: summary.into(),
+            suggestion: suggestion.map(|s| IdNumber::parse(s).expect("an ID")),
+            person_key: None,
+            village: None,
+        }
+    }
+
+    fn stored(d: &TicketDraft) -> ExistingTicket {
+        ExistingTicket {
+            ticket_id: ticket_id(d.kind, d.township, &d.subject_key()),
+            kind: d.kind,
+            township: d.township,
+            subject_key: d.subject_key(),
+            status: Status::Open,
+            evidence_digest: evidence_digest(d),
+            dismissed_digest: None,
+            certificates: Vec::new(),
+            summary_zh: d.summary_zh.clone(),
+            suggestion: d.suggestion.map(|s| s.to_string()),
+        }
+    }
+
+    fn refreshed(existing: &ExistingTicket, found: TicketDraft) -> bool {
+        match plan(std::slice::from_ref(existing), vec![found], &HashSet::new()).as_slice() {
+            [Change::Refresh { changed, .. }] => *changed,
+            other => panic!("expected one refresh, got {other:?}"),
+        }
+    }
+
+    /// Same evidence, other words: the township's list must not keep a likely
+    /// correction that no longer holds (a run used to leave the words as opened).
+    #[test]
+    fn an_open_ticket_found_again_with_other_words_is_rewritten() {
+        let with = draft("身份证号校验位错误", Some("349901199001011231"));
+        let existing = stored(&with);
+        assert!(!refreshed(&existing, with.clone()), "nothing changed");
+        assert!(refreshed(&existing, draft("身份证号校验位错误", None)));
+        assert!(refreshed(
+            &existing,
+            draft("另一句话", Some("349901199001011231"))
+        ));
+    }
 }

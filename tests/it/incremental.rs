@@ -15,14 +15,13 @@
 //! reconciled before, is reconciled straight at the date: its open tickets and its
 //! registry's digest must be the walked store's.
 //!
-//! Today every run recomputes everything, so this holds by construction; once runs
-//! recompute only what a change or the passing of time can affect, a case they fail
-//! to recompute is a difference here, named with its seed and step.
+//! Runs recompute only the cases a change or the passing of time can affect; a case
+//! they fail to recompute is a difference here, named with its seed and step.
 //! `POPSYNC_INCREMENTAL_SEED=<seed>` replays one history (on SQLite).
 //!
-//! A ticket's words (summary, suggested ID) are compared by neither check: a run that
-//! finds a ticket with unchanged evidence keeps the words it was opened with, so a
-//! walked store can hold a likely correction a fresh one no longer suggests.
+//! A ticket's words (summary, suggested ID) are compared too: an open ticket found
+//! again with unchanged evidence but other words is rewritten (seed 2019 once kept a
+//! likely correction that no longer held).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -958,9 +957,9 @@ impl History {
     }
 }
 
-/// Open tickets as (kind, township, subject, evidence digest) by ticket ID (the ID
-/// is a digest of the first three).
-type Open = BTreeMap<String, (String, String, String, String)>;
+/// Open tickets as (kind, township, subject, evidence digest, summary, suggested ID)
+/// by ticket ID (the ID is a digest of the first three).
+type Open = BTreeMap<String, (String, String, String, String, String, Option<String>)>;
 
 /// How the walked store's tickets differ from a fresh store's: every open ticket the
 /// same on both sides, except one staff dismissed, which is open in the fresh store
@@ -976,6 +975,8 @@ fn ticket_differences(walked: &[ExistingTicket], fresh: &[ExistingTicket]) -> Ve
                     t.township.to_string(),
                     t.subject_key.clone(),
                     t.evidence_digest.clone(),
+                    t.summary_zh.clone(),
+                    t.suggestion.clone(),
                 );
                 (t.ticket_id.clone(), what)
             })

@@ -8,10 +8,11 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::NaiveDate;
 use sqlx::Row;
 
+pub(crate) mod log;
 mod records;
 mod write;
 
-pub use records::CaseRecords;
+pub use records::{CaseRecords, KeyCases};
 use write::{forget_logged, merge_cases, write_cases};
 
 use crate::reconcile::cases::{self as rules, CaseKey, Joiner, RecordKeys};
@@ -425,7 +426,7 @@ impl Store {
                 });
             record_case.push(case);
         }
-        let new_keys: Vec<(CaseKey, CaseId)> = node_of_key
+        let mut new_keys: Vec<(CaseKey, CaseId)> = node_of_key
             .iter()
             .filter(|(k, _)| !stored.contains_key(k))
             .map(|(&k, &i)| (k, record_case[i]))
@@ -438,11 +439,12 @@ impl Store {
 
         let mut tx = self.begin_write("placing records in cases").await?;
         merge_cases(&mut tx, self.backend, &merges).await?;
+        new_keys.sort_unstable();
         write_cases(
             &mut tx,
             self.backend,
             &placed,
-            new_keys,
+            &new_keys,
             "ON CONFLICT DO NOTHING",
         )
         .await?;
@@ -470,8 +472,22 @@ impl Store {
     /// Builds every case afresh from all the records: reads them, joins them, and
     /// replaces the stored cases. The records stored meanwhile stay logged for the
     /// next run. The records come back with their cases, for the run to recompute.
-    pub async fn build_cases(&self) -> Result<(CaseRecords, Placement), StoreError> {
-        // The log first: a record stored after it was read stays logged even if the
+    pub async fn build_cases(&self) -> Result<(CaseRecords, KeyCases, Placement), StoreError> {
+        // From here on every stored record is logged, and until this run has computed
+        // the cases it builds, the next run builds them again (no settings match '').
+        // A write that stored records unlogged has committed before this commits: on
+        // SQLite it held the one writer; on PostgreSQL it holds `case_state` in share
+        // mode, which this insert waits for (`write_batches`).
+        let mut tx = self.begin_write("starting to build cases").await?;
+        sqlx::query(
+            "INSERT INTO case_state (id, settings, as_of) VALUES (1, '', '')
+             ON CONFLICT (id) DO UPDATE SET settings = ''",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(doing("starting to build cases"))?;
+        tx.commit("starting to build cases").await?;
+        // The log next: a record stored after it was read stays logged even if the
         // records read below include it.
         let seqs: Vec<i64> = sqlx::query_scalar("SELECT seq FROM unplaced")
             .fetch_all(&self.pool)
@@ -481,13 +497,11 @@ impl Store {
         let (cases, keys) = crate::parallel::off_the_runtime(|| {
             let keys = RecordKeys::of(&records.snap);
             let cases = rules::fresh_cases(&keys);
-            let mut pairs: Vec<(CaseKey, CaseId)> = (0..keys.len())
+            let pairs: Vec<(CaseKey, CaseId)> = (0..keys.len())
                 .flat_map(|i| keys.of_record(i).iter().map(move |&k| (k, i)))
                 .map(|(k, i)| (k, cases[i]))
                 .collect();
-            pairs.sort_unstable();
-            pairs.dedup_by_key(|p| p.0);
-            (cases, pairs)
+            (cases, KeyCases::new(pairs))
         });
         records.set_cases(&cases);
         let mut distinct = cases.clone();
@@ -501,7 +515,7 @@ impl Store {
                 .await
                 .map_err(doing("clearing cases"))?;
         }
-        write_cases(&mut tx, self.backend, &records, keys, "").await?;
+        write_cases(&mut tx, self.backend, &records, keys.pairs(), "").await?;
         forget_logged(&mut tx, self.backend, &seqs).await?;
         tx.commit("committing cases").await?;
         let placement = Placement {
@@ -509,7 +523,7 @@ impl Store {
             cases: distinct.len(),
             merged: 0,
         };
-        Ok((records, placement))
+        Ok((records, keys, placement))
     }
 
     /// Records that `cases` were computed as of `as_of` under `settings`: each case's

@@ -9,6 +9,40 @@ use super::CaseId;
 use crate::reconcile::cases::{self as rules, CaseKey, RecordKeys};
 use crate::records::Snapshot;
 
+/// Keys with their cases, sorted by key: a million golden records and a hundred
+/// thousand drafts are each traced to their case by a binary search (a hash map of
+/// the city's three million keys took a second to build).
+pub struct KeyCases(Vec<(CaseKey, CaseId)>);
+
+impl KeyCases {
+    /// From any pairs; a key met twice keeps one case (a record's keys are all in its
+    /// case).
+    pub fn new(mut pairs: Vec<(CaseKey, CaseId)>) -> KeyCases {
+        pairs.sort_unstable();
+        pairs.dedup_by_key(|p| p.0);
+        KeyCases(pairs)
+    }
+
+    pub fn get(&self, key: &CaseKey) -> Option<CaseId> {
+        self.0
+            .binary_search_by_key(key, |p| p.0)
+            .ok()
+            .map(|at| self.0[at].1)
+    }
+
+    /// How many cases the keys are in.
+    pub fn cases(&self) -> usize {
+        let mut cases: Vec<CaseId> = self.0.iter().map(|p| p.1).collect();
+        cases.sort_unstable();
+        cases.dedup();
+        cases.len()
+    }
+
+    pub(super) fn pairs(&self) -> &[(CaseKey, CaseId)] {
+        &self.0
+    }
+}
+
 /// Records as a read returned them, each table in the snapshot's order, with each
 /// record's case beside it (`None` before the cases are built).
 #[derive(Default)]
@@ -49,17 +83,15 @@ impl CaseRecords {
 
     /// Every record's keys with its case: what a draft or a golden record is traced
     /// back to its case by.
-    pub fn keyed_cases(&self) -> HashMap<CaseKey, CaseId> {
+    pub fn keyed_cases(&self) -> KeyCases {
         let keys = RecordKeys::of(&self.snap);
-        let mut out = HashMap::with_capacity(keys.keys.len());
+        let mut pairs: Vec<(CaseKey, CaseId)> = Vec::with_capacity(keys.keys.len());
         for (i, case) in self.cases().enumerate() {
             if let Some(c) = case {
-                for &k in keys.of_record(i) {
-                    out.insert(k, c);
-                }
+                pairs.extend(keys.of_record(i).iter().map(|&k| (k, c)));
             }
         }
-        out
+        KeyCases::new(pairs)
     }
 
     /// The case of the record a registry link names (`source`, key as links write it).

@@ -6,13 +6,14 @@ use crate::reconcile::cases::CaseKey;
 use crate::store::bulk::{run_chunks, Insert};
 use crate::store::{Backend, StoreError, WriteTx};
 
-/// Stores each record's case (`records`, every one in a case) and the keys' cases;
+/// Stores each record's case (`records`, every one in a case) and the keys' cases
+/// (`keys`, sorted);
 /// `conflict` is the keys' and records' `ON CONFLICT` clause (none into empty tables).
 pub(super) async fn write_cases(
     tx: &mut WriteTx,
     backend: Backend,
     records: &CaseRecords,
-    mut keys: Vec<(CaseKey, CaseId)>,
+    keys: &[(CaseKey, CaseId)],
     conflict: &str,
 ) -> Result<(), StoreError> {
     let mut rows: Vec<(CaseId, i64, &str)> = records
@@ -23,7 +24,6 @@ pub(super) async fn write_cases(
     // Clustered by case: rows go in key order, each page filled once.
     rows.sort_unstable();
     rows.dedup();
-    keys.sort_unstable();
     run_chunks(
         tx,
         backend,
@@ -39,7 +39,7 @@ pub(super) async fn write_cases(
     run_chunks(
         tx,
         backend,
-        &keys,
+        keys,
         Insert {
             head: "INSERT INTO case_keys (case_key, case_id)",
             tail: conflict,
