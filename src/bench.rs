@@ -265,42 +265,44 @@ fn measure_all(
         spread(&secs(&syncs)),
         median(mem(&syncs))
     ));
-    out.push_str(&format!(
-        "| `reconcile`, first run | {:.2} s | {} s | {:.0} MiB | ≤ 5 s, ≤ 512 MiB |\n",
-        median(secs(&first)),
-        spread(&secs(&first)),
-        median(mem(&first))
-    ));
-    out.push_str(&format!(
-        "| `reconcile`, nothing changed | {:.2} s | {} s | {:.0} MiB | < 3 s, nothing new |\n",
-        median(secs(&second)),
-        spread(&secs(&second)),
-        median(mem(&second))
-    ));
-    out.push_str(&format!(
-        "| `reconcile`, the next day (as of +1 day) | {:.2} s | {} s | {:.0} MiB | ≤ 1 s, ≤ 256 MiB |\n",
-        median(secs(&next_day)),
-        spread(&secs(&next_day)),
-        median(mem(&next_day))
-    ));
-    out.push_str(&format!(
-        "| `reconcile` after a pull that brought {HIDDEN} pis records | {:.2} s | {} s | {:.0} MiB | ≤ 1 s |\n",
-        median(secs(&after_pull)),
-        spread(&secs(&after_pull)),
-        median(mem(&after_pull))
-    ));
-    out.push_str(&format!(
-        "| `verify`, every feed read whole, nothing to find | {:.1} s | {} s | {:.0} MiB | < 256 MiB |\n",
-        median(secs(&verified)),
-        spread(&secs(&verified)),
-        median(mem(&verified))
-    ));
-    out.push_str(&format!(
-        "| `verify --repair`, {HIDDEN} pis records a sync could not see | {:.1} s | {} s | {:.0} MiB | < 256 MiB |\n",
-        median(secs(&repaired)),
-        spread(&secs(&repaired)),
-        median(mem(&repaired))
-    ));
+    let row = |what: &str, costs: &[Cost], target: &str| {
+        format!(
+            "| {what} | {:.2} s | {} s | {:.0} MiB | {target} |\n",
+            median(secs(costs)),
+            spread(&secs(costs)),
+            median(mem(costs))
+        )
+    };
+    for (what, costs, target) in [
+        ("`reconcile`, first run", &first, "≤ 5 s, ≤ 512 MiB"),
+        (
+            "`reconcile`, nothing changed",
+            &second,
+            "< 3 s, nothing new",
+        ),
+        (
+            "`reconcile`, the next day (as of +1 day)",
+            &next_day,
+            "≤ 1 s, ≤ 256 MiB",
+        ),
+        (
+            &format!("`reconcile` after a pull that brought {HIDDEN} pis records"),
+            &after_pull,
+            "≤ 1 s",
+        ),
+        (
+            "`verify`, every feed read whole, nothing to find",
+            &verified,
+            "< 256 MiB",
+        ),
+        (
+            &format!("`verify --repair`, {HIDDEN} pis records a sync could not see"),
+            &repaired,
+            "< 256 MiB",
+        ),
+    ] {
+        out.push_str(&row(what, costs, target));
+    }
     let ratio: Vec<f64> = first
         .iter()
         .zip(&second)

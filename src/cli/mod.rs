@@ -70,6 +70,10 @@ pub enum Command {
         /// and registry, writing neither; exit 0 equal, 1 different, 2 could not check.
         #[arg(long)]
         full: bool,
+        /// Recompute every case, rebuilt from all the records, as a first run does
+        /// (after a full check found the store different from a recompute).
+        #[arg(long, conflicts_with = "full")]
+        every_case: bool,
         /// The --full report's format.
         #[arg(long, value_enum, default_value_t = OutputFormat::Text, requires = "full")]
         format: OutputFormat,
@@ -272,6 +276,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             as_of,
             full: true,
             format,
+            ..
         } => {
             let (config, store) = open(&cli.config).await?;
             let result = crate::run::full_check::full_check(&store, &config, as_of).await;
@@ -283,9 +288,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::from(check.exit_code()))
         }
-        Command::Reconcile { as_of, .. } => {
+        Command::Reconcile {
+            as_of, every_case, ..
+        } => {
             let (config, store) = open(&cli.config).await?;
             let as_of = as_of.unwrap_or_else(today_local);
+            if every_case {
+                store.recompute_every_case().await?;
+            }
             let summary =
                 crate::run::reconcile::run(&store, &config, as_of, &operator(None)).await?;
             print!(

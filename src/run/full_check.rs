@@ -198,6 +198,14 @@ async fn compare(
     drop(prepared);
     drop(snapshot);
     let existing = store.ticket_states().await?;
+    // A commit that landed while the records were read (a pull beside the check) made
+    // the recompute a mix of two stores: no verdict, as if it had landed before.
+    if !explicit && inputs_of(store.source_version().await?, &params) != inputs {
+        return Err(FullCheckError::InputsMoved {
+            run_id,
+            since: last["inputs"].as_str().unwrap_or("-").to_string(),
+        });
+    }
     let changes = plan(&existing, drafts, &voided);
     let tickets = compare_tickets(&existing, &changes);
     Ok(FullCheck {

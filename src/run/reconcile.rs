@@ -160,16 +160,20 @@ pub async fn run(
     // Read before the snapshot: a commit that lands while this run reads moves the
     // version on, and the next run recomputes.
     let inputs = inputs_of(store.source_version().await?, &params);
-    if let Some((last_run, _, _, last)) = store.recent_runs(1).await?.into_iter().next() {
+    let settings = settings_of(&params);
+    let every = store.case_state().await?.is_none_or(|state| {
+        state.settings != settings || state.as_of.is_none_or(|last| as_of < last)
+    });
+    // A run that must rebuild the cases (none computed yet, a rebuild asked for or cut
+    // short) recomputes even with the last run's inputs.
+    if let (false, Some((last_run, _, _, last))) =
+        (every, store.recent_runs(1).await?.into_iter().next())
+    {
         if last["inputs"].as_str() == Some(inputs.as_str()) {
             let last = (inputs, last_run);
             return unchanged_run(store, config, as_of, actor, last, &started_at, (t0, sw)).await;
         }
     }
-    let settings = settings_of(&params);
-    let every = store.case_state().await?.is_none_or(|state| {
-        state.settings != settings || state.as_of.is_none_or(|last| as_of < last)
-    });
     let (records, built_keys, placement, due) = if every {
         let (records, keys, placement) = store.build_cases().await?;
         (records, Some(keys), placement, None)

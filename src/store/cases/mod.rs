@@ -136,6 +136,22 @@ impl Store {
         }))
     }
 
+    /// Makes the next run rebuild and recompute every case (`reconcile --every-case`).
+    /// The registry's whole digest goes too, so that the registry is compared row by
+    /// row, not trusted.
+    pub async fn recompute_every_case(&self) -> Result<(), StoreError> {
+        for sql in [
+            "UPDATE case_state SET settings = ''",
+            "DELETE FROM registry_state",
+        ] {
+            sqlx::query(sql)
+                .execute(&self.pool)
+                .await
+                .map_err(doing("asking for every case to be recomputed"))?;
+        }
+        Ok(())
+    }
+
     /// Reads records with their cases, each table sorted as a snapshot is.
     pub async fn read_cases(&self, which: Which<'_>) -> Result<CaseRecords, StoreError> {
         match which {
