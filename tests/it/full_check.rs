@@ -284,3 +284,64 @@ async fn a_store_moved_day_by_day_equals_a_fresh_store_reconciled_straight_at_th
         walked_store.close().await;
     }
 }
+
+/// The change log names what a write changes and nothing else: nothing before the
+/// first run built the cases; afterwards, a pull that re-reads records it already
+/// holds (civil affairs' overlapping days) logs none of them, and a record a
+/// department changed is logged once and placed by the next run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_logs_exactly_the_records_it_changes_for_the_next_run() {
+    for backend in backends() {
+        let city = City::start(29, 300, popsync::sim::Faults::none()).await;
+        let db = fresh_db(backend).await;
+        let (_, config) = city.config(&db, |t| t);
+        let logged = || async {
+            let pool = pool(&db).await;
+            let rows: Vec<(i64, String)> =
+                sqlx::query_as("SELECT tbl, record_key FROM unplaced ORDER BY seq")
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap();
+            pool.close().await;
+            rows
+        };
+        let store = open_store(&db).await;
+        let sync = || async {
+            for r in sync_feeds(&store, &config, &[], fast(), &Shutdown::never()).await {
+                assert!(r.result.is_ok(), "{:?}", r.result);
+            }
+        };
+        sync().await;
+        assert_eq!(
+            logged().await,
+            [],
+            "{backend:?}: nothing before the cases exist"
+        );
+        let first = popsync::run::reconcile::run(&store, &config, city.as_of, "test")
+            .await
+            .unwrap();
+        assert!(first.cases.every_case && first.cases.records_placed > 0);
+
+        sync().await;
+        assert_eq!(
+            logged().await,
+            [],
+            "{backend:?}: re-read records are not logged"
+        );
+
+        let person = city.server.state.pis_editable_ids()[0].clone();
+        city.server
+            .state
+            .pis_update(&person, "xm", "改名字")
+            .unwrap();
+        sync().await;
+        assert_eq!(logged().await, [(5, person.clone())], "{backend:?}");
+        let next = popsync::run::reconcile::run(&store, &config, city.as_of, "test")
+            .await
+            .unwrap();
+        assert!(!next.cases.every_case, "{backend:?}");
+        assert_eq!(next.cases.records_placed, 1, "{backend:?}");
+        assert_eq!(logged().await, [], "{backend:?}: placed and forgotten");
+        store.close().await;
+    }
+}
