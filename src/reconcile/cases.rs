@@ -314,14 +314,6 @@ impl Joiner {
             self.parent[ra.max(rb)] = ra.min(rb) as u32;
         }
     }
-
-    pub fn len(&self) -> usize {
-        self.parent.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.parent.is_empty()
-    }
 }
 
 #[cfg(test)]

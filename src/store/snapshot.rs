@@ -440,17 +440,6 @@ impl Store {
     pub(crate) async fn read_table(
         &self,
         t: &TableRead,
-        each: impl FnMut(&[Cell<'_>]) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
-        self.read_table_where(t, "1 = 1", each).await
-    }
-
-    /// [`Store::read_table`] of the rows that meet `filter`, a condition without
-    /// parameters (the records no run has placed in a case yet: `case_id IS NULL`).
-    pub(crate) async fn read_table_where(
-        &self,
-        t: &TableRead,
-        filter: &str,
         mut each: impl FnMut(&[Cell<'_>]) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let by_rowid = t.by_rowid && self.backend == Backend::Sqlite;
@@ -462,10 +451,10 @@ impl Store {
         let key_len = if by_rowid { 1 } else { t.key.len() };
         let sql = |first: bool| {
             let cond = if first {
-                format!("({filter})")
+                "1 = 1".to_string()
             } else {
                 format!(
-                    "({order}) > ({}) AND ({filter})",
+                    "({order}) > ({})",
                     (1..=key_len)
                         .map(|i| format!("${i}"))
                         .collect::<Vec<_>>()

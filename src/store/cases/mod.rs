@@ -49,8 +49,6 @@ pub struct CaseState {
 pub struct Placement {
     /// Records placed.
     pub records: usize,
-    /// Cases a placed record joined, started or merged: each is due.
-    pub cases: usize,
     /// Cases merged into another.
     pub merged: usize,
 }
@@ -480,7 +478,6 @@ impl Store {
         tx.commit("committing placed records").await?;
         Ok(Placement {
             records: n,
-            cases: due.len(),
             merged: merges.len(),
         })
     }
@@ -520,9 +517,6 @@ impl Store {
             (cases, KeyCases::new(pairs))
         });
         records.set_cases(&cases);
-        let mut distinct = cases.clone();
-        distinct.sort_unstable();
-        distinct.dedup();
 
         let mut tx = self.begin_rebuild("building cases").await?;
         for table in ["case_records", "case_keys", "case_merges", "case_dates"] {
@@ -536,7 +530,6 @@ impl Store {
         tx.commit("committing cases").await?;
         let placement = Placement {
             records: cases.len(),
-            cases: distinct.len(),
             merged: 0,
         };
         Ok((records, keys, placement))
