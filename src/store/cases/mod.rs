@@ -611,3 +611,69 @@ fn case_cell(r: &[Cell<'_>], i: usize) -> Result<Option<CaseId>, StoreError> {
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh PostgreSQL database of its own (and the server's URL and its name, to
+    /// drop it), or `None` where the suite has none.
+    async fn fresh_postgres() -> Option<(Store, String, String)> {
+        let url = std::env::var("POPSYNC_TEST_DATABASE_URL").ok()?;
+        sqlx::any::install_default_drivers();
+        let admin = sqlx::AnyPool::connect(&url).await.unwrap();
+        let name = format!("popsync_cases_{}", std::process::id());
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+            .execute(&admin)
+            .await
+            .unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&admin)
+            .await
+            .unwrap();
+        admin.close().await;
+        let (base, _) = url.rsplit_once('/').expect("a database in the URL");
+        let store = Store::open(&format!("{base}/{name}")).await.unwrap();
+        Some((store, url, name))
+    }
+
+    /// On PostgreSQL a write that found no cases built (so logs nothing) and a run
+    /// that starts building them cannot miss each other: the run waits for the write to
+    /// commit, then reads its record. Without the write's share lock on `case_state`
+    /// the run reads the table before the record is committed, and the record is in
+    /// neither the cases nor the log.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_postgres_a_rebuild_waits_for_a_write_that_logged_nothing() {
+        let Some((store, url, name)) = fresh_postgres().await else {
+            eprintln!("POPSYNC_TEST_DATABASE_URL is not set: skipped");
+            return;
+        };
+        let mut tx = store.begin_write("a write of records").await.unwrap();
+        assert!(!log::logging(&mut tx, store.backend).await.unwrap());
+        sqlx::query(
+            "INSERT INTO psb_rows (lsh, ywlx, id_number, name, sex, birth_date, division, event_date,
+             recorded_at, raw) VALUES ('L1', 'CSH', '349901199001011231', '张三', 1, '1990-01-01',
+             '349901001001', '2010-01-01', '2010-01-01 00:00:00', '{}')",
+        )
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        let building = tokio::spawn({
+            let store = store.clone();
+            async move { store.build_cases().await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        assert!(!building.is_finished(), "the rebuild waits for the write");
+        tx.commit("a write of records").await.unwrap();
+        let (records, _, placement) = building.await.unwrap().unwrap();
+        assert_eq!(records.snap.psb.len(), 1, "and then reads its record");
+        assert_eq!(placement.records, 1);
+        store.close().await;
+        let admin = sqlx::AnyPool::connect(&url).await.unwrap();
+        sqlx::query(&format!("DROP DATABASE {name}"))
+            .execute(&admin)
+            .await
+            .unwrap();
+        admin.close().await;
+    }
+}
