@@ -72,6 +72,17 @@ fn measure_exiting(cmd: &mut Command, expected: i32) -> anyhow::Result<Cost> {
     })
 }
 
+/// One `popsync reconcile --as-of` of the store `config` names, measured.
+fn reconcile(exe: &Path, config: &Path, as_of: &str) -> anyhow::Result<Cost> {
+    measure(Command::new(exe).args([
+        "--config",
+        config.to_str().unwrap_or_default(),
+        "reconcile",
+        "--as-of",
+        as_of,
+    ]))
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
@@ -220,19 +231,10 @@ fn measure_all(
         std::fs::copy(synced.join("popsync.db"), run_dir.join("popsync.db"))?;
         let cfg = write_config(&run_dir, base_url)?;
         eprintln!("bench: reconcile run {}/{}…", i + 1, args.runs);
-        let reconcile = |c: &Path, as_of: &str| {
-            measure(Command::new(exe).args([
-                "--config",
-                c.to_str().unwrap_or_default(),
-                "reconcile",
-                "--as-of",
-                as_of,
-            ]))
-        };
-        first.push(reconcile(&cfg, &as_of)?);
-        second.push(reconcile(&cfg, &as_of)?);
+        first.push(reconcile(exe, &cfg, &as_of)?);
+        second.push(reconcile(exe, &cfg, &as_of)?);
         // The service's next daily run: one more day of records and grace periods.
-        next_day.push(reconcile(&cfg, &day_after)?);
+        next_day.push(reconcile(exe, &cfg, &day_after)?);
     }
     let (verified, repaired, after_pull) =
         measure_verify(exe, dir, &synced, (base_url, hiding_url), &as_of, args.runs)?;
@@ -368,16 +370,7 @@ fn measure_verify(
             hidden_cfg.to_str().unwrap_or_default(),
             "sync",
         ]))?;
-        let reconcile = |c: &Path| {
-            measure(Command::new(exe).args([
-                "--config",
-                c.to_str().unwrap_or_default(),
-                "reconcile",
-                "--as-of",
-                as_of,
-            ]))
-        };
-        reconcile(&hidden_cfg)?;
+        reconcile(exe, &hidden_cfg, as_of)?;
         let cfg = write_config(&run_dir, base_url)?;
         repair.push(measure_exiting(
             Command::new(exe).args([
@@ -388,7 +381,7 @@ fn measure_verify(
             ]),
             1,
         )?);
-        after.push(reconcile(&cfg)?);
+        after.push(reconcile(exe, &cfg, as_of)?);
         let _ = std::fs::remove_dir_all(dir.join(format!("verify-{i}")));
     }
     Ok((clean, repair, after))

@@ -279,9 +279,9 @@ pub fn fresh_cases(keys: &RecordKeys) -> Vec<i64> {
     (0..n).map(|i| smallest[joiner.find(i)]).collect()
 }
 
-/// The cases of a set of records: union-find over record indexes and case keys.
-/// Records are numbered by the caller; a record's keys join it to every other record
-/// and stored case that carries one of them.
+/// Disjoint sets of numbered records, each named by its smallest member: the cases
+/// of a set of records (a record's keys join it to every other record and stored case
+/// that carries one of them), and the rules' groups of duplicate register records.
 pub struct Joiner {
     parent: Vec<u32>,
 }

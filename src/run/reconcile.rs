@@ -272,13 +272,11 @@ pub async fn run(
         None => open_after(&existing, &changes),
         Some(_) => {
             // Tickets outside the recomputed cases stand as they are.
-            let mut open = store.open_by_township().await?;
-            shift(&mut open, &open_after(&existing, &[]), -1);
-            shift(&mut open, &open_after(&existing, &changes), 1);
-            for kinds in open.values_mut() {
-                kinds.retain(|_, n| *n > 0);
-            }
-            open
+            shifted(
+                store.open_by_township().await?,
+                &open_after(&existing, &[]),
+                &open_after(&existing, &changes),
+            )
         }
     };
     summary.set_open(open, &config.city);
@@ -333,15 +331,26 @@ pub async fn run(
     Ok(summary)
 }
 
-/// Adds (`sign` 1) or takes away (-1) each township's open tickets per kind.
-fn shift(open: &mut OpenByTownship, by: &OpenByTownship, sign: i64) {
-    for (township, kinds) in by {
-        let into = open.entry(township.clone()).or_default();
-        for (kind, n) in kinds {
-            let count = into.entry(kind.clone()).or_default();
-            *count = count.saturating_add_signed(sign * *n as i64);
+/// The stored open tickets per township and kind (`open`), with the recomputed
+/// tickets' counts as they were (`before`) replaced by what they are (`after`).
+fn shifted(
+    mut open: OpenByTownship,
+    before: &OpenByTownship,
+    after: &OpenByTownship,
+) -> OpenByTownship {
+    for (by, sign) in [(before, -1i64), (after, 1)] {
+        for (township, kinds) in by {
+            let into = open.entry(township.clone()).or_default();
+            for (kind, n) in kinds {
+                let count = into.entry(kind.clone()).or_default();
+                *count = count.saturating_add_signed(sign * *n as i64);
+            }
         }
     }
+    for kinds in open.values_mut() {
+        kinds.retain(|_, n| *n > 0);
+    }
+    open
 }
 
 /// Applies the ticket changes and stores the run with its summary and each
@@ -415,12 +424,9 @@ fn settings_of(p: &Params) -> String {
 /// so a run with the last run's inputs has nothing to recompute or write.
 pub(super) fn inputs_of(source_version: i64, p: &Params) -> String {
     format!(
-        "popsync {} · sources v{source_version} · as of {} · grace {}/{} days · counties {}",
-        env!("CARGO_PKG_VERSION"),
-        p.as_of,
-        p.grace_days,
-        p.birth_registration_grace_days,
-        p.counties.join(",")
+        "{} · sources v{source_version} · as of {}",
+        settings_of(p),
+        p.as_of
     )
 }
 

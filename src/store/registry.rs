@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use super::cases::CaseId;
-use super::snapshot::{text, Cell, TableRead};
+use super::snapshot::{case_cell, text, Cell, TableRead};
 use super::{doing, run_chunks, Insert, Store, StoreError, CHUNK};
 use crate::domain::hex;
 use crate::domain::TownshipCode;
@@ -314,14 +314,6 @@ impl RegistryCases<'_> {
     }
 }
 
-/// A stored row's case (NULL: written before cases, or by a test).
-fn stored_case(r: &[Cell<'_>], i: usize) -> Option<CaseId> {
-    match r.get(i) {
-        Some(Cell::Int(n)) => Some(*n),
-        _ => None,
-    }
-}
-
 const PERSON_DIGESTS: TableRead = TableRead {
     table: "persons",
     columns: "person_key, digest",
@@ -393,13 +385,13 @@ impl Store {
                 whole = Some(now);
             }
             self.read_scoped(&PERSON_CASES, cases.scope, |r| {
-                stored.insert(text(r, 0)?, (text(r, 1)?, stored_case(r, 2)));
+                stored.insert(text(r, 0)?, (text(r, 1)?, case_cell(r, 2)?));
                 Ok(())
             })
             .await?;
         }
         self.read_scoped(&UNLINKED_CASES, cases.scope, |r| {
-            stored_unlinked.insert((text(r, 0)?, text(r, 1)?), (text(r, 2)?, stored_case(r, 3)));
+            stored_unlinked.insert((text(r, 0)?, text(r, 1)?), (text(r, 2)?, case_cell(r, 3)?));
             Ok(())
         })
         .await?;

@@ -147,6 +147,18 @@ impl<'de> Visitor<'de> for RowCells<'_, 'de> {
     }
 }
 
+/// A case's number from a cell (NULL: not in a case).
+pub(super) fn case_cell(r: &[Cell<'_>], i: usize) -> Result<Option<i64>, StoreError> {
+    match r.get(i) {
+        Some(Cell::Int(n)) => Ok(Some(*n)),
+        Some(Cell::Null) | None => Ok(None),
+        Some(Cell::Text(t)) => t.parse().map(Some).map_err(|_| StoreError::Corrupt {
+            what: "case number",
+            detail: t.to_string(),
+        }),
+    }
+}
+
 /// A cell as text, without copying it; `None` for NULL.
 fn cell_str<'c>(r: &'c [Cell<'_>], i: usize) -> Result<Option<Cow<'c, str>>, StoreError> {
     match r.get(i) {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use super::cases::CaseId;
 use super::readiness::record_open_history;
-use super::{doing, run_chunks, Backend, Insert, Store, StoreError, WriteTx};
+use super::{doing, run_chunks, Insert, Store, StoreError, WriteTx};
 use crate::domain::TownshipCode;
 use crate::tickets::readiness::OpenByTownship;
 use crate::tickets::{
@@ -266,11 +266,8 @@ impl Store {
             }
             Some(cases) => {
                 let in_list = |column: &str| {
-                    match self.backend {
-                    Backend::Sqlite => format!("SELECT {COLUMNS} FROM tickets WHERE {column} IN (SELECT value FROM json_each($1))"),
-                    Backend::Postgres => format!("SELECT {COLUMNS} FROM tickets WHERE {column} IN (SELECT value{cast} FROM json_array_elements_text($1::json) AS value)",
-                        cast = if column == "case_id" { "::bigint" } else { "" }),
-                }
+                    let list = super::cases::in_bound(self.backend, column == "case_id");
+                    format!("SELECT {COLUMNS} FROM tickets WHERE {column} {list}")
                 };
                 for (column, list) in [
                     (

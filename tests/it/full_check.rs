@@ -345,3 +345,51 @@ async fn a_pull_logs_exactly_the_records_it_changes_for_the_next_run() {
         store.close().await;
     }
 }
+
+/// A run that stops part way leaves its work to the next run: the cases a placed
+/// record joined stay due until a run has recomputed them, and cases built afresh but
+/// not yet recomputed are built and recomputed again, even with unchanged inputs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_cut_short_leaves_its_work_to_the_next() {
+    for backend in backends() {
+        let city = City::start(31, 300, popsync::sim::Faults::none()).await;
+        let db = fresh_db(backend).await;
+        let (path, config) = city.config(&db, |t| t);
+        let store = open_store(&db).await;
+        let sync = || async {
+            for r in sync_feeds(&store, &config, &[], fast(), &Shutdown::never()).await {
+                assert!(r.result.is_ok(), "{:?}", r.result);
+            }
+        };
+        let run = || popsync::run::reconcile::run(&store, &config, city.as_of, "test");
+        sync().await;
+        run().await.unwrap();
+
+        // A department's edit is pulled; a run places it and stops there.
+        let person = city.server.state.pis_editable_ids()[0].clone();
+        city.server
+            .state
+            .pis_update(&person, "xm", "改名字")
+            .unwrap();
+        sync().await;
+        assert_eq!(store.place_records().await.unwrap().records, 1);
+        let next = run().await.unwrap();
+        assert_eq!(next.cases.records_placed, 0, "{backend:?}: placed before");
+        assert!(
+            next.cases.cases_recomputed >= 1,
+            "{backend:?}: its case stayed due"
+        );
+        assert_eq!(full_check(&path).0, 0, "{backend:?}");
+
+        // A run builds the cases afresh and stops there.
+        store.build_cases().await.unwrap();
+        let again = run().await.unwrap();
+        assert!(
+            again.cases.every_case,
+            "{backend:?}: rebuilt and recomputed"
+        );
+        assert_eq!(again.unchanged_since, None);
+        assert_eq!(full_check(&path).0, 0, "{backend:?}");
+        store.close().await;
+    }
+}

@@ -8,6 +8,7 @@ use foldhash::{HashMap, HashMapExt};
 use super::Rules;
 use crate::domain::normalise_name;
 use crate::reconcile::births::mother_key;
+use crate::reconcile::cases::Joiner;
 use crate::reconcile::sentences::{duplicate_record, pis_evidence};
 use crate::records::PisRecord;
 use crate::tickets::{Subject, TicketKind};
@@ -21,7 +22,7 @@ impl<'a> Rules<'a, '_> {
     pub(super) fn duplicates(&mut self) {
         let pis = self.view.pis;
         let active: Vec<usize> = (0..pis.len()).filter(|&i| pis[i].is_active()).collect();
-        let mut uf = UnionFind::new(pis.len());
+        let mut uf = Joiner::new(pis.len());
         // Records that share a key are one person: a normalised ID, a birth, or a
         // mother, date, sex and name. IDs are borrowed (a birth's child ID from its
         // `CS` row) and sorted, so records with one ID lie side by side: a million
@@ -33,7 +34,7 @@ impl<'a> Rules<'a, '_> {
             map: &mut HashMap<K, usize>,
             key: K,
             i: usize,
-            uf: &mut UnionFind,
+            uf: &mut Joiner,
         ) {
             match map.get(&key) {
                 Some(&j) => uf.union(i, j),
@@ -111,31 +112,6 @@ impl<'a> Rules<'a, '_> {
                 summary,
                 &sorted,
             );
-        }
-    }
-}
-
-/// Disjoint sets of record indexes, each named by its smallest member: records joined
-/// by any shared key are one person.
-struct UnionFind(Vec<usize>);
-
-impl UnionFind {
-    fn new(n: usize) -> UnionFind {
-        UnionFind((0..n).collect())
-    }
-
-    fn find(&mut self, mut i: usize) -> usize {
-        while self.0[i] != i {
-            self.0[i] = self.0[self.0[i]];
-            i = self.0[i];
-        }
-        i
-    }
-
-    fn union(&mut self, a: usize, b: usize) {
-        let (ra, rb) = (self.find(a), self.find(b));
-        if ra != rb {
-            self.0[ra.max(rb)] = ra.min(rb);
         }
     }
 }

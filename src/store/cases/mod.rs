@@ -19,8 +19,8 @@ use crate::reconcile::cases::{self as rules, CaseKey, Joiner, RecordKeys};
 use crate::store::bulk::{run_chunks, Insert};
 use crate::store::snapshot::{birth_col, cremation_col, death_col, marriage_col, pis_col, psb_col};
 use crate::store::snapshot::{
-    births_record, cremations_record, deaths_record, for_each_row, marriages_record, pis_record,
-    psb_record, Cell, TableRead, BIRTHS, CREMATIONS, DEATHS, MARRIAGES, PIS, PSB,
+    births_record, case_cell, cremations_record, deaths_record, for_each_row, marriages_record,
+    pis_record, psb_record, Cell, TableRead, BIRTHS, CREMATIONS, DEATHS, MARRIAGES, PIS, PSB,
 };
 use crate::store::{doing, Backend, Store, StoreError};
 
@@ -98,7 +98,7 @@ const TABLES: [CaseTable; 6] = [
 const PER_READ: usize = 2_000;
 
 /// `IN (…the JSON array bound as $1…)`, its elements as integers or texts.
-fn in_bound(backend: Backend, integers: bool) -> &'static str {
+pub(crate) fn in_bound(backend: Backend, integers: bool) -> &'static str {
     match (backend, integers) {
         (Backend::Sqlite, _) => "IN (SELECT value FROM json_each($1))",
         (Backend::Postgres, true) => {
@@ -597,18 +597,6 @@ impl Store {
         .await
         .map_err(doing("recording the case state"))?;
         tx.commit("committing case dates").await
-    }
-}
-
-/// A case's number from a cell (NULL: not in a case).
-fn case_cell(r: &[Cell<'_>], i: usize) -> Result<Option<CaseId>, StoreError> {
-    match r.get(i) {
-        Some(Cell::Int(n)) => Ok(Some(*n)),
-        Some(Cell::Null) | None => Ok(None),
-        Some(Cell::Text(t)) => t.parse().map(Some).map_err(|_| StoreError::Corrupt {
-            what: "case number",
-            detail: t.to_string(),
-        }),
     }
 }
 
