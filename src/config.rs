@@ -236,6 +236,13 @@ pub struct ReconcileConfig {
     /// checked at start; default weekly, Sunday 03:30, after the verify.
     #[serde(default = "default_full_schedule")]
     pub full_schedule: String,
+    /// Buckets of cases recomputed at once (default 2): one bucket's reads and writes
+    /// go on while another's rules run. `popsync reconcile --workers` overrides it.
+    #[serde(default = "default_workers")]
+    pub workers: usize,
+    /// Cases per bucket (default 50,000): a run holds a bucket per worker in memory.
+    #[serde(default = "default_cases_per_bucket")]
+    pub cases_per_bucket: usize,
 }
 
 /// `[verify]`: the whole comparison of each feed with the store that `popsync run`
@@ -281,6 +288,12 @@ fn default_reconcile_schedule() -> String {
 fn default_full_schedule() -> String {
     "0 30 3 * * Sun".to_string()
 }
+fn default_workers() -> usize {
+    2
+}
+fn default_cases_per_bucket() -> usize {
+    50_000
+}
 
 impl Default for ReconcileConfig {
     fn default() -> Self {
@@ -289,6 +302,8 @@ impl Default for ReconcileConfig {
             birth_registration_grace_days: default_birth_grace(),
             schedule: default_reconcile_schedule(),
             full_schedule: default_full_schedule(),
+            workers: default_workers(),
+            cases_per_bucket: default_cases_per_bucket(),
         }
     }
 }
@@ -453,6 +468,12 @@ impl Config {
         }
         if raw.reconcile.grace_days < 0 || raw.reconcile.birth_registration_grace_days < 0 {
             return Err(invalid("reconcile.grace_days", "must not be negative"));
+        }
+        if !(1..=64).contains(&raw.reconcile.workers) {
+            return Err(invalid("reconcile.workers", "must be 1 to 64"));
+        }
+        if raw.reconcile.cases_per_bucket == 0 {
+            return Err(invalid("reconcile.cases_per_bucket", "must be at least 1"));
         }
         let reconcile_schedule = parse_schedule("reconcile.schedule", &raw.reconcile.schedule)?;
         let verify_schedule = parse_schedule("verify.schedule", &raw.verify.schedule)?;

@@ -74,6 +74,9 @@ pub enum Command {
         /// (after a full check found the store different from a recompute).
         #[arg(long, conflicts_with = "full")]
         every_case: bool,
+        /// Buckets of cases recomputed at once (default `[reconcile] workers`).
+        #[arg(long, conflicts_with = "full", value_parser = clap::value_parser!(u8).range(1..=64))]
+        workers: Option<u8>,
         /// The --full report's format.
         #[arg(long, value_enum, default_value_t = OutputFormat::Text, requires = "full")]
         format: OutputFormat,
@@ -289,9 +292,15 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(check.exit_code()))
         }
         Command::Reconcile {
-            as_of, every_case, ..
+            as_of,
+            every_case,
+            workers,
+            ..
         } => {
-            let (config, store) = open(&cli.config).await?;
+            let (mut config, store) = open(&cli.config).await?;
+            if let Some(n) = workers {
+                config.reconcile.workers = usize::from(n);
+            }
             let as_of = as_of.unwrap_or_else(today_local);
             if every_case {
                 store.recompute_every_case().await?;

@@ -4,6 +4,7 @@
 //! decides) and the store; the daemon, the CLI and the demo call it, nothing below it
 //! does.
 
+mod buckets;
 mod events;
 pub mod fetch;
 pub mod full_check;

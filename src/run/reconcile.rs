@@ -7,15 +7,16 @@ use std::time::Instant;
 use chrono::NaiveDate;
 use serde::Serialize;
 
+use super::buckets::{recompute_due, recompute_every_case, Buckets};
 use super::events::ReconcileFinished;
 use crate::config::{CityConfig, Config};
 use crate::domain::{format_timestamp, now_local};
-use crate::reconcile::{cases, prepare, Params, Persons};
-use crate::store::cases::{CaseId, Which};
-use crate::store::{Actor, RegistryCases, RegistryWrite, Store, StoreError};
+use crate::reconcile::Params;
+use crate::store::cases::CaseId;
+use crate::store::{Actor, RegistryWrite, Store, StoreError};
 use crate::tickets::readiness::{open_after, OpenByTownship};
 use crate::tickets::TicketKind;
-use crate::tickets::{plan, ticket_id, Change};
+use crate::tickets::{plan, Change};
 
 /// Counts of one run, per kind and per township.
 #[derive(Debug, Default, Serialize, Clone)]
@@ -174,77 +175,32 @@ pub async fn run(
             return unchanged_run(store, config, as_of, actor, last, &started_at, (t0, sw)).await;
         }
     }
-    let (records, built_keys, placement, due) = if every {
+    let fresh = store.begin_registry_writes().await?;
+    let (work, placement, due) = if every {
         let (records, keys, placement) = store.build_cases().await?;
-        (records, Some(keys), placement, None)
+        sw.lap("load");
+        let work = recompute_every_case(store, &params, records, keys, fresh).await?;
+        (work, placement, None)
     } else {
         let placement = store.place_records().await?;
-        sw.lap("place");
         let due = store.cases_due(as_of).await?;
-        let records = store.read_cases(Which::Cases(&due)).await?;
-        (records, None, placement, Some(due))
-    };
-    let scope = due.as_deref();
-    sw.lap("load");
-    let prepared = crate::parallel::off_the_runtime(|| prepare(&records.snap, &params));
-    let key_case = built_keys.unwrap_or_else(|| records.keyed_cases());
-    sw.lap("reconcile");
-    // The rules raise tickets on a thread of their own while this one plans the
-    // golden records and writes them: the rules never wait for SQLite, nor the
-    // registry for the rules.
-    let (tickets, rules_took, registry) = prepared.tickets_beside(&params.counties, |plans| {
-        let cases = RegistryCases {
-            persons: (0..plans.count())
-                .map(|at| key_case.get(&cases::person_key(plans.key(at))))
-                .collect(),
-            unlinked: plans
-                .unlinked
-                .iter()
-                .map(|u| records.case_of_record(u.record.source, &u.record.key))
-                .collect(),
-            scope,
+        sw.lap("place");
+        let split = Buckets {
+            workers: config.reconcile.workers,
+            cases_per_bucket: config.reconcile.cases_per_bucket,
         };
-        // A golden record or a record that denotes nobody without a case would be
-        // out of every later run's reach.
-        debug_assert!(
-            cases.persons.iter().all(Option::is_some),
-            "a golden record without a case"
-        );
-        debug_assert!(
-            cases.unlinked.iter().all(Option::is_some),
-            "an unlinked record without a case"
-        );
-        tokio::runtime::Handle::current().block_on(store.write_registry(
-            &plans,
-            &plans.unlinked,
-            &cases,
-        ))
-    });
-    let rules_ms = rules_took.as_millis() as u64;
-    let registry = registry?;
-    sw.lap("registry");
-    // What the ticket changes need is out: the records go before they are made.
-    let voided = prepared.voided_certificates();
-    drop(prepared);
-    let next_dates = records.next_dates(
-        as_of,
-        params.grace_days,
-        params.birth_registration_grace_days,
-    );
-    let recomputed = scope.map_or_else(|| key_case.cases(), <[_]>::len);
-    drop(records);
-    sw.1.insert("rules", rules_ms);
-    // Each draft's case, by its ticket's ID: the case its subject's keys are in.
-    let draft_cases: HashMap<String, CaseId> = tickets
-        .iter()
-        .filter_map(|d| {
-            let case = cases::subject_keys(&d.subject)
-                .iter()
-                .find_map(|k| key_case.get(k))?;
-            Some((ticket_id(d.kind, d.township, &d.subject_key()), case))
-        })
-        .collect();
-    drop(key_case);
+        let work = recompute_due(store, &params, due.clone(), fresh, split).await?;
+        (work, placement, Some(due))
+    };
+    store.end_registry_writes().await?;
+    let scope = due.as_deref();
+    let registry = work.registry;
+    for (step, ms) in work.steps_ms {
+        sw.1.insert(step, ms);
+    }
+    sw.lap("recompute");
+    let (tickets, draft_cases, voided, next_dates) =
+        (work.drafts, work.draft_cases, work.voided, work.next_dates);
     let drafted: Vec<String> = draft_cases.keys().cloned().collect();
     let (existing, stamped) = store.ticket_states_of(scope, &drafted).await?;
     let stored: std::collections::HashMap<&str, (TicketKind, &str)> = existing
@@ -263,7 +219,7 @@ pub async fn run(
         cases: CasesWork {
             records_placed: placement.records as u64,
             cases_merged: placement.merged as u64,
-            cases_recomputed: recomputed as u64,
+            cases_recomputed: work.cases as u64,
             every_case: scope.is_none(),
         },
         ..RunSummary::empty(as_of, inputs)

@@ -45,6 +45,15 @@ pub struct RegistryWrite {
     pub unlinked_removed: u64,
 }
 
+impl std::ops::AddAssign for RegistryWrite {
+    fn add_assign(&mut self, other: RegistryWrite) {
+        self.persons_written += other.persons_written;
+        self.persons_removed += other.persons_removed;
+        self.unlinked_written += other.unlinked_written;
+        self.unlinked_removed += other.unlinked_removed;
+    }
+}
+
 /// How the stored registry differs from a recompute (`compare_registry`): counts, a
 /// few masked person keys, and a digest of each side to compare by eye.
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -210,27 +219,6 @@ fn text_digest(p: &GoldenRecord<'_>, text: &str) -> String {
     short_hex(&h.finalize())
 }
 
-/// The digest of the whole registry: every person's key and digest, in order, and
-/// every record that denotes nobody.
-fn registry_digest<'a>(
-    persons: &(impl Persons<'a> + ?Sized),
-    digests: &[String],
-    unlinked: &[Unlinked<'_>],
-) -> String {
-    let mut whole = Sha256::new();
-    for (at, d) in digests.iter().enumerate() {
-        whole.update(persons.key(at).as_bytes());
-        whole.update(d.as_bytes());
-    }
-    for u in unlinked {
-        for part in [u.record.source, &u.record.key, u.reason] {
-            whole.update(part.as_bytes());
-            whole.update([0]);
-        }
-    }
-    short_hex(&whole.finalize())
-}
-
 /// Every golden record's digest, in order; the halves on two cores.
 fn digests_of<'a>(persons: &(impl Persons<'a> + ?Sized)) -> Vec<String> {
     let of = |range: std::ops::Range<usize>| {
@@ -246,12 +234,10 @@ fn digests_of<'a>(persons: &(impl Persons<'a> + ?Sized)) -> Vec<String> {
 }
 
 /// The rows of one statement of golden records (by their place among `persons`),
-/// each with its stored text. A person without a digest yet gets one from that text,
-/// also kept in `new_digests`.
+/// each with its stored text. A person without a digest yet gets one from that text.
 fn person_rows<'p, 'a: 'p>(
     persons: &'p (impl Persons<'a> + ?Sized),
     chunk: &[(usize, Option<&'p str>)],
-    new_digests: &mut Vec<String>,
 ) -> Vec<PersonInsert<'p>> {
     chunk
         .iter()
@@ -262,11 +248,7 @@ fn person_rows<'p, 'a: 'p>(
             stored_text(&p, &mut text);
             let digest = match d {
                 Some(d) => Cow::Borrowed(d),
-                None => {
-                    let d = text_digest(&p, &text);
-                    new_digests.push(d.clone());
-                    Cow::Owned(d)
-                }
+                None => Cow::Owned(text_digest(&p, &text)),
             };
             PersonInsert {
                 at,
@@ -300,8 +282,12 @@ pub struct RegistryCases<'c> {
     pub persons: Vec<Option<CaseId>>,
     /// By a record's place among the records that denote nobody.
     pub unlinked: Vec<Option<CaseId>>,
-    /// The cases recomputed; `None`: every case, the whole registry.
+    /// The cases recomputed, whose stored rows alone are compared, rewritten or
+    /// removed; `None`: every case, the whole registry.
     pub scope: Option<&'c [CaseId]>,
+    /// The registry was empty when the run began (`Store::begin_fresh_registry`): every
+    /// row is new, so nothing stored is read and rows go in as plain inserts.
+    pub fresh: bool,
 }
 
 impl RegistryCases<'_> {
@@ -340,10 +326,8 @@ const UNLINKED_CASES: TableRead = TableRead {
 };
 
 impl Store {
-    /// Brings the registry tables to the given content, writing only what differs. A
-    /// digest of the whole registry, kept from the last whole write, makes an unchanged
-    /// run read and write nothing. With `cases.scope`, the content is that of those
-    /// cases only, and only their stored rows are compared, rewritten or removed.
+    /// Brings the registry rows of some cases (`cases.scope`), or the whole registry,
+    /// to the given content, writing only what differs.
     pub async fn write_registry<'a>(
         &self,
         persons: &(impl Persons<'a> + ?Sized),
@@ -356,55 +340,26 @@ impl Store {
         // inserts. Otherwise the digests come first: the stored text is built twice
         // for a person that changed (once for its digest, once for the statement),
         // and never kept for the whole registry.
-        let empty = cases.scope.is_none()
-            && sqlx::query("SELECT 1 FROM persons LIMIT 1")
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(doing("looking for golden records"))?
-                .is_none();
+        let empty = cases.fresh;
         let mut digests: Vec<String> = Vec::new();
-        let mut whole = None;
         let mut stored: HashMap<String, (String, Option<CaseId>)> = HashMap::new();
         let mut stored_unlinked: HashMap<(String, String), (String, Option<CaseId>)> =
             HashMap::new();
         if !empty {
             digests = digests_of(persons);
-            if cases.scope.is_none() {
-                let last: Option<String> =
-                    sqlx::query("SELECT digest FROM registry_state WHERE id = 1")
-                        .fetch_optional(&self.pool)
-                        .await
-                        .map_err(doing("reading the registry digest"))?
-                        .map(|r| r.try_get(0))
-                        .transpose()
-                        .map_err(doing("reading the registry digest"))?;
-                let now = registry_digest(persons, &digests, unlinked);
-                if last.as_ref() == Some(&now) {
-                    return Ok(write);
-                }
-                whole = Some(now);
-            }
             self.read_scoped(&PERSON_CASES, cases.scope, |r| {
                 stored.insert(text(r, 0)?, (text(r, 1)?, case_cell(r, 2)?));
                 Ok(())
             })
             .await?;
+            self.read_scoped(&UNLINKED_CASES, cases.scope, |r| {
+                stored_unlinked.insert((text(r, 0)?, text(r, 1)?), (text(r, 2)?, case_cell(r, 3)?));
+                Ok(())
+            })
+            .await?;
         }
-        self.read_scoped(&UNLINKED_CASES, cases.scope, |r| {
-            stored_unlinked.insert((text(r, 0)?, text(r, 1)?), (text(r, 2)?, case_cell(r, 3)?));
-            Ok(())
-        })
-        .await?;
 
         let mut tx = self.begin_rebuild("beginning a registry write").await?;
-        // Into an empty table, the case index is built after the rows, from them
-        // sorted: entered one by one in case order, it took ten seconds for a million.
-        if empty {
-            sqlx::query("DROP INDEX IF EXISTS persons_case")
-                .execute(&mut *tx)
-                .await
-                .map_err(doing("setting up the golden records' case index"))?;
-        }
         // Persons come in key order: B-tree pages fill one after another instead of
         // being split and rewritten at random.
         let changed: Vec<(usize, Option<&str>)> = if empty {
@@ -421,11 +376,8 @@ impl Store {
         };
         // Stored text is built a statement's worth at a time, never for the whole
         // registry at once, and the next statement's while SQLite runs this one.
-        let mut new_digests = Vec::with_capacity(if empty { persons.count() } else { 0 });
         let mut chunks = changed.chunks(CHUNK);
-        let mut next = chunks
-            .next()
-            .map(|c| person_rows(persons, c, &mut new_digests));
+        let mut next = chunks.next().map(|c| person_rows(persons, c));
         while let Some(rows) = next.take() {
             let insert = Insert {
                 head: "INSERT INTO persons (person_key, township, state, record, digest, case_id)",
@@ -448,28 +400,26 @@ impl Store {
                         .bind(p.digest.as_ref())
                         .bind(cases.person(p.at))
                 }),
-                async {
-                    chunks
-                        .next()
-                        .map(|c| person_rows(persons, c, &mut new_digests))
-                }
+                async { chunks.next().map(|c| person_rows(persons, c)) }
             );
             write.persons_written += written?;
             next = following;
         }
-        if empty {
-            sqlx::query("CREATE INDEX persons_case ON persons (case_id)")
-                .execute(&mut *tx)
-                .await
-                .map_err(doing("building the golden records' case index"))?;
-        }
-        for key in stored.keys() {
-            sqlx::query("DELETE FROM persons WHERE person_key = $1")
-                .bind(key.clone())
-                .execute(&mut *tx)
-                .await
-                .map_err(doing("removing golden records"))?;
-            write.persons_removed += 1;
+        // A row read by its case goes only if it still carries that case: after a
+        // rebuild, another bucket may have written the person with its new case.
+        for (key, (_, case)) in &stored {
+            let removed = match case {
+                Some(case) => {
+                    sqlx::query("DELETE FROM persons WHERE person_key = $1 AND case_id = $2")
+                        .bind(key.clone())
+                        .bind(*case)
+                }
+                None => sqlx::query("DELETE FROM persons WHERE person_key = $1").bind(key.clone()),
+            }
+            .execute(&mut *tx)
+            .await
+            .map_err(doing("removing golden records"))?;
+            write.persons_removed += removed.rows_affected();
         }
 
         let mut changed: Vec<(&Unlinked, Option<CaseId>)> = unlinked
@@ -501,29 +451,24 @@ impl Store {
             },
         )
         .await?;
-        for (source, key) in stored_unlinked.keys() {
-            sqlx::query("DELETE FROM unlinked_records WHERE source = $1 AND record_key = $2")
+        for ((source, key), (_, case)) in &stored_unlinked {
+            let removed = match case {
+                Some(case) => sqlx::query(
+                    "DELETE FROM unlinked_records WHERE source = $1 AND record_key = $2 AND case_id = $3",
+                )
                 .bind(source.clone())
                 .bind(key.clone())
-                .execute(&mut *tx)
-                .await
-                .map_err(doing("removing records that denote nobody"))?;
-            write.unlinked_removed += 1;
-        }
-        if cases.scope.is_none() {
-            let whole = whole.unwrap_or_else(|| registry_digest(persons, &new_digests, unlinked));
-            sqlx::query("INSERT INTO registry_state (id, digest) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET digest = excluded.digest")
-                .bind(whole)
-                .execute(&mut *tx)
-                .await
-                .map_err(doing("recording the registry digest"))?;
-        } else {
-            // A write of some cases changes the whole registry's digest without
-            // computing it: the next whole write compares every record.
-            sqlx::query("DELETE FROM registry_state")
-                .execute(&mut *tx)
-                .await
-                .map_err(doing("forgetting the registry digest"))?;
+                .bind(*case),
+                None => sqlx::query(
+                    "DELETE FROM unlinked_records WHERE source = $1 AND record_key = $2",
+                )
+                .bind(source.clone())
+                .bind(key.clone()),
+            }
+            .execute(&mut *tx)
+            .await
+            .map_err(doing("removing records that denote nobody"))?;
+            write.unlinked_removed += removed.rows_affected();
         }
         tx.commit("committing a registry write").await?;
         self.checkpoint_in_background();
@@ -541,6 +486,43 @@ impl Store {
             None => self.read_table(t, each).await,
             Some(cases) => self.read_of_cases(t, cases, each).await,
         }
+    }
+
+    /// Whether the registry is empty, as before a first run: then every bucket writes
+    /// its rows as plain inserts, and the golden records' case index is dropped, to be
+    /// built once from all of them by [`Store::end_registry_writes`] (entered row by
+    /// row in case order it took ten seconds for a million).
+    pub async fn begin_registry_writes(&self) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write("looking for golden records").await?;
+        let mut empty = true;
+        for sql in [
+            "SELECT 1 FROM persons LIMIT 1",
+            "SELECT 1 FROM unlinked_records LIMIT 1",
+        ] {
+            empty &= sqlx::query(sql)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(doing("looking for golden records"))?
+                .is_none();
+        }
+        if empty {
+            sqlx::query("DROP INDEX IF EXISTS persons_case")
+                .execute(&mut *tx)
+                .await
+                .map_err(doing("setting up the golden records' case index"))?;
+        }
+        tx.commit("looking for golden records").await?;
+        Ok(empty)
+    }
+
+    /// After a run's registry writes: builds the golden records' case index if
+    /// [`Store::begin_registry_writes`] dropped it (or a run stopped before building it).
+    pub async fn end_registry_writes(&self) -> Result<(), StoreError> {
+        sqlx::query("CREATE INDEX IF NOT EXISTS persons_case ON persons (case_id)")
+            .execute(&self.pool)
+            .await
+            .map_err(doing("building the golden records' case index"))?;
+        Ok(())
     }
 
     /// Compares the stored registry with the given content, writing nothing: the

@@ -115,9 +115,10 @@ struct Twin {
 }
 
 impl Twin {
-    async fn new(city: &City, backend: Backend) -> Twin {
+    /// A store with its config, `[reconcile]` set to `reconcile` (TOML lines).
+    async fn new(city: &City, backend: Backend, reconcile: &str) -> Twin {
         let db = fresh_db(backend).await;
-        let (path, config) = city.config(&db, |t| t);
+        let (path, config) = city.config(&db, |t| format!("{t}\n[reconcile]\n{reconcile}\n"));
         let store = open_store(&db).await;
         Twin {
             _db: db,
@@ -255,10 +256,21 @@ impl History {
         } else {
             BTreeSet::new()
         };
-        let walked = Twin::new(&city, backend).await;
+        // The walked store recomputes in small buckets, several at once, the seed
+        // saying how many; the fresh twins in one bucket.
+        let split = format!(
+            "workers = {}\ncases_per_bucket = {}",
+            1 + seed % 4,
+            5 + (seed % 5) * 20
+        );
+        log.push(format!(
+            "the walked store's runs: {}",
+            split.replace('\n', ", ")
+        ));
+        let walked = Twin::new(&city, backend, &split).await;
         let mut twins = Vec::new();
         for at in [steps / 3, 2 * steps / 3, steps] {
-            twins.push((at, Twin::new(&city, backend).await));
+            twins.push((at, Twin::new(&city, backend, "").await));
         }
         let as_of = city.as_of;
         let mut history = History {

@@ -19,3 +19,4 @@ mod rules;
 mod sync;
 mod upgrade;
 mod verify;
+mod workers;

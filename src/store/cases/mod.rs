@@ -135,18 +135,11 @@ impl Store {
     }
 
     /// Makes the next run rebuild and recompute every case (`reconcile --every-case`).
-    /// The registry's whole digest goes too, so that the registry is compared row by
-    /// row, not trusted.
     pub async fn recompute_every_case(&self) -> Result<(), StoreError> {
-        for sql in [
-            "UPDATE case_state SET settings = ''",
-            "DELETE FROM registry_state",
-        ] {
-            sqlx::query(sql)
-                .execute(&self.pool)
-                .await
-                .map_err(doing("asking for every case to be recomputed"))?;
-        }
+        sqlx::query("UPDATE case_state SET settings = ''")
+            .execute(&self.pool)
+            .await
+            .map_err(doing("asking for every case to be recomputed"))?;
         Ok(())
     }
 
@@ -611,7 +604,7 @@ mod tests {
         sqlx::any::install_default_drivers();
         let admin = sqlx::AnyPool::connect(&url).await.unwrap();
         let name = format!("popsync_cases_{}", std::process::id());
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
             .execute(&admin)
             .await
             .unwrap();
@@ -658,7 +651,7 @@ mod tests {
         assert_eq!(placement.records, 1);
         store.close().await;
         let admin = sqlx::AnyPool::connect(&url).await.unwrap();
-        sqlx::query(&format!("DROP DATABASE {name}"))
+        sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
             .execute(&admin)
             .await
             .unwrap();
