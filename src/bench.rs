@@ -120,6 +120,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     let mut report = result?;
     report.push_str(&run_steps(&dir, args.runs).await?);
+    report.push_str(&measure_buckets(&exe, &dir, args.runs).await?);
     std::fs::write(&args.output, &report)
         .with_context(|| format!("writing {}", args.output.display()))?;
     print!("{report}");
@@ -442,6 +443,70 @@ async fn run_steps(dir: &Path, runs: usize) -> anyhow::Result<String> {
     }
     out.push_str(&format!(
         "\nSecond runs: {opened_again} tickets opened in all; {unchanged} of {runs} found their inputs unchanged and recomputed nothing.\n"
+    ));
+    Ok(out)
+}
+
+/// A run that recomputes every case through the buckets, with one worker and with two:
+/// each on a copy of a measured store after its next-day run, every case made due (as
+/// a pull that touched the whole city would), reconciled one more day on. The run holds
+/// a bucket's records per worker, not the city's.
+async fn measure_buckets(exe: &Path, dir: &Path, runs: usize) -> anyhow::Result<String> {
+    let as_of = (crate::sim::WorldOptions::default().as_of + chrono::Duration::days(2)).to_string();
+    let mut by_workers: Vec<(u8, Vec<Cost>)> = vec![(1, Vec::new()), (2, Vec::new())];
+    for i in 0..runs {
+        for (workers, costs) in &mut by_workers {
+            let run_dir = dir.join(format!("buckets-{i}-{workers}"));
+            let _ = std::fs::remove_dir_all(&run_dir);
+            std::fs::create_dir_all(&run_dir)?;
+            std::fs::copy(
+                dir.join(format!("reconcile-{i}")).join("popsync.db"),
+                run_dir.join("popsync.db"),
+            )?;
+            let db = format!("sqlite://{}", run_dir.join("popsync.db").display());
+            let store = crate::store::Store::open(&db).await?;
+            store.make_every_case_due().await?;
+            store.close().await;
+            let cfg = write_config(&run_dir, "http://127.0.0.1:9")?;
+            eprintln!(
+                "bench: every case in buckets, {workers} worker(s), run {}/{runs}…",
+                i + 1
+            );
+            costs.push(measure(Command::new(exe).args([
+                "--config",
+                cfg.to_str().unwrap_or_default(),
+                "reconcile",
+                "--as-of",
+                &as_of,
+                "--workers",
+                &workers.to_string(),
+            ]))?);
+        }
+    }
+    let secs = |v: &[Cost]| v.iter().map(|c| c.wall.as_secs_f64()).collect::<Vec<_>>();
+    let mut out = String::from(
+        "\n## Every case through the buckets\n\nA run whose every case is due (as after a pull that touched the whole city) \
+         recomputes them bucket by bucket (`[reconcile] cases_per_bucket`, default 50,000), \
+         reading each bucket's records by case.\n\n\
+         | workers | median | spread | peak memory (median) |\n|---|---|---|---|\n",
+    );
+    for (workers, costs) in &by_workers {
+        out.push_str(&format!(
+            "| {workers} | {:.1} s | {} s | {:.0} MiB |\n",
+            median(secs(costs)),
+            spread(&secs(costs)),
+            median(costs.iter().map(|c| c.peak_rss_mib).collect())
+        ));
+    }
+    let ratio: Vec<f64> = by_workers[0]
+        .1
+        .iter()
+        .zip(&by_workers[1].1)
+        .map(|(one, two)| two.wall.as_secs_f64() / one.wall.as_secs_f64())
+        .collect();
+    out.push_str(&format!(
+        "\nTwo workers / one, run by run: median ratio {:.2}.\n",
+        median(ratio)
     ));
     Ok(out)
 }

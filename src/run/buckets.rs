@@ -1,30 +1,36 @@
 //! A run's recompute: the cases due, bucket by bucket, or every case at once.
 //!
-//! A run that recomputes the cases due splits them into buckets: each bucket's
-//! records read, reconciled and its golden records written before the worker reads
-//! its next, so a run holds one bucket's records per worker in memory. Several
-//! workers share the buckets: one bucket's reads and writes go on while another's
-//! rules run. A run that recomputes every case has the city in memory already (it
-//! has just built the cases from it) and recomputes it as one.
+//! The cases due are published as buckets in the store (`store::cases::buckets`), and
+//! workers claim them one at a time: the leading process's `[reconcile] workers`, and
+//! on PostgreSQL those of any other `popsync` process on the same database, which help
+//! while they wait for the lead (`help`). A worker reads its bucket's records,
+//! reconciles them, writes their golden records, applies their tickets' lifecycle,
+//! and finishes the bucket with its cases' next dates and its outcome: a run holds a
+//! bucket's records per worker in memory, and a bucket cut short is taken up again.
+//! The leader sums the outcomes once every bucket is done.
 //!
-//! The tickets are not a bucket's to write: the drafts of every bucket come back to
-//! the run, which plans their lifecycle over all of them at once.
+//! A run that recomputes every case has the city in memory already (it has just built
+//! the cases from it) and recomputes it as one, planning every ticket at once.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use super::reconcile::{params_of, settings_of};
+use super::settle::{plan_tickets, TicketCounts};
+use crate::config::Config;
+use crate::domain::{format_timestamp, now_local};
+use crate::store::cases::buckets::{Claim, RunTerms};
+use crate::store::Actor;
 
 use crate::reconcile::{cases, prepare, Params, Persons};
 use crate::store::cases::{CaseId, CaseRecords, KeyCases, Which};
 use crate::store::{RegistryCases, RegistryWrite, Store, StoreError};
 use crate::tickets::{ticket_id, TicketDraft};
 
-/// What recomputing some cases gave the run, gathered in bucket order (the same
-/// whichever worker took which bucket).
-#[derive(Default)]
+/// What recomputing some cases gave: for their tickets' lifecycle and their dates.
 pub(super) struct Recomputed {
     /// Cases recomputed.
     pub cases: usize,
@@ -39,20 +45,6 @@ pub(super) struct Recomputed {
     pub next_dates: HashMap<CaseId, NaiveDate>,
     /// Milliseconds per step, summed over the buckets (workers overlap them).
     pub steps_ms: BTreeMap<&'static str, u64>,
-}
-
-impl Recomputed {
-    fn add(&mut self, b: Recomputed) {
-        self.cases += b.cases;
-        self.registry += b.registry;
-        self.drafts.extend(b.drafts);
-        self.draft_cases.extend(b.draft_cases);
-        self.voided.extend(b.voided);
-        self.next_dates.extend(b.next_dates);
-        for (step, ms) in b.steps_ms {
-            *self.steps_ms.entry(step).or_default() += ms;
-        }
-    }
 }
 
 /// How a run splits its recompute: buckets of `cases_per_bucket` cases, `workers` of
@@ -78,67 +70,169 @@ pub(super) async fn recompute_every_case(
     Ok(work)
 }
 
-/// Recomputes `cases` (sorted) bucket by bucket, `fresh` when the registry was empty
-/// as the run began. The first error stops the run; the buckets written before it stay
-/// written, and their cases stay due (their dates are the run's to record).
+/// What one bucket did, kept with it (as JSON) until the leader sums the run's.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(super) struct BucketOutcome {
+    pub cases: u64,
+    pub registry: RegistryWrite,
+    pub tickets: TicketCounts,
+    /// Milliseconds per step, summed over the buckets (workers overlap them).
+    pub steps_ms: BTreeMap<String, u64>,
+}
+
+impl BucketOutcome {
+    fn add(&mut self, o: BucketOutcome) {
+        self.cases += o.cases;
+        self.registry += o.registry;
+        self.tickets.add(&o.tickets);
+        for (step, ms) in o.steps_ms {
+            *self.steps_ms.entry(step).or_default() += ms;
+        }
+    }
+}
+
+/// Recomputes the cases due (`cases`, sorted): publishes them in buckets, works them
+/// with `split.workers` at once while workers of other processes may take some, and
+/// once every bucket is done, sums their outcomes. The first error stops the run; the
+/// buckets finished before it stay finished (their cases no longer due), the others
+/// due.
 pub(super) async fn recompute_due(
     store: &Store,
     params: &Params,
-    cases: Vec<CaseId>,
-    fresh: bool,
+    terms: &RunTerms,
+    cases: &[CaseId],
     split: Buckets,
-) -> Result<Recomputed, StoreError> {
-    let per = split.cases_per_bucket.max(1);
-    let buckets = cases.len().div_ceil(per);
-    let cases = Arc::new(cases);
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..split.workers.clamp(1, buckets.max(1)) {
-        let (store, params, cases, next) = (
-            store.clone(),
-            params.clone(),
-            Arc::clone(&cases),
-            Arc::clone(&next),
-        );
-        workers.spawn(async move {
-            let mut done = Vec::new();
-            loop {
-                let at = next.fetch_add(1, Ordering::Relaxed);
-                if at >= buckets {
-                    return Ok::<_, StoreError>(done);
-                }
-                let bucket = &cases[at * per..((at + 1) * per).min(cases.len())];
-                done.push((at, recompute_bucket(&store, &params, bucket, fresh).await?));
-            }
-        });
+    actor: &str,
+) -> Result<BucketOutcome, StoreError> {
+    let buckets: Vec<&[CaseId]> = cases.chunks(split.cases_per_bucket.max(1)).collect();
+    store.publish_buckets(terms, &buckets).await?;
+    loop {
+        work_buckets(store, params, &terms.run, split.workers, actor).await?;
+        if store.buckets_left().await? == 0 {
+            break;
+        }
+        // Another process's workers hold the rest: wait for them, and take over any
+        // bucket one lets go of unfinished.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    let mut done = Vec::with_capacity(buckets);
-    while let Some(joined) = workers.join_next().await {
-        let worker = joined.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
-        done.extend(worker?);
-    }
-    done.sort_unstable_by_key(|(at, _)| *at);
-    let mut all = Recomputed::default();
-    for (_, bucket) in done {
-        all.add(bucket);
+    let mut all = BucketOutcome::default();
+    for text in store.take_bucket_outcomes().await? {
+        let outcome = serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
+            what: "bucket outcome",
+            detail: e.to_string(),
+        })?;
+        all.add(outcome);
     }
     Ok(all)
 }
 
-/// One bucket: its records read, reconciled, and its golden records written.
+/// Helps the run another process leads on this database: works its buckets while one
+/// is left to claim, if the run's settings are this process's too. The buckets worked.
+pub async fn help(store: &Store, config: &Config, actor: &str) -> Result<usize, StoreError> {
+    let Some(terms) = store.open_run().await? else {
+        return Ok(0);
+    };
+    let params = params_of(config, terms.as_of);
+    if settings_of(&params) != terms.settings {
+        tracing::warn!(
+            theirs = %terms.settings,
+            ours = %settings_of(&params),
+            action = "give every popsync process on this database the same [reconcile] settings and version",
+            "another popsync process leads a reconciliation under other settings; not helping it"
+        );
+        return Ok(0);
+    }
+    work_buckets(store, &params, &terms.run, config.reconcile.workers, actor).await
+}
+
+/// Claims and works buckets of `run`, `workers` at once, until none is left to claim;
+/// how many.
+async fn work_buckets(
+    store: &Store,
+    params: &Params,
+    run: &str,
+    workers: usize,
+    actor: &str,
+) -> Result<usize, StoreError> {
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..workers.max(1) {
+        let (store, params, run, actor) = (
+            store.clone(),
+            params.clone(),
+            run.to_string(),
+            actor.to_string(),
+        );
+        set.spawn(async move {
+            let mut worked = 0;
+            while let Some(claim) = store.claim_bucket(&run).await? {
+                work_bucket(&store, &params, claim, &actor).await?;
+                worked += 1;
+            }
+            Ok::<_, StoreError>(worked)
+        });
+    }
+    let mut worked = 0;
+    while let Some(joined) = set.join_next().await {
+        worked += joined.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+    }
+    Ok(worked)
+}
+
+/// One claimed bucket: recomputed, its tickets' lifecycle applied, and finished with
+/// its cases' next dates and its outcome.
+async fn work_bucket(
+    store: &Store,
+    params: &Params,
+    claim: Claim,
+    actor: &str,
+) -> Result<(), StoreError> {
+    let work = recompute_bucket(store, params, &claim.cases).await?;
+    let at = Instant::now();
+    let plan = plan_tickets(
+        store,
+        Some(&claim.cases),
+        work.drafts,
+        &work.draft_cases,
+        &work.voided,
+    )
+    .await?;
+    let now = format_timestamp(now_local());
+    let actor = Actor {
+        name: actor,
+        now: &now,
+    };
+    store
+        .apply_ticket_changes(&plan.changes, &plan.stamps(), &actor, None)
+        .await?;
+    let mut steps_ms: BTreeMap<String, u64> = work
+        .steps_ms
+        .into_iter()
+        .map(|(step, ms)| (step.to_string(), ms))
+        .collect();
+    steps_ms.insert("settle".to_string(), at.elapsed().as_millis() as u64);
+    let outcome = BucketOutcome {
+        cases: claim.cases.len() as u64,
+        registry: work.registry,
+        tickets: plan.counts,
+        steps_ms,
+    };
+    let text = serde_json::to_string(&outcome).unwrap_or_default();
+    store.finish_bucket(claim, &work.next_dates, &text).await
+}
+
+/// One bucket: its records read, reconciled, and its golden records written, compared
+/// with those stored (never as plain inserts: a bucket cut short is worked again).
 async fn recompute_bucket(
     store: &Store,
     params: &Params,
     bucket: &[CaseId],
-    fresh: bool,
 ) -> Result<Recomputed, StoreError> {
     let at = Instant::now();
     let records = store.read_cases(Which::Cases(bucket)).await?;
     let key_case = records.keyed_cases();
     let load_ms = at.elapsed().as_millis() as u64;
     let mut work =
-        recompute_records(store, params, (records, key_case), Some(bucket), fresh).await?;
-    work.cases = bucket.len();
+        recompute_records(store, params, (records, key_case), Some(bucket), false).await?;
     work.steps_ms.insert("load", load_ms);
     Ok(work)
 }

@@ -10,4 +10,5 @@ pub mod fetch;
 pub mod full_check;
 pub mod pull;
 pub mod reconcile;
+mod settle;
 pub mod verify;

@@ -7,26 +7,19 @@ use std::time::Instant;
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use super::buckets::{recompute_due, recompute_every_case, Buckets};
+use super::buckets::{help, recompute_due, recompute_every_case, Buckets};
 use super::events::ReconcileFinished;
+use super::settle::{plan_tickets, TicketCounts};
 use crate::config::{CityConfig, Config};
 use crate::domain::{format_timestamp, now_local};
 use crate::reconcile::Params;
+use crate::store::cases::buckets::RunTerms;
 use crate::store::cases::CaseId;
-use crate::store::{Actor, RegistryWrite, Store, StoreError};
+use crate::store::{Actor, Backend, RegistryWrite, RunRecord, Store, StoreError};
 use crate::tickets::readiness::{open_after, OpenByTownship};
-use crate::tickets::TicketKind;
-use crate::tickets::{plan, Change};
+use crate::tickets::Change;
 
-/// Counts of one run, per kind and per township.
-#[derive(Debug, Default, Serialize, Clone)]
-pub struct Counts {
-    pub opened: u64,
-    pub still_open: u64,
-    pub reopened: u64,
-    pub resolved: u64,
-    pub withdrawn: u64,
-}
+pub use super::settle::Counts;
 
 /// How much of the city a run placed in cases and recomputed.
 #[derive(Debug, Default, Serialize, Clone)]
@@ -49,6 +42,9 @@ pub struct RunSummary {
     pub total: Counts,
     pub by_kind: BTreeMap<String, Counts>,
     pub by_township: BTreeMap<String, Counts>,
+    /// The tickets the run opened or reopened, per township and kind.
+    #[serde(skip)]
+    pub came: BTreeMap<String, BTreeMap<String, u64>>,
     /// Open tickets per kind after the run (the page's chart reads this).
     pub open_by_kind: BTreeMap<String, u64>,
     /// Open tickets per kind per township after the run: stored as the day's
@@ -74,6 +70,7 @@ impl RunSummary {
             total: Counts::default(),
             by_kind: BTreeMap::new(),
             by_township: BTreeMap::new(),
+            came: BTreeMap::new(),
             open_by_kind: BTreeMap::new(),
             open_by_township: OpenByTownship::new(),
             registry: RegistryWrite::default(),
@@ -97,16 +94,30 @@ impl RunSummary {
         self.open_by_township = open;
     }
 
-    /// Counts the tickets open after the run that it neither opened nor reopened
-    /// (`came`, per township and kind) as still open, per kind, per township and in
-    /// all: the same in a run that recomputed some cases as in one that recomputed
-    /// the city.
-    fn count_still_open(&mut self, came: &HashMap<(String, String), u64>) {
+    /// Adds what some ticket changes did to the run's counts.
+    fn add_tickets(&mut self, t: &TicketCounts) {
+        let mut all = TicketCounts {
+            total: std::mem::take(&mut self.total),
+            by_kind: std::mem::take(&mut self.by_kind),
+            by_township: std::mem::take(&mut self.by_township),
+            came: std::mem::take(&mut self.came),
+        };
+        all.add(t);
+        (self.total, self.by_kind, self.by_township, self.came) =
+            (all.total, all.by_kind, all.by_township, all.came);
+    }
+
+    /// Counts the tickets open after the run that it neither opened nor reopened as
+    /// still open, per kind, per township and in all: the same in a run that
+    /// recomputed some cases as in one that recomputed the city.
+    fn count_still_open(&mut self) {
         let mut total = 0;
         for (township, kinds) in &self.open_by_township {
             for (kind, &open) in kinds {
-                let new_here = came
-                    .get(&(township.clone(), kind.clone()))
+                let new_here = self
+                    .came
+                    .get(township)
+                    .and_then(|k| k.get(kind))
                     .copied()
                     .unwrap_or(0);
                 let still = open.saturating_sub(new_here);
@@ -148,7 +159,47 @@ impl Stopwatch {
 /// cases that a new or changed record joined, or whose next date has come, are
 /// recomputed; every case is when no run computed them yet, when the settings or
 /// popsync changed, or when the as-of date moved back.
+///
+/// One process at a time leads the runs on a database. While another leads, this one
+/// helps with its buckets (PostgreSQL) and waits; then it leads a run of its own,
+/// which recomputes what was stored meanwhile, or finds nothing changed.
 pub async fn run(
+    store: &Store,
+    config: &Config,
+    as_of: NaiveDate,
+    actor: &str,
+) -> Result<RunSummary, StoreError> {
+    let mut helped = 0;
+    let mut said = false;
+    loop {
+        if let Some(lead) = store.try_lead().await? {
+            if said {
+                tracing::info!(
+                    buckets_helped = helped,
+                    "the other process's reconciliation is done; leading one"
+                );
+            }
+            let summary = lead_run(store, config, as_of, actor).await;
+            lead.end().await;
+            return summary;
+        }
+        if !said {
+            tracing::info!(
+                "another popsync process leads a reconciliation of this database; helping with its buckets until it is done"
+            );
+            said = true;
+        }
+        if store.backend() == Backend::Postgres {
+            let worked = help(store, config, actor).await?;
+            metrics::counter!("popsync_reconcile_buckets_helped_total").increment(worked as u64);
+            helped += worked;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// A run led by this process.
+async fn lead_run(
     store: &Store,
     config: &Config,
     as_of: NaiveDate,
@@ -175,106 +226,32 @@ pub async fn run(
             return unchanged_run(store, config, as_of, actor, last, &started_at, (t0, sw)).await;
         }
     }
-    let fresh = store.begin_registry_writes().await?;
-    let (work, placement, due) = if every {
-        let (records, keys, placement) = store.build_cases().await?;
-        sw.lap("load");
-        let work = recompute_every_case(store, &params, records, keys, fresh).await?;
-        (work, placement, None)
+    let mut summary = RunSummary::empty(as_of, inputs);
+    let done = if every {
+        every_case(store, &params, &mut summary, &mut sw).await?
     } else {
-        let placement = store.place_records().await?;
-        let due = store.cases_due(as_of).await?;
-        sw.lap("place");
-        let split = Buckets {
-            workers: config.reconcile.workers,
-            cases_per_bucket: config.reconcile.cases_per_bucket,
+        let terms = RunTerms {
+            run: format!("{started_at} {}", std::process::id()),
+            as_of,
+            settings: settings.clone(),
         };
-        let work = recompute_due(store, &params, due.clone(), fresh, split).await?;
-        (work, placement, Some(due))
+        cases_due(
+            store,
+            config,
+            (&params, &terms),
+            &mut summary,
+            &mut sw,
+            actor,
+        )
+        .await?
     };
-    store.end_registry_writes().await?;
-    let scope = due.as_deref();
-    let registry = work.registry;
-    for (step, ms) in work.steps_ms {
-        sw.1.insert(step, ms);
-    }
-    sw.lap("recompute");
-    let (tickets, draft_cases, voided, next_dates) =
-        (work.drafts, work.draft_cases, work.voided, work.next_dates);
-    let drafted: Vec<String> = draft_cases.keys().cloned().collect();
-    let (existing, stamped) = store.ticket_states_of(scope, &drafted).await?;
-    let stored: std::collections::HashMap<&str, (TicketKind, &str)> = existing
-        .iter()
-        .map(|t| (t.ticket_id.as_str(), (t.kind, t.township.as_str())))
-        .collect();
-    let changes = plan(&existing, tickets, &voided);
-    let stamps: Vec<(&str, CaseId)> = draft_cases
-        .iter()
-        .filter(|(id, case)| stamped.get(*id).copied().flatten() != Some(**case))
-        .map(|(id, case)| (id.as_str(), *case))
-        .collect();
-    sw.lap("plan");
-    let mut summary = RunSummary {
-        registry,
-        cases: CasesWork {
-            records_placed: placement.records as u64,
-            cases_merged: placement.merged as u64,
-            cases_recomputed: work.cases as u64,
-            every_case: scope.is_none(),
-        },
-        ..RunSummary::empty(as_of, inputs)
-    };
-    let open = match scope {
-        None => open_after(&existing, &changes),
-        Some(_) => {
-            // Tickets outside the recomputed cases stand as they are.
-            shifted(
-                store.open_by_township().await?,
-                &open_after(&existing, &[]),
-                &open_after(&existing, &changes),
-            )
-        }
-    };
-    summary.set_open(open, &config.city);
-    let mut came: HashMap<(String, String), u64> = HashMap::new();
-    for c in &changes {
-        let (kind, township, bump): (TicketKind, String, fn(&mut Counts)) = match c {
-            Change::Open { draft, .. } => {
-                *came
-                    .entry((draft.township.to_string(), draft.kind.as_str().to_string()))
-                    .or_default() += 1;
-                (draft.kind, draft.township.to_string(), |c| c.opened += 1)
-            }
-            Change::Refresh { .. } => continue,
-            Change::Reopen { draft, .. } => {
-                *came
-                    .entry((draft.township.to_string(), draft.kind.as_str().to_string()))
-                    .or_default() += 1;
-                (draft.kind, draft.township.to_string(), |c| c.reopened += 1)
-            }
-            Change::Resolve { ticket_id } => {
-                let (k, t) = stored[ticket_id.as_str()];
-                (k, t.to_string(), |c| c.resolved += 1)
-            }
-            Change::Withdraw { ticket_id } => {
-                let (k, t) = stored[ticket_id.as_str()];
-                (k, t.to_string(), |c| c.withdrawn += 1)
-            }
-        };
-        bump(&mut summary.total);
-        bump(
-            summary
-                .by_kind
-                .entry(kind.as_str().to_string())
-                .or_default(),
-        );
-        bump(summary.by_township.entry(township).or_default());
-    }
-    summary.count_still_open(&came);
+    summary.set_open(done.open, &config.city);
+    summary.count_still_open();
+    let stamps: Vec<(&str, CaseId)> = done.stamps.iter().map(|(t, c)| (t.as_str(), *c)).collect();
     let summary = record_run(
         store,
         summary,
-        &changes,
+        &done.changes,
         &stamps,
         actor,
         &started_at,
@@ -282,32 +259,101 @@ pub async fn run(
     )
     .await?;
     store
-        .record_case_dates(scope, &next_dates, &settings, as_of)
+        .record_case_dates(done.next_dates.as_ref(), &settings, as_of)
         .await?;
     Ok(summary)
 }
 
-/// The stored open tickets per township and kind (`open`), with the recomputed
-/// tickets' counts as they were (`before`) replaced by what they are (`after`).
-fn shifted(
-    mut open: OpenByTownship,
-    before: &OpenByTownship,
-    after: &OpenByTownship,
-) -> OpenByTownship {
-    for (by, sign) in [(before, -1i64), (after, 1)] {
-        for (township, kinds) in by {
-            let into = open.entry(township.clone()).or_default();
-            for (kind, n) in kinds {
-                let count = into.entry(kind.clone()).or_default();
-                *count = count.saturating_add_signed(sign * *n as i64);
-            }
+/// What a run's recompute leaves for the run's record.
+struct Recomputation {
+    /// Ticket changes still to apply with the run (a bucket applies its own).
+    changes: Vec<Change>,
+    stamps: Vec<(String, CaseId)>,
+    /// The open tickets per township and kind after the run.
+    open: OpenByTownship,
+    /// Every case's next date, when every case was recomputed (a bucket records its
+    /// own cases').
+    next_dates: Option<HashMap<CaseId, NaiveDate>>,
+}
+
+/// Builds every case afresh from every record and recomputes them in memory as one
+/// piece, planning every ticket at once.
+async fn every_case(
+    store: &Store,
+    params: &Params,
+    summary: &mut RunSummary,
+    sw: &mut Stopwatch,
+) -> Result<Recomputation, StoreError> {
+    let fresh = store.begin_registry_writes().await?;
+    let (records, keys, placement) = store.build_cases().await?;
+    sw.lap("load");
+    let work = recompute_every_case(store, params, records, keys, fresh).await?;
+    store.end_registry_writes(fresh).await?;
+    sw.1.extend(work.steps_ms);
+    sw.lap("recompute");
+    let plan = plan_tickets(store, None, work.drafts, &work.draft_cases, &work.voided).await?;
+    sw.lap("plan");
+    summary.registry = work.registry;
+    summary.cases = CasesWork {
+        records_placed: placement.records as u64,
+        cases_merged: 0,
+        cases_recomputed: work.cases as u64,
+        every_case: true,
+    };
+    summary.add_tickets(&plan.counts);
+    Ok(Recomputation {
+        open: open_after(&plan.existing, &plan.changes),
+        changes: plan.changes,
+        stamps: plan.stamps,
+        next_dates: Some(work.next_dates),
+    })
+}
+
+/// Places the records stored since the last run and recomputes the cases due, bucket
+/// by bucket (`terms`: the run as its buckets are published).
+async fn cases_due(
+    store: &Store,
+    config: &Config,
+    (params, terms): (&Params, &RunTerms),
+    summary: &mut RunSummary,
+    sw: &mut Stopwatch,
+    actor: &str,
+) -> Result<Recomputation, StoreError> {
+    let placement = store.place_records().await?;
+    let due = store.cases_due(terms.as_of).await?;
+    sw.lap("place");
+    let split = Buckets {
+        workers: config.reconcile.workers,
+        cases_per_bucket: config.reconcile.cases_per_bucket,
+    };
+    let fresh = store.begin_registry_writes().await?;
+    let done = recompute_due(store, params, terms, &due, split, actor).await?;
+    store.end_registry_writes(fresh).await?;
+    for (step, ms) in done.steps_ms {
+        if let Some(step) = BUCKET_STEPS.iter().find(|s| **s == step) {
+            sw.1.insert(step, ms);
         }
     }
-    for kinds in open.values_mut() {
-        kinds.retain(|_, n| *n > 0);
-    }
-    open
+    sw.lap("recompute");
+    summary.registry = done.registry;
+    summary.cases = CasesWork {
+        records_placed: placement.records as u64,
+        cases_merged: placement.merged as u64,
+        cases_recomputed: done.cases,
+        every_case: false,
+    };
+    summary.add_tickets(&done.tickets);
+    // The buckets applied their changes; the tickets of the other cases stand.
+    Ok(Recomputation {
+        changes: Vec::new(),
+        stamps: Vec::new(),
+        open: store.open_by_township().await?,
+        next_dates: None,
+    })
 }
+
+/// The steps a bucket times, as its outcome names them.
+const BUCKET_STEPS: [&str; 5] = ["load", "reconcile", "registry", "rules", "settle"];
 
 /// Applies the ticket changes and stores the run with its summary and each
 /// township's burn-down point, in one transaction; logs the run's one INFO line.
@@ -326,17 +372,16 @@ async fn record_run(
         now: &now,
     };
     summary.steps_ms = sw.1.clone();
+    let record = RunRecord {
+        as_of: &summary.as_of,
+        started_at,
+        summary: &serde_json::to_value(&summary).unwrap_or_default(),
+        open: &summary.open_by_township,
+    };
     summary.run_id = store
-        .apply_ticket_changes(
-            changes,
-            stamps,
-            &actor,
-            &summary.as_of,
-            started_at,
-            &serde_json::to_value(&summary).unwrap_or_default(),
-            &summary.open_by_township,
-        )
-        .await?;
+        .apply_ticket_changes(changes, stamps, &actor, Some(&record))
+        .await?
+        .unwrap_or_default();
     sw.lap("tickets");
     summary.steps_ms = sw.1;
     store
@@ -365,7 +410,7 @@ pub(super) fn params_of(config: &Config, as_of: NaiveDate) -> Params {
 
 /// What the cases' outcomes depend on besides the records and the date: a change
 /// recomputes every case.
-fn settings_of(p: &Params) -> String {
+pub(super) fn settings_of(p: &Params) -> String {
     format!(
         "popsync {} · grace {}/{} days · counties {}",
         env!("CARGO_PKG_VERSION"),

@@ -19,6 +19,7 @@ mod writer;
 pub use access::{hash_token, AuditAction, AuditResult, AuditRow, NewToken, TokenOwner, TokenRow};
 pub use feeds::{CommitStats, FeedStatusRow};
 pub use full_check::FullCheckRow;
+pub use readiness::RunRecord;
 pub use registry::{LinkRow, PersonRow, RegistryCases, RegistryComparison, RegistryWrite};
 pub use tickets::{Actor, Assignment, OwnerFilter, TicketEventRow, TicketFilter};
 pub use verify::{StoredRecord, VerifyCounts, VerifyRow};
@@ -60,6 +61,12 @@ pub enum StoreError {
     Corrupt { what: &'static str, detail: String },
     #[error("no table holds records of stream {0:?}")]
     UnknownStream(String),
+    #[error("cannot lock {path}, the file that says which process leads reconciliation")]
+    LeadFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Shorthand for mapping a sqlx error with what was being done.
@@ -84,6 +91,12 @@ pub struct Store {
     /// while the lock sits free; with one connection, the pages a write touches stay
     /// in its cache for the next one instead of being read back by another connection.
     writer: Option<Arc<tokio::sync::Mutex<SqliteWriter>>>,
+    /// PostgreSQL: the connections that hold a run's lead and the buckets' claims
+    /// (`cases::buckets`), apart from the pool their work uses.
+    claims: Option<AnyPool>,
+    /// SQLite: the file a run's leader holds locked (`cases::buckets`); `None` for a
+    /// database in memory.
+    lead_file: Option<std::path::PathBuf>,
 }
 
 impl Store {
@@ -129,6 +142,9 @@ impl Store {
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
         self.pool.close().await;
+        if let Some(claims) = &self.claims {
+            claims.close().await;
+        }
         if let Some(writer) = &self.writer {
             let mut w = writer.lock().await;
             if w.in_transaction && w.conn.execute("ROLLBACK").await.is_ok() {

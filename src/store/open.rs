@@ -81,13 +81,30 @@ impl Store {
             }
             Backend::Postgres => None,
         };
+        // Connections made only when a run is led or a bucket claimed: each holds one
+        // transaction open while its work uses the main pool.
+        let claims = (backend == Backend::Postgres).then(|| {
+            AnyPoolOptions::new()
+                .max_connections(CLAIMS)
+                .connect_lazy_with(options)
+        });
+        let lead_file = match backend {
+            Backend::Sqlite => sqlite_file(&url).map(|p| p.with_extension("lead")),
+            Backend::Postgres => None,
+        };
         Ok(Store {
             pool,
             backend,
             writer,
+            claims,
+            lead_file,
         })
     }
 }
+
+/// Connections that hold a run's lead or a bucket's claim, at most: the lead and
+/// `[reconcile] workers` (at most 64) claims.
+const CLAIMS: u32 = 65;
 
 /// SQLite URLs get `mode=rwc` (create on first use) and their directory made.
 pub(super) fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
@@ -115,6 +132,13 @@ pub(super) fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
         None => "mode=rwc".to_string(),
     };
     Ok(format!("sqlite://{path}?{query}"))
+}
+
+/// The file of a prepared SQLite URL; `None` for a database in memory.
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite://")?;
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    (path != ":memory:" && !query.contains("mode=memory")).then(|| Path::new(path).to_path_buf())
 }
 
 /// Hides a password in a URL before it goes into an error message.

@@ -162,6 +162,15 @@ fn count(n: i64) -> u64 {
 
 /// Stores a run's burn-down points, one per township, replacing that township's
 /// point of the same as-of date: the day's last run stands for the day.
+/// A reconciliation run as stored with its last ticket changes.
+pub struct RunRecord<'a> {
+    pub as_of: &'a str,
+    pub started_at: &'a str,
+    pub summary: &'a serde_json::Value,
+    /// Each township's open tickets after the changes: the day's burn-down points.
+    pub open: &'a OpenByTownship,
+}
+
 pub(super) async fn record_open_history(
     tx: &mut WriteTx,
     backend: super::Backend,

@@ -12,7 +12,7 @@ use sqlx::Row;
 
 use super::cases::CaseId;
 use super::snapshot::{case_cell, text, Cell, TableRead};
-use super::{doing, run_chunks, Insert, Store, StoreError, CHUNK};
+use super::{doing, run_chunks, Backend, Insert, Store, StoreError, CHUNK};
 use crate::domain::hex;
 use crate::domain::TownshipCode;
 use crate::reconcile::{GoldenRecord, Persons, Unlinked};
@@ -37,7 +37,7 @@ pub struct LinkRow {
 }
 
 /// What a registry write changed.
-#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct RegistryWrite {
     pub persons_written: u64,
     pub persons_removed: u64,
@@ -325,6 +325,9 @@ const UNLINKED_CASES: TableRead = TableRead {
     by_rowid: false,
 };
 
+/// The golden records' case index, by which a run reads the golden records of some cases.
+const PERSONS_CASE_INDEX: &str = "CREATE INDEX persons_case ON persons (case_id)";
+
 impl Store {
     /// Brings the registry rows of some cases (`cases.scope`), or the whole registry,
     /// to the given content, writing only what differs.
@@ -491,9 +494,11 @@ impl Store {
     /// Whether the registry is empty, as before a first run: then every bucket writes
     /// its rows as plain inserts, and the golden records' case index is dropped, to be
     /// built once from all of them by [`Store::end_registry_writes`] (entered row by
-    /// row in case order it took ten seconds for a million).
+    /// row in case order it took ten seconds for a million). A registry that is not
+    /// empty gets its index back if a run stopped before building it.
     pub async fn begin_registry_writes(&self) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write("looking for golden records").await?;
+        let what = "looking for golden records";
+        let mut tx = self.begin_write(what).await?;
         let mut empty = true;
         for sql in [
             "SELECT 1 FROM persons LIMIT 1",
@@ -502,26 +507,42 @@ impl Store {
             empty &= sqlx::query(sql)
                 .fetch_optional(&mut *tx)
                 .await
-                .map_err(doing("looking for golden records"))?
+                .map_err(doing(what))?
                 .is_none();
         }
-        if empty {
-            sqlx::query("DROP INDEX IF EXISTS persons_case")
+        let index = match self.backend {
+            Backend::Sqlite => "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'persons_case'",
+            Backend::Postgres => "SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() AND indexname = 'persons_case'",
+        };
+        let indexed = sqlx::query(index)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(doing(what))?
+            .is_some();
+        let sql = match (empty, indexed) {
+            (true, true) => Some("DROP INDEX persons_case"),
+            (false, false) => Some(PERSONS_CASE_INDEX),
+            _ => None,
+        };
+        if let Some(sql) = sql {
+            sqlx::query(sql)
                 .execute(&mut *tx)
                 .await
                 .map_err(doing("setting up the golden records' case index"))?;
         }
-        tx.commit("looking for golden records").await?;
+        tx.commit(what).await?;
         Ok(empty)
     }
 
-    /// After a run's registry writes: builds the golden records' case index if
-    /// [`Store::begin_registry_writes`] dropped it (or a run stopped before building it).
-    pub async fn end_registry_writes(&self) -> Result<(), StoreError> {
-        sqlx::query("CREATE INDEX IF NOT EXISTS persons_case ON persons (case_id)")
-            .execute(&self.pool)
-            .await
-            .map_err(doing("building the golden records' case index"))?;
+    /// After a run's registry writes into an empty registry: builds the golden
+    /// records' case index that [`Store::begin_registry_writes`] dropped.
+    pub async fn end_registry_writes(&self, fresh: bool) -> Result<(), StoreError> {
+        if fresh {
+            sqlx::query(PERSONS_CASE_INDEX)
+                .execute(&self.pool)
+                .await
+                .map_err(doing("building the golden records' case index"))?;
+        }
         Ok(())
     }
 

@@ -6,10 +6,9 @@ use sqlx::{FromRow, Row};
 use std::collections::HashMap;
 
 use super::cases::CaseId;
-use super::readiness::record_open_history;
+use super::readiness::{record_open_history, RunRecord};
 use super::{doing, run_chunks, Insert, Store, StoreError, WriteTx};
 use crate::domain::TownshipCode;
-use crate::tickets::readiness::OpenByTownship;
 use crate::tickets::{
     Change, EvidenceLine, ExistingTicket, Owner, OwnerError, Status, Ticket, TicketKind, UNASSIGNED,
 };
@@ -336,21 +335,16 @@ impl Store {
         Ok((out, stamps))
     }
 
-    /// Applies a reconciliation's ticket changes and records the run with its
-    /// burn-down points (`open`: each township's open tickets after the changes), in
-    /// one transaction. `stamps` are the tickets whose case changed (or that are new)
-    /// and the case each now comes from.
-    #[allow(clippy::too_many_arguments)]
+    /// Applies ticket changes and, with `run`, records the reconciliation run with its
+    /// burn-down points, in one transaction; the run's number. `stamps` are the tickets
+    /// whose case changed (or that are new) and the case each now comes from.
     pub async fn apply_ticket_changes(
         &self,
         changes: &[Change],
         stamps: &[(&str, CaseId)],
         actor: &Actor<'_>,
-        as_of: &str,
-        started_at: &str,
-        summary: &serde_json::Value,
-        open: &OpenByTownship,
-    ) -> Result<i64, StoreError> {
+        run: Option<&RunRecord<'_>>,
+    ) -> Result<Option<i64>, StoreError> {
         // New tickets carry their case from the start; others are stamped below.
         let stamp_of: HashMap<&str, CaseId> = stamps.iter().copied().collect();
         // New tickets and their first events go in multi-row statements: a first
@@ -494,19 +488,31 @@ impl Store {
             |q, (t, c)| q.bind(*t).bind(*c),
         )
         .await?;
+        let Some(run) = run else {
+            tx.commit("committing ticket changes").await?;
+            return Ok(None);
+        };
         let run_id: i64 = sqlx::query("INSERT INTO reconcile_runs (as_of, started_at, finished_at, summary) VALUES ($1, $2, $3, $4) RETURNING run_id")
-            .bind(as_of.to_string())
-            .bind(started_at.to_string())
+            .bind(run.as_of.to_string())
+            .bind(run.started_at.to_string())
             .bind(actor.now.to_string())
-            .bind(summary.to_string())
+            .bind(run.summary.to_string())
             .fetch_one(&mut *tx)
             .await
             .map_err(doing("recording a reconciliation run"))?
             .try_get(0)
             .map_err(doing("recording a reconciliation run"))?;
-        record_open_history(&mut tx, self.backend, run_id, as_of, actor.now, open).await?;
+        record_open_history(
+            &mut tx,
+            self.backend,
+            run_id,
+            run.as_of,
+            actor.now,
+            run.open,
+        )
+        .await?;
         tx.commit("committing ticket changes").await?;
-        Ok(run_id)
+        Ok(Some(run_id))
     }
 
     /// Tickets matching a filter, by kind then township then ID.

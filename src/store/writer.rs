@@ -130,6 +130,22 @@ impl Store {
         self.begin(what, true).await
     }
 
+    /// Begins a transaction that holds a lock for as long as some work takes (a run's
+    /// lead, a bucket's claim): on PostgreSQL on a connection of its own, apart from the
+    /// pool the work uses; `None` on SQLite, where one process runs alone.
+    pub(crate) async fn begin_holding(
+        &self,
+        what: &'static str,
+    ) -> Result<Option<WriteTx>, StoreError> {
+        let Some(claims) = &self.claims else {
+            return Ok(None);
+        };
+        let tx = claims.begin().await.map_err(doing(what))?;
+        Ok(Some(WriteTx {
+            inner: Some(TxInner::Pool(tx)),
+        }))
+    }
+
     async fn begin(&self, what: &'static str, rebuild: bool) -> Result<WriteTx, StoreError> {
         let inner = match &self.writer {
             Some(writer) => {

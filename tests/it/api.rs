@@ -10,7 +10,7 @@ use popsync::domain::{
     format_timestamp, mask_id_str, normalise_id, now_local, IdNumber, TownshipCode,
 };
 use popsync::reconcile::{GoldenRecord, RecordRef, Unlinked};
-use popsync::store::{Actor, Store};
+use popsync::store::{Actor, RunRecord, Store};
 use popsync::tickets::{self, Change, Evidence, Subject, TicketDraft, TicketKind};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -316,7 +316,17 @@ pub async fn run_at(
         now,
     };
     store
-        .apply_ticket_changes(&changes, &[], &actor, as_of, now, summary, &open)
+        .apply_ticket_changes(
+            &changes,
+            &[],
+            &actor,
+            Some(&RunRecord {
+                as_of,
+                started_at: now,
+                summary,
+                open: &open,
+            }),
+        )
         .await
         .expect("changes applied");
     changes

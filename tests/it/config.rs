@@ -194,3 +194,22 @@ fn the_full_check_schedule_defaults_to_weekly_and_must_fire() {
     .unwrap_err();
     assert!(err.contains("reconcile.full_schedule"), "{err}");
 }
+
+#[test]
+fn workers_and_buckets_default_to_two_and_fifty_thousand_and_must_be_positive() {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = minimal(dir.path(), "");
+    let config = load(&ok).unwrap();
+    assert_eq!(
+        (config.reconcile.workers, config.reconcile.cases_per_bucket),
+        (2, 50_000)
+    );
+    for (line, key) in [
+        ("workers = 0", "reconcile.workers"),
+        ("workers = 65", "reconcile.workers"),
+        ("cases_per_bucket = 0", "reconcile.cases_per_bucket"),
+    ] {
+        let err = load(&format!("{ok}[reconcile]\n{line}\n")).unwrap_err();
+        assert!(err.contains(key), "{line}: {err}");
+    }
+}

@@ -5,10 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use popsync::run::pull::sync_feeds;
-use popsync::shutdown::Shutdown;
-
-use crate::helpers::{backends, fast, fresh_db, open_store, City, TestDb};
+use crate::helpers::{backends, fresh_db, open_store, sync_whole, City, TestDb};
 
 /// Runs the real binary; its exit code and standard output.
 fn popsync(config: &Path, args: &[&str]) -> (i32, String) {
@@ -70,9 +67,7 @@ async fn full_check_equals_after_a_run_writes_nothing_and_finds_exactly_a_store_
         assert!(out.contains("no reconciliation has run yet"), "{out}");
 
         let store = open_store(&db).await;
-        for r in sync_feeds(&store, &config, &[], fast(), &Shutdown::never()).await {
-            assert!(r.result.is_ok(), "{:?}", r.result);
-        }
+        sync_whole(&store, &config).await;
         popsync::run::reconcile::run(&store, &config, city.as_of, "test")
             .await
             .unwrap();
@@ -220,17 +215,7 @@ async fn a_store_moved_day_by_day_equals_a_fresh_store_reconciled_straight_at_th
         let walked = fresh_db(backend).await;
         let (_, walked_config) = city.config(&walked, |t| t);
         let walked_store = open_store(&walked).await;
-        for r in sync_feeds(
-            &walked_store,
-            &walked_config,
-            &[],
-            fast(),
-            &Shutdown::never(),
-        )
-        .await
-        {
-            assert!(r.result.is_ok(), "{:?}", r.result);
-        }
+        sync_whole(&walked_store, &walked_config).await;
         let d = city.as_of;
         let mut compared = Vec::new();
         for day in [
@@ -248,10 +233,7 @@ async fn a_store_moved_day_by_day_equals_a_fresh_store_reconciled_straight_at_th
             let fresh = fresh_db(backend).await;
             let (_, fresh_config) = city.config(&fresh, |t| t);
             let fresh_store = open_store(&fresh).await;
-            for r in sync_feeds(&fresh_store, &fresh_config, &[], fast(), &Shutdown::never()).await
-            {
-                assert!(r.result.is_ok(), "{:?}", r.result);
-            }
+            sync_whole(&fresh_store, &fresh_config).await;
             popsync::run::reconcile::run(&fresh_store, &fresh_config, day, "test")
                 .await
                 .unwrap();
@@ -307,9 +289,7 @@ async fn a_pull_logs_exactly_the_records_it_changes_for_the_next_run() {
         };
         let store = open_store(&db).await;
         let sync = || async {
-            for r in sync_feeds(&store, &config, &[], fast(), &Shutdown::never()).await {
-                assert!(r.result.is_ok(), "{:?}", r.result);
-            }
+            sync_whole(&store, &config).await;
         };
         sync().await;
         assert_eq!(
@@ -357,9 +337,7 @@ async fn a_run_cut_short_leaves_its_work_to_the_next() {
         let (path, config) = city.config(&db, |t| t);
         let store = open_store(&db).await;
         let sync = || async {
-            for r in sync_feeds(&store, &config, &[], fast(), &Shutdown::never()).await {
-                assert!(r.result.is_ok(), "{:?}", r.result);
-            }
+            sync_whole(&store, &config).await;
         };
         let run = || popsync::run::reconcile::run(&store, &config, city.as_of, "test");
         sync().await;

@@ -183,6 +183,21 @@ impl City {
     }
 }
 
+/// Pulls every feed to its end, as `popsync sync` does; each must succeed.
+pub async fn sync_whole(store: &Store, config: &popsync::config::Config) {
+    let feeds = popsync::run::pull::sync_feeds(
+        store,
+        config,
+        &[],
+        fast(),
+        &popsync::shutdown::Shutdown::never(),
+    )
+    .await;
+    for r in feeds {
+        assert!(r.result.is_ok(), "{}: {:?}", r.feed, r.result);
+    }
+}
+
 /// Fast retries for tests: the first backoff step is 5 ms.
 pub fn fast() -> popsync::run::pull::SyncOptions {
     popsync::run::pull::SyncOptions {

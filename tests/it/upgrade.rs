@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::path::Path;
 
-use popsync::store::{Actor, TicketFilter};
+use popsync::store::{Actor, RunRecord, TicketFilter};
 use popsync::tickets::{self, Status};
 use sqlx::migrate::Migrator;
 
@@ -192,10 +192,12 @@ async fn a_store_of_the_previous_release_migrates_in_place_and_keeps_its_tickets
                 &changes,
                 &[],
                 &actor,
-                "2024-05-02",
-                now,
-                &serde_json::json!({}),
-                &open,
+                Some(&RunRecord {
+                    as_of: "2024-05-02",
+                    started_at: now,
+                    summary: &serde_json::json!({}),
+                    open: &open,
+                }),
             )
             .await
             .expect("a run on the upgraded store");

@@ -7,10 +7,7 @@
 
 use chrono::Duration;
 
-use popsync::run::pull::sync_feeds;
-use popsync::shutdown::Shutdown;
-
-use crate::helpers::{backends, fast, fresh_db, open_store, City, TestDb};
+use crate::helpers::{backends, fresh_db, open_store, sync_whole, City, TestDb};
 
 /// What a run leaves behind, timestamps aside (the stores run seconds apart).
 async fn written(db: &TestDb) -> Vec<String> {
@@ -46,9 +43,7 @@ async fn two_and_four_workers_write_exactly_what_one_writes() {
             });
             assert_eq!(config.reconcile.workers, workers);
             let store = open_store(&db).await;
-            for r in sync_feeds(&store, &config, &[], fast(), &Shutdown::never()).await {
-                assert!(r.result.is_ok(), "{:?}", r.result);
-            }
+            sync_whole(&store, &config).await;
             stores.push((db, config, store));
         }
         let later = city.as_of + Duration::days(45);
@@ -109,5 +104,75 @@ async fn two_and_four_workers_write_exactly_what_one_writes() {
         for (_, _, store) in stores {
             store.close().await;
         }
+    }
+}
+
+/// Two `popsync reconcile` processes started together on one database: one leads the
+/// run, the other (on PostgreSQL) works buckets of it while it waits, then leads a
+/// run of its own that finds nothing changed. Neither fails, and the store holds
+/// exactly what one process alone writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_on_one_database_share_a_run_instead_of_colliding() {
+    for backend in backends() {
+        let city = City::start(37, 500, popsync::sim::Faults::none()).await;
+        let day = city.as_of + Duration::days(1);
+        let mut dbs = Vec::new();
+        for _ in 0..2 {
+            let db = fresh_db(backend).await;
+            let (path, config) = city.config(&db, |t| {
+                format!("{t}\n[reconcile]\nworkers = 2\ncases_per_bucket = 1\n")
+            });
+            let store = open_store(&db).await;
+            sync_whole(&store, &config).await;
+            popsync::run::reconcile::run(&store, &config, city.as_of, "test")
+                .await
+                .unwrap();
+            store.make_every_case_due().await.unwrap();
+            store.close().await;
+            dbs.push((db, path));
+        }
+        let reconcile = |path: &std::path::Path| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_popsync"))
+                .arg("--config")
+                .arg(path)
+                .args(["reconcile", "--as-of", &day.to_string()])
+                .env("RUST_LOG", "info")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("popsync runs")
+        };
+        let (alone, together) = (&dbs[0], &dbs[1]);
+        let one = reconcile(&alone.1).wait_with_output().unwrap();
+        assert!(one.status.success(), "{backend:?}: {one:?}");
+        let (a, b) = (reconcile(&together.1), reconcile(&together.1));
+        let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+        let logs = format!(
+            "{}{}",
+            String::from_utf8_lossy(&a.stderr),
+            String::from_utf8_lossy(&b.stderr)
+        );
+        assert!(
+            a.status.success() && b.status.success(),
+            "{backend:?}: {logs}"
+        );
+        assert!(
+            logs.contains("another popsync process leads a reconciliation"),
+            "{backend:?}: one waited for the other: {logs}"
+        );
+        if backend == crate::helpers::Backend::Postgres {
+            let helped: u64 = logs
+                .split("buckets_helped=")
+                .nth(1)
+                .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            assert!(helped > 0, "{backend:?}: the other worked buckets: {logs}");
+        }
+        assert_eq!(
+            written(&alone.0).await,
+            written(&together.0).await,
+            "{backend:?}: two processes wrote other rows than one"
+        );
     }
 }

@@ -87,7 +87,7 @@ impl Builder {
 
     pub(super) fn inj_move_in(&mut self, i: usize) {
         let m = self.overdue_day(45);
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             // arrived from elsewhere, never entered
             let vill = self.random_vill();
             let hh = self.new_hh();
@@ -141,7 +141,7 @@ impl Builder {
 
     pub(super) fn inj_phantom(&mut self, i: usize) {
         let (id, name, sex, birth) = self.fresh_identity();
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             // someone who left or died before the feeds began
             let r = self.loose_pis(id.clone(), name, sex, fmt_date(birth));
             let t = self.pis_township(r);
@@ -247,7 +247,7 @@ impl Builder {
                 let Some(p) = self.pick(|_| true) else { return };
                 let r = self.main_pis(p);
                 let j = self.copy_pis(r);
-                let v = if i % 3 == 0 {
+                let v = if i.is_multiple_of(3) {
                     self.vill_same_township(self.pis[r].vill)
                 } else {
                     self.vill_elsewhere(self.pis[r].vill)

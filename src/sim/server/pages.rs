@@ -47,7 +47,7 @@ pub(super) fn psb(state: &SimState, req: &Request) -> Response {
     let mut next = j;
     if state.faults.psb_rewind
         && j - i > 5
-        && ((i as u64).wrapping_mul(2_654_435_761) >> 9) % 10 == 0
+        && ((i as u64).wrapping_mul(2_654_435_761) >> 9).is_multiple_of(10)
     {
         next -= 2;
     }

@@ -8,12 +8,13 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::NaiveDate;
 use sqlx::Row;
 
+pub(crate) mod buckets;
 pub(crate) mod log;
 mod records;
 mod write;
 
 pub use records::{CaseRecords, KeyCases};
-use write::{forget_logged, merge_cases, write_cases};
+use write::{forget_logged, merge_cases, write_case_dates, write_cases};
 
 use crate::reconcile::cases::{self as rules, CaseKey, Joiner, RecordKeys};
 use crate::store::bulk::{run_chunks, Insert};
@@ -140,6 +141,20 @@ impl Store {
             .execute(&self.pool)
             .await
             .map_err(doing("asking for every case to be recomputed"))?;
+        Ok(())
+    }
+
+    /// Makes every case due, as a pull that touched the whole city would: the bench's
+    /// way to measure a run that recomputes every case through the buckets.
+    pub async fn make_every_case_due(&self) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO case_dates (case_id, next_date)
+             SELECT DISTINCT case_id, '0001-01-01' FROM case_records WHERE 1 = 1
+             ON CONFLICT (case_id) DO UPDATE SET next_date = excluded.next_date",
+        )
+        .execute(&self.pool)
+        .await
+        .map_err(doing("making every case due"))?;
         Ok(())
     }
 
@@ -528,58 +543,20 @@ impl Store {
         Ok((records, keys, placement))
     }
 
-    /// Records that `cases` were computed as of `as_of` under `settings`: each case's
-    /// next date (`next`; a case not in it has none), replacing what the cases had.
-    /// `cases: None` means every case.
+    /// Records that the cases were computed as of `as_of` under `settings`. `every`:
+    /// every case's next date (a case not in it has none), replacing all, for a run
+    /// that recomputed every case; `None` for a run of buckets, each of which recorded
+    /// its cases' dates as it finished.
     pub async fn record_case_dates(
         &self,
-        cases: Option<&[CaseId]>,
-        next: &HashMap<CaseId, NaiveDate>,
+        every: Option<&HashMap<CaseId, NaiveDate>>,
         settings: &str,
         as_of: NaiveDate,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write("recording case dates").await?;
-        match cases {
-            None => {
-                sqlx::query("DELETE FROM case_dates")
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(doing("clearing case dates"))?;
-            }
-            Some(cases) => {
-                let sql = format!(
-                    "DELETE FROM case_dates WHERE case_id {}",
-                    in_bound(self.backend, true)
-                );
-                for chunk in cases.chunks(PER_READ) {
-                    sqlx::query(&sql)
-                        .bind(serde_json::to_string(chunk).unwrap_or_default())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(doing("clearing case dates"))?;
-                }
-            }
+        if let Some(next) = every {
+            write_case_dates(&mut tx, self.backend, None, next).await?;
         }
-        let mut rows: Vec<(CaseId, String)> = match cases {
-            None => next.iter().map(|(c, d)| (*c, d.to_string())).collect(),
-            Some(cases) => cases
-                .iter()
-                .filter_map(|c| next.get(c).map(|d| (*c, d.to_string())))
-                .collect(),
-        };
-        rows.sort_unstable();
-        run_chunks(
-            &mut tx,
-            self.backend,
-            &rows,
-            Insert {
-                head: "INSERT INTO case_dates (case_id, next_date)",
-                tail: "",
-                doing: "recording case dates",
-            },
-            |q, (c, d)| q.bind(*c).bind(d.as_str()),
-        )
-        .await?;
         sqlx::query(
             "INSERT INTO case_state (id, settings, as_of) VALUES (1, $1, $2)
              ON CONFLICT (id) DO UPDATE SET settings = excluded.settings, as_of = excluded.as_of",

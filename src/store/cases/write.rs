@@ -1,10 +1,14 @@
 //! The writes that place records in cases: their rows and keys, merges, and the
 //! change log's rows once placed.
 
-use super::{CaseId, CaseRecords};
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+
+use super::{in_bound, CaseId, CaseRecords, PER_READ};
 use crate::reconcile::cases::CaseKey;
 use crate::store::bulk::{run_chunks, Insert};
-use crate::store::{Backend, StoreError, WriteTx};
+use crate::store::{doing, Backend, StoreError, WriteTx};
 
 /// Stores each record's case (`records`, every one in a case) and the keys' cases
 /// (`keys`, sorted);
@@ -131,6 +135,58 @@ pub(super) async fn merge_cases(
             doing: "merging cases",
         },
         |q, (a, _)| q.bind(*a),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Replaces the next dates of `cases` (`None`: of every case) with those in `next` (a
+/// case not in it has none).
+pub(super) async fn write_case_dates(
+    tx: &mut WriteTx,
+    backend: Backend,
+    cases: Option<&[CaseId]>,
+    next: &HashMap<CaseId, NaiveDate>,
+) -> Result<(), StoreError> {
+    match cases {
+        None => {
+            sqlx::query("DELETE FROM case_dates")
+                .execute(&mut **tx)
+                .await
+                .map_err(doing("clearing case dates"))?;
+        }
+        Some(cases) => {
+            let sql = format!(
+                "DELETE FROM case_dates WHERE case_id {}",
+                in_bound(backend, true)
+            );
+            for chunk in cases.chunks(PER_READ) {
+                sqlx::query(&sql)
+                    .bind(serde_json::to_string(chunk).unwrap_or_default())
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(doing("clearing case dates"))?;
+            }
+        }
+    }
+    let mut rows: Vec<(CaseId, String)> = match cases {
+        None => next.iter().map(|(c, d)| (*c, d.to_string())).collect(),
+        Some(cases) => cases
+            .iter()
+            .filter_map(|c| next.get(c).map(|d| (*c, d.to_string())))
+            .collect(),
+    };
+    rows.sort_unstable();
+    run_chunks(
+        tx,
+        backend,
+        &rows,
+        Insert {
+            head: "INSERT INTO case_dates (case_id, next_date)",
+            tail: "",
+            doing: "recording case dates",
+        },
+        |q, (c, d)| q.bind(*c).bind(d.as_str()),
     )
     .await?;
     Ok(())
