@@ -22,7 +22,7 @@ use super::reconcile::{params_of, settings_of};
 use super::settle::{plan_tickets, TicketCounts};
 use crate::config::Config;
 use crate::domain::{format_timestamp, now_local};
-use crate::store::cases::buckets::{Claim, RunTerms};
+use crate::store::cases::buckets::RunTerms;
 use crate::store::Actor;
 
 use crate::reconcile::{cases, prepare, Params, Persons};
@@ -165,7 +165,16 @@ async fn work_buckets(
         set.spawn(async move {
             let mut worked = 0;
             while let Some(claim) = store.claim_bucket(&run).await? {
-                work_bucket(&store, &params, claim, &actor).await?;
+                match work_bucket(&store, &params, &claim.cases, &actor).await {
+                    Ok((next_dates, outcome)) => {
+                        store.finish_bucket(claim, &next_dates, &outcome).await?
+                    }
+                    Err(e) => {
+                        // Let go of it now, not when the connection is next used.
+                        claim.release().await;
+                        return Err(e);
+                    }
+                }
                 worked += 1;
             }
             Ok::<_, StoreError>(worked)
@@ -178,19 +187,19 @@ async fn work_buckets(
     Ok(worked)
 }
 
-/// One claimed bucket: recomputed, its tickets' lifecycle applied, and finished with
-/// its cases' next dates and its outcome.
+/// One claimed bucket's cases: recomputed and their tickets' lifecycle applied; their
+/// next dates and the bucket's outcome (JSON), to finish it with.
 async fn work_bucket(
     store: &Store,
     params: &Params,
-    claim: Claim,
+    cases: &[CaseId],
     actor: &str,
-) -> Result<(), StoreError> {
-    let work = recompute_bucket(store, params, &claim.cases).await?;
+) -> Result<(HashMap<CaseId, NaiveDate>, String), StoreError> {
+    let work = recompute_bucket(store, params, cases).await?;
     let at = Instant::now();
     let plan = plan_tickets(
         store,
-        Some(&claim.cases),
+        Some(cases),
         work.drafts,
         &work.draft_cases,
         &work.voided,
@@ -211,13 +220,13 @@ async fn work_bucket(
         .collect();
     steps_ms.insert("settle".to_string(), at.elapsed().as_millis() as u64);
     let outcome = BucketOutcome {
-        cases: claim.cases.len() as u64,
+        cases: cases.len() as u64,
         registry: work.registry,
         tickets: plan.counts,
         steps_ms,
     };
     let text = serde_json::to_string(&outcome).unwrap_or_default();
-    store.finish_bucket(claim, &work.next_dates, &text).await
+    Ok((work.next_dates, text))
 }
 
 /// One bucket: its records read, reconciled, and its golden records written, compared

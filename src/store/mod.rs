@@ -6,11 +6,13 @@ mod access;
 mod api_queries;
 mod bulk;
 pub mod cases;
+mod copy;
 mod feeds;
 mod full_check;
 mod open;
 mod readiness;
 mod registry;
+mod registry_fresh;
 mod snapshot;
 mod tickets;
 mod verify;
@@ -94,6 +96,8 @@ pub struct Store {
     /// PostgreSQL: the connections that hold a run's lead and the buckets' claims
     /// (`cases::buckets`), apart from the pool their work uses.
     claims: Option<AnyPool>,
+    /// PostgreSQL: connections for `COPY` (`copy.rs`), which `Any` connections lack.
+    copy_pool: Option<sqlx::PgPool>,
     /// SQLite: the file a run's leader holds locked (`cases::buckets`); `None` for a
     /// database in memory.
     lead_file: Option<std::path::PathBuf>,
@@ -144,6 +148,9 @@ impl Store {
         self.pool.close().await;
         if let Some(claims) = &self.claims {
             claims.close().await;
+        }
+        if let Some(copy) = &self.copy_pool {
+            copy.close().await;
         }
         if let Some(writer) = &self.writer {
             let mut w = writer.lock().await;

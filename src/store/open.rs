@@ -88,6 +88,15 @@ impl Store {
                 .max_connections(CLAIMS)
                 .connect_lazy_with(options)
         });
+        let copy_pool = match backend {
+            Backend::Postgres => Some(
+                sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(2)
+                    .connect_lazy(&url)
+                    .map_err(open_err)?,
+            ),
+            Backend::Sqlite => None,
+        };
         let lead_file = match backend {
             Backend::Sqlite => sqlite_file(&url).map(|p| p.with_extension("lead")),
             Backend::Postgres => None,
@@ -97,6 +106,7 @@ impl Store {
             backend,
             writer,
             claims,
+            copy_pool,
             lead_file,
         })
     }

@@ -11,8 +11,9 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use super::cases::CaseId;
+use super::registry_fresh::copy_fresh_registry;
 use super::snapshot::{case_cell, text, Cell, TableRead};
-use super::{doing, run_chunks, Backend, Insert, Store, StoreError, CHUNK};
+use super::{doing, run_chunks, Insert, Store, StoreError, CHUNK};
 use crate::domain::hex;
 use crate::domain::TownshipCode;
 use crate::reconcile::{GoldenRecord, Persons, Unlinked};
@@ -235,7 +236,7 @@ fn digests_of<'a>(persons: &(impl Persons<'a> + ?Sized)) -> Vec<String> {
 
 /// The rows of one statement of golden records (by their place among `persons`),
 /// each with its stored text. A person without a digest yet gets one from that text.
-fn person_rows<'p, 'a: 'p>(
+pub(super) fn person_rows<'p, 'a: 'p>(
     persons: &'p (impl Persons<'a> + ?Sized),
     chunk: &[(usize, Option<&'p str>)],
 ) -> Vec<PersonInsert<'p>> {
@@ -263,14 +264,14 @@ fn person_rows<'p, 'a: 'p>(
 }
 
 /// A golden record on its way into `persons`.
-struct PersonInsert<'a> {
+pub(super) struct PersonInsert<'a> {
     /// The person's place among those written.
-    at: usize,
-    key: &'a str,
-    township: Option<TownshipCode>,
-    state: &'static str,
-    text: String,
-    digest: Cow<'a, str>,
+    pub at: usize,
+    pub key: &'a str,
+    pub township: Option<TownshipCode>,
+    pub state: &'static str,
+    pub text: String,
+    pub digest: Cow<'a, str>,
 }
 
 /// Which case each golden record and each record that denotes nobody came from, and
@@ -291,11 +292,11 @@ pub struct RegistryCases<'c> {
 }
 
 impl RegistryCases<'_> {
-    fn person(&self, at: usize) -> Option<CaseId> {
+    pub(super) fn person(&self, at: usize) -> Option<CaseId> {
         self.persons.get(at).copied().flatten()
     }
 
-    fn unlinked(&self, at: usize) -> Option<CaseId> {
+    pub(super) fn unlinked(&self, at: usize) -> Option<CaseId> {
         self.unlinked.get(at).copied().flatten()
     }
 }
@@ -325,9 +326,6 @@ const UNLINKED_CASES: TableRead = TableRead {
     by_rowid: false,
 };
 
-/// The golden records' case index, by which a run reads the golden records of some cases.
-const PERSONS_CASE_INDEX: &str = "CREATE INDEX persons_case ON persons (case_id)";
-
 impl Store {
     /// Brings the registry rows of some cases (`cases.scope`), or the whole registry,
     /// to the given content, writing only what differs.
@@ -344,6 +342,9 @@ impl Store {
         // for a person that changed (once for its digest, once for the statement),
         // and never kept for the whole registry.
         let empty = cases.fresh;
+        if let (true, Some(pool)) = (empty, &self.copy_pool) {
+            return copy_fresh_registry(pool, persons, unlinked, cases).await;
+        }
         let mut digests: Vec<String> = Vec::new();
         let mut stored: HashMap<String, (String, Option<CaseId>)> = HashMap::new();
         let mut stored_unlinked: HashMap<(String, String), (String, Option<CaseId>)> =
@@ -489,61 +490,6 @@ impl Store {
             None => self.read_table(t, each).await,
             Some(cases) => self.read_of_cases(t, cases, each).await,
         }
-    }
-
-    /// Whether the registry is empty, as before a first run: then every bucket writes
-    /// its rows as plain inserts, and the golden records' case index is dropped, to be
-    /// built once from all of them by [`Store::end_registry_writes`] (entered row by
-    /// row in case order it took ten seconds for a million). A registry that is not
-    /// empty gets its index back if a run stopped before building it.
-    pub async fn begin_registry_writes(&self) -> Result<bool, StoreError> {
-        let what = "looking for golden records";
-        let mut tx = self.begin_write(what).await?;
-        let mut empty = true;
-        for sql in [
-            "SELECT 1 FROM persons LIMIT 1",
-            "SELECT 1 FROM unlinked_records LIMIT 1",
-        ] {
-            empty &= sqlx::query(sql)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(doing(what))?
-                .is_none();
-        }
-        let index = match self.backend {
-            Backend::Sqlite => "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'persons_case'",
-            Backend::Postgres => "SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() AND indexname = 'persons_case'",
-        };
-        let indexed = sqlx::query(index)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(doing(what))?
-            .is_some();
-        let sql = match (empty, indexed) {
-            (true, true) => Some("DROP INDEX persons_case"),
-            (false, false) => Some(PERSONS_CASE_INDEX),
-            _ => None,
-        };
-        if let Some(sql) = sql {
-            sqlx::query(sql)
-                .execute(&mut *tx)
-                .await
-                .map_err(doing("setting up the golden records' case index"))?;
-        }
-        tx.commit(what).await?;
-        Ok(empty)
-    }
-
-    /// After a run's registry writes into an empty registry: builds the golden
-    /// records' case index that [`Store::begin_registry_writes`] dropped.
-    pub async fn end_registry_writes(&self, fresh: bool) -> Result<(), StoreError> {
-        if fresh {
-            sqlx::query(PERSONS_CASE_INDEX)
-                .execute(&self.pool)
-                .await
-                .map_err(doing("building the golden records' case index"))?;
-        }
-        Ok(())
     }
 
     /// Compares the stored registry with the given content, writing nothing: the

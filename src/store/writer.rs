@@ -69,6 +69,20 @@ impl WriteTx {
         }
     }
 
+    /// Rolls back now (dropping a transaction rolls it back too, but on a pooled
+    /// connection only when that connection is next used).
+    pub async fn rollback(mut self, what: &'static str) -> Result<(), StoreError> {
+        match self.inner.take() {
+            Some(TxInner::Pool(tx)) => tx.rollback().await.map_err(doing(what)),
+            Some(TxInner::Sqlite(mut w)) => {
+                let done = w.conn.execute("ROLLBACK").await.map_err(doing(what));
+                w.in_transaction = done.is_err();
+                done.map(drop)
+            }
+            None => Ok(()),
+        }
+    }
+
     fn conn(&mut self) -> &mut AnyConnection {
         match self
             .inner

@@ -107,6 +107,35 @@ async fn two_and_four_workers_write_exactly_what_one_writes() {
     }
 }
 
+/// Two stores of `city`, synced and reconciled as of its date, then every case made
+/// due; their config runs `workers` workers over buckets of one case.
+async fn twins_every_case_due(
+    city: &City,
+    backend: crate::helpers::Backend,
+    workers: usize,
+) -> Vec<(
+    TestDb,
+    std::path::PathBuf,
+    popsync::config::Config,
+    popsync::store::Store,
+)> {
+    let mut twins = Vec::new();
+    for _ in 0..2 {
+        let db = fresh_db(backend).await;
+        let (path, config) = city.config(&db, |t| {
+            format!("{t}\n[reconcile]\nworkers = {workers}\ncases_per_bucket = 1\n")
+        });
+        let store = open_store(&db).await;
+        sync_whole(&store, &config).await;
+        popsync::run::reconcile::run(&store, &config, city.as_of, "test")
+            .await
+            .unwrap();
+        store.make_every_case_due().await.unwrap();
+        twins.push((db, path, config, store));
+    }
+    twins
+}
+
 /// Two `popsync reconcile` processes started together on one database: one leads the
 /// run, the other (on PostgreSQL) works buckets of it while it waits, then leads a
 /// run of its own that finds nothing changed. Neither fails, and the store holds
@@ -117,17 +146,7 @@ async fn two_processes_on_one_database_share_a_run_instead_of_colliding() {
         let city = City::start(37, 500, popsync::sim::Faults::none()).await;
         let day = city.as_of + Duration::days(1);
         let mut dbs = Vec::new();
-        for _ in 0..2 {
-            let db = fresh_db(backend).await;
-            let (path, config) = city.config(&db, |t| {
-                format!("{t}\n[reconcile]\nworkers = 2\ncases_per_bucket = 1\n")
-            });
-            let store = open_store(&db).await;
-            sync_whole(&store, &config).await;
-            popsync::run::reconcile::run(&store, &config, city.as_of, "test")
-                .await
-                .unwrap();
-            store.make_every_case_due().await.unwrap();
+        for (db, path, _, store) in twins_every_case_due(&city, backend, 2).await {
             store.close().await;
             dbs.push((db, path));
         }
@@ -174,5 +193,79 @@ async fn two_processes_on_one_database_share_a_run_instead_of_colliding() {
             written(&together.0).await,
             "{backend:?}: two processes wrote other rows than one"
         );
+    }
+}
+
+/// On PostgreSQL a claim is a row lock held by an open transaction: while one worker
+/// holds a bucket another skips it, and a worker that dies (its connection gone) lets
+/// go of it at once. A run whose bucket was taken by a worker that then died waits,
+/// works that bucket itself, and writes what a run nobody disturbed writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_bucket_whose_worker_dies_is_worked_by_the_leader() {
+    if !backends().contains(&crate::helpers::Backend::Postgres) {
+        eprintln!("POPSYNC_TEST_DATABASE_URL is not set: skipped");
+        return;
+    }
+    let backend = crate::helpers::Backend::Postgres;
+    let city = City::start(41, 400, popsync::sim::Faults::none()).await;
+    let day = city.as_of + Duration::days(1);
+    let stores: Vec<_> = twins_every_case_due(&city, backend, 1)
+        .await
+        .into_iter()
+        .map(|(db, _, config, store)| (db, config, store))
+        .collect();
+    let (undisturbed, disturbed) = (&stores[0], &stores[1]);
+    popsync::run::reconcile::run(&undisturbed.2, &undisturbed.1, day, "test")
+        .await
+        .unwrap();
+
+    let leading = tokio::spawn({
+        let (store, config) = (disturbed.2.clone(), disturbed.1.clone());
+        async move { popsync::run::reconcile::run(&store, &config, day, "test").await }
+    });
+    // Another process: it claims a bucket of the run, holds it, and dies.
+    let other = open_store(&disturbed.0).await;
+    let terms = loop {
+        if let Some(terms) = other.open_run().await.unwrap() {
+            break terms;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    };
+    let held = other
+        .claim_bucket(&terms.run)
+        .await
+        .unwrap()
+        .expect("a bucket left to claim");
+    let next = other.claim_bucket(&terms.run).await.unwrap();
+    assert!(
+        next.as_ref().is_none_or(|c| c.bucket != held.bucket),
+        "a held bucket is skipped, never claimed twice"
+    );
+    if let Some(next) = next {
+        next.release().await;
+    }
+    // The leader works every other bucket, then waits for this one.
+    while other.buckets_left().await.unwrap() > 1 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(
+        !leading.is_finished(),
+        "the run waits for the bucket a worker holds"
+    );
+    drop(held);
+    other.close().await;
+    let run = leading.await.unwrap().unwrap();
+    assert_eq!(run.cases.cases_recomputed, {
+        let alone = undisturbed.2.recent_runs(1).await.unwrap();
+        alone[0].3["cases"]["cases_recomputed"].as_u64().unwrap()
+    });
+    assert_eq!(
+        written(&undisturbed.0).await,
+        written(&disturbed.0).await,
+        "the bucket let go of was worked, once"
+    );
+    for (_, _, store) in stores {
+        store.close().await;
     }
 }

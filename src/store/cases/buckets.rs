@@ -71,6 +71,19 @@ pub struct Claim {
     tx: Option<WriteTx>,
 }
 
+impl Claim {
+    /// Lets go of a bucket unfinished, for another worker to take: at once on
+    /// PostgreSQL (as when the process dies); on SQLite the bucket stays marked, and
+    /// the run fails with the error that stopped its worker.
+    pub async fn release(self) {
+        if let Some(tx) = self.tx {
+            if let Err(e) = tx.rollback("letting go of a bucket").await {
+                tracing::warn!(error = %e, "letting go of a bucket failed; it goes with the connection");
+            }
+        }
+    }
+}
+
 impl Store {
     /// Takes the lead of this database's reconciliation if no other process holds it.
     pub async fn try_lead(&self) -> Result<Option<Lead>, StoreError> {

@@ -14,7 +14,7 @@ mod records;
 mod write;
 
 pub use records::{CaseRecords, KeyCases};
-use write::{forget_logged, merge_cases, write_case_dates, write_cases};
+use write::{forget_logged, merge_cases, rebuild_cases_by_copy, write_case_dates, write_cases};
 
 use crate::reconcile::cases::{self as rules, CaseKey, Joiner, RecordKeys};
 use crate::store::bulk::{run_chunks, Insert};
@@ -526,16 +526,20 @@ impl Store {
         });
         records.set_cases(&cases);
 
-        let mut tx = self.begin_rebuild("building cases").await?;
-        for table in ["case_records", "case_keys", "case_merges", "case_dates"] {
-            sqlx::query(&format!("DELETE FROM {table}"))
-                .execute(&mut *tx)
-                .await
-                .map_err(doing("clearing cases"))?;
+        if let Some(pool) = &self.copy_pool {
+            rebuild_cases_by_copy(pool, &records, keys.pairs(), &seqs).await?;
+        } else {
+            let mut tx = self.begin_rebuild("building cases").await?;
+            for table in ["case_records", "case_keys", "case_merges", "case_dates"] {
+                sqlx::query(&format!("DELETE FROM {table}"))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(doing("clearing cases"))?;
+            }
+            write_cases(&mut tx, self.backend, &records, keys.pairs(), "").await?;
+            forget_logged(&mut tx, self.backend, &seqs).await?;
+            tx.commit("committing cases").await?;
         }
-        write_cases(&mut tx, self.backend, &records, keys.pairs(), "").await?;
-        forget_logged(&mut tx, self.backend, &seqs).await?;
-        tx.commit("committing cases").await?;
         let placement = Placement {
             records: cases.len(),
             merged: 0,

@@ -2,13 +2,72 @@
 //! change log's rows once placed.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 
 use chrono::NaiveDate;
 
 use super::{in_bound, CaseId, CaseRecords, PER_READ};
 use crate::reconcile::cases::CaseKey;
 use crate::store::bulk::{run_chunks, Insert};
+use crate::store::copy::{copy_rows, push_text};
 use crate::store::{doing, Backend, StoreError, WriteTx};
+
+/// Each record's `case_records` row, sorted: clustered by case, rows go in key order,
+/// each page filled once.
+pub(super) fn case_rows(records: &CaseRecords) -> Vec<(CaseId, i64, &str)> {
+    let mut rows: Vec<(CaseId, i64, &str)> = records
+        .cases()
+        .zip(records.record_keys())
+        .filter_map(|(c, (tbl, key))| Some((c?, tbl, key)))
+        .collect();
+    rows.sort_unstable();
+    rows.dedup();
+    rows
+}
+
+/// Replaces every case's rows and keys (`keys`, sorted) and forgets the log rows a
+/// rebuild read (`seqs`), in one transaction on PostgreSQL's own connection, by COPY.
+pub(super) async fn rebuild_cases_by_copy(
+    pool: &sqlx::PgPool,
+    records: &CaseRecords,
+    keys: &[(CaseKey, CaseId)],
+    seqs: &[i64],
+) -> Result<(), StoreError> {
+    let what = "building cases";
+    let mut tx = pool.begin().await.map_err(doing(what))?;
+    for table in ["case_records", "case_keys", "case_merges", "case_dates"] {
+        sqlx::query(&format!("DELETE FROM {table}"))
+            .execute(&mut *tx)
+            .await
+            .map_err(doing("clearing cases"))?;
+    }
+    let rows = case_rows(records);
+    copy_rows(
+        &mut tx,
+        "case_records (case_id, tbl, record_key)",
+        &rows,
+        |out, (c, t, k)| {
+            let _ = write!(out, "{c}\t{t}\t");
+            push_text(out, k);
+        },
+    )
+    .await?;
+    copy_rows(
+        &mut tx,
+        "case_keys (case_key, case_id)",
+        keys,
+        |out, (k, c)| {
+            let _ = write!(out, "{k}\t{c}");
+        },
+    )
+    .await?;
+    sqlx::query("DELETE FROM unplaced WHERE seq = ANY($1)")
+        .bind(seqs)
+        .execute(&mut *tx)
+        .await
+        .map_err(doing("forgetting placed records"))?;
+    tx.commit().await.map_err(doing("committing cases"))
+}
 
 /// Stores each record's case (`records`, every one in a case) and the keys' cases
 /// (`keys`, sorted);
@@ -20,14 +79,7 @@ pub(super) async fn write_cases(
     keys: &[(CaseKey, CaseId)],
     conflict: &str,
 ) -> Result<(), StoreError> {
-    let mut rows: Vec<(CaseId, i64, &str)> = records
-        .cases()
-        .zip(records.record_keys())
-        .filter_map(|(c, (tbl, key))| Some((c?, tbl, key)))
-        .collect();
-    // Clustered by case: rows go in key order, each page filled once.
-    rows.sort_unstable();
-    rows.dedup();
+    let rows = case_rows(records);
     run_chunks(
         tx,
         backend,
