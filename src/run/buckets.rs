@@ -22,12 +22,10 @@ use super::reconcile::{params_of, settings_of};
 use super::settle::{plan_tickets, TicketCounts};
 use crate::config::Config;
 use crate::domain::{format_timestamp, now_local};
-use crate::store::cases::buckets::RunTerms;
-use crate::store::Actor;
-
 use crate::reconcile::{cases, prepare, Params, Persons};
+use crate::store::cases::buckets::RunTerms;
 use crate::store::cases::{CaseId, CaseRecords, KeyCases, Which};
-use crate::store::{RegistryCases, RegistryWrite, Store, StoreError};
+use crate::store::{Actor, RegistryCases, RegistryWrite, Store, StoreError};
 use crate::tickets::{ticket_id, TicketDraft};
 
 /// What recomputing some cases gave: for their tickets' lifecycle and their dates.
@@ -43,7 +41,7 @@ pub(super) struct Recomputed {
     pub voided: HashSet<String>,
     /// Each case's next date on which time alone can change its outcome.
     pub next_dates: HashMap<CaseId, NaiveDate>,
-    /// Milliseconds per step, summed over the buckets (workers overlap them).
+    /// Milliseconds per step.
     pub steps_ms: BTreeMap<&'static str, u64>,
 }
 
@@ -126,23 +124,26 @@ pub(super) async fn recompute_due(
     Ok(all)
 }
 
+/// What helping another process's run came to.
+pub enum Help {
+    /// Buckets worked (none when no run had buckets left).
+    Worked(usize),
+    /// The run is under other settings (the leader's, given): not helped.
+    OtherSettings(String),
+}
+
 /// Helps the run another process leads on this database: works its buckets while one
-/// is left to claim, if the run's settings are this process's too. The buckets worked.
-pub async fn help(store: &Store, config: &Config, actor: &str) -> Result<usize, StoreError> {
+/// is left to claim, if the run's settings are this process's too.
+pub async fn help(store: &Store, config: &Config, actor: &str) -> Result<Help, StoreError> {
     let Some(terms) = store.open_run().await? else {
-        return Ok(0);
+        return Ok(Help::Worked(0));
     };
     let params = params_of(config, terms.as_of);
     if settings_of(&params) != terms.settings {
-        tracing::warn!(
-            theirs = %terms.settings,
-            ours = %settings_of(&params),
-            action = "give every popsync process on this database the same [reconcile] settings and version",
-            "another popsync process leads a reconciliation under other settings; not helping it"
-        );
-        return Ok(0);
+        return Ok(Help::OtherSettings(terms.settings));
     }
-    work_buckets(store, &params, &terms.run, config.reconcile.workers, actor).await
+    let worked = work_buckets(store, &params, &terms.run, config.reconcile.workers, actor).await?;
+    Ok(Help::Worked(worked))
 }
 
 /// Claims and works buckets of `run`, `workers` at once, until none is left to claim;
@@ -328,4 +329,50 @@ async fn recompute_records(
         next_dates,
         steps_ms,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A process whose settings are not the leader's claims none of its buckets: a
+    /// bucket recomputed under other grace periods would be wrong for that run.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_run_under_other_settings_is_not_helped() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("k"), "key").unwrap();
+        let db = format!("sqlite://{}", dir.path().join("p.db").display());
+        let toml = format!(
+            "[database]\nurl='{db}'\n[city]\ncounties=['349901']\n[feeds.mca]\nbase_url='https://127.0.0.1:1/'\napi_key_file='{}'\n",
+            dir.path().join("k").display()
+        );
+        let config = Config::from_toml(&toml, std::path::Path::new("t.toml"), &|_| None).unwrap();
+        let store = Store::open(&db).await.unwrap();
+        let as_of = NaiveDate::from_ymd_opt(2014, 9, 1).unwrap();
+        let ours = settings_of(&params_of(&config, as_of));
+        let terms = RunTerms {
+            run: "r".into(),
+            as_of,
+            settings: ours.replace("grace 30/", "grace 45/"),
+        };
+        assert_ne!(terms.settings, ours);
+        store.publish_buckets(&terms, &[&[1], &[2]]).await.unwrap();
+        match help(&store, &config, "test").await.unwrap() {
+            Help::OtherSettings(theirs) => assert_eq!(theirs, terms.settings),
+            Help::Worked(n) => panic!("helped with {n} buckets"),
+        }
+        assert_eq!(store.buckets_left().await.unwrap(), 2, "none claimed");
+        // Under the same settings it works them (the cases hold no records).
+        let same = RunTerms {
+            settings: ours,
+            ..terms
+        };
+        store.publish_buckets(&same, &[&[1], &[2]]).await.unwrap();
+        assert!(matches!(
+            help(&store, &config, "test").await.unwrap(),
+            Help::Worked(2)
+        ));
+        assert_eq!(store.buckets_left().await.unwrap(), 0);
+        store.close().await;
+    }
 }

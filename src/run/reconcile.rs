@@ -7,7 +7,7 @@ use std::time::Instant;
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use super::buckets::{help, recompute_due, recompute_every_case, Buckets};
+use super::buckets::{help, recompute_due, recompute_every_case, Buckets, Help};
 use super::events::ReconcileFinished;
 use super::settle::{plan_tickets, TicketCounts};
 use crate::config::{CityConfig, Config};
@@ -170,7 +170,7 @@ pub async fn run(
     actor: &str,
 ) -> Result<RunSummary, StoreError> {
     let mut helped = 0;
-    let mut said = false;
+    let (mut said, mut warned) = (false, false);
     loop {
         if let Some(lead) = store.try_lead().await? {
             if said {
@@ -190,9 +190,23 @@ pub async fn run(
             said = true;
         }
         if store.backend() == Backend::Postgres {
-            let worked = help(store, config, actor).await?;
-            metrics::counter!("popsync_reconcile_buckets_helped_total").increment(worked as u64);
-            helped += worked;
+            match help(store, config, actor).await? {
+                Help::Worked(worked) => {
+                    metrics::counter!("popsync_reconcile_buckets_helped_total")
+                        .increment(worked as u64);
+                    helped += worked;
+                }
+                Help::OtherSettings(theirs) if !warned => {
+                    tracing::warn!(
+                        theirs = %theirs,
+                        ours = %settings_of(&params_of(config, as_of)),
+                        action = "give every popsync process on this database the same [reconcile] settings and version",
+                        "another popsync process leads a reconciliation under other settings; not helping it"
+                    );
+                    warned = true;
+                }
+                Help::OtherSettings(_) => {}
+            }
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
