@@ -35,8 +35,13 @@ pub(super) async fn rebuild_cases_by_copy(
 ) -> Result<(), StoreError> {
     let what = "building cases";
     let mut tx = pool.begin().await.map_err(doing(what))?;
-    for table in ["case_records", "case_keys", "case_merges", "case_dates"] {
-        sqlx::query(&format!("DELETE FROM {table}"))
+    // Emptied, and the keys built once after the rows rather than entered row by row.
+    for sql in [
+        "TRUNCATE case_records, case_keys, case_merges, case_dates",
+        "ALTER TABLE case_records DROP CONSTRAINT case_records_pkey",
+        "ALTER TABLE case_keys DROP CONSTRAINT case_keys_pkey",
+    ] {
+        sqlx::query(sql)
             .execute(&mut *tx)
             .await
             .map_err(doing("clearing cases"))?;
@@ -61,6 +66,15 @@ pub(super) async fn rebuild_cases_by_copy(
         },
     )
     .await?;
+    for sql in [
+        "ALTER TABLE case_records ADD CONSTRAINT case_records_pkey PRIMARY KEY (case_id, tbl, record_key)",
+        "ALTER TABLE case_keys ADD CONSTRAINT case_keys_pkey PRIMARY KEY (case_key)",
+    ] {
+        sqlx::query(sql)
+            .execute(&mut *tx)
+            .await
+            .map_err(doing("indexing cases"))?;
+    }
     sqlx::query("DELETE FROM unplaced WHERE seq = ANY($1)")
         .bind(seqs)
         .execute(&mut *tx)
