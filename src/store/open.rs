@@ -98,7 +98,12 @@ impl Store {
             Backend::Sqlite => None,
         };
         let lead_file = match backend {
-            Backend::Sqlite => sqlite_file(&url).map(|p| p.with_extension("lead")),
+            // Named as SQLite names its `-wal` and `-shm` files: never the database itself.
+            Backend::Sqlite => sqlite_file(&url).map(|p| {
+                let mut name = p.into_os_string();
+                name.push("-lead");
+                std::path::PathBuf::from(name)
+            }),
             Backend::Postgres => None,
         };
         Ok(Store {

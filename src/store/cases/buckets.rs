@@ -11,6 +11,7 @@
 //! and the lead an exclusive lock on a file beside the database.
 
 use std::collections::HashMap;
+use std::os::unix::fs::OpenOptionsExt;
 
 use chrono::NaiveDate;
 use sqlx::Row;
@@ -99,10 +100,13 @@ impl Store {
         let Some(path) = &self.lead_file else {
             return Ok(Some(Lead(Held::Alone)));
         };
+        // Never through a link another user planted, and readable by popsync alone.
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(path)
             .map_err(|source| StoreError::LeadFile {
                 path: path.display().to_string(),
@@ -260,5 +264,41 @@ impl Store {
             .map_err(doing(what))?;
         tx.commit(what).await?;
         Ok(outcomes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// On SQLite one store at a time holds the lead, until it lets go; a lead file that
+    /// is a link (planted by another user) is refused, never locked through.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_sqlite_one_store_leads_and_a_planted_link_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("p.db").display());
+        let (a, b) = (
+            Store::open(&url).await.unwrap(),
+            Store::open(&url).await.unwrap(),
+        );
+        let lead = a.try_lead().await.unwrap().expect("the first leads");
+        assert!(b.try_lead().await.unwrap().is_none(), "the second waits");
+        lead.end().await;
+        let lead = b.try_lead().await.unwrap().expect("then the second leads");
+        lead.end().await;
+
+        let other = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", other.path().join("q.db").display());
+        let target = other.path().join("someone-elses");
+        std::fs::write(&target, "").unwrap();
+        std::os::unix::fs::symlink(&target, other.path().join("q.db-lead")).unwrap();
+        let store = Store::open(&url).await.unwrap();
+        assert!(matches!(
+            store.try_lead().await,
+            Err(StoreError::LeadFile { .. })
+        ));
+        for s in [a, b, store] {
+            s.close().await;
+        }
     }
 }
