@@ -18,7 +18,7 @@ use std::time::Instant;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use super::reconcile::{params_of, settings_of};
+use super::reconcile::{params_of, settings_of, Stopwatch};
 use super::settle::{plan_tickets, TicketCounts};
 use crate::config::Config;
 use crate::domain::{format_timestamp, now_local};
@@ -30,8 +30,6 @@ use crate::tickets::{ticket_id, TicketDraft};
 
 /// What recomputing some cases gave: for their tickets' lifecycle and their dates.
 pub(super) struct Recomputed {
-    /// Cases recomputed.
-    pub cases: usize,
     pub registry: RegistryWrite,
     /// The tickets the rules raise in those cases.
     pub drafts: Vec<TicketDraft>,
@@ -42,7 +40,7 @@ pub(super) struct Recomputed {
     /// Each case's next date on which time alone can change its outcome.
     pub next_dates: HashMap<CaseId, NaiveDate>,
     /// Milliseconds per step.
-    pub steps_ms: BTreeMap<&'static str, u64>,
+    pub steps_ms: BTreeMap<String, u64>,
 }
 
 /// How a run splits its recompute: buckets of `cases_per_bucket` cases, `workers` of
@@ -62,10 +60,7 @@ pub(super) async fn recompute_every_case(
     key_case: KeyCases,
     fresh: bool,
 ) -> Result<Recomputed, StoreError> {
-    let cases = key_case.cases();
-    let mut work = recompute_records(store, params, (records, key_case), None, fresh).await?;
-    work.cases = cases;
-    Ok(work)
+    recompute_records(store, params, (records, key_case), None, fresh).await
 }
 
 /// What one bucket did, kept with it (as JSON) until the leader sums the run's.
@@ -212,13 +207,9 @@ async fn work_bucket(
         now: &now,
     };
     store
-        .apply_ticket_changes(&plan.changes, &plan.stamps(), &actor, None)
+        .apply_ticket_changes(&plan.changes, &plan.stamps, &actor, None)
         .await?;
-    let mut steps_ms: BTreeMap<String, u64> = work
-        .steps_ms
-        .into_iter()
-        .map(|(step, ms)| (step.to_string(), ms))
-        .collect();
+    let mut steps_ms = work.steps_ms;
     steps_ms.insert("settle".to_string(), at.elapsed().as_millis() as u64);
     let outcome = BucketOutcome {
         cases: cases.len() as u64,
@@ -243,7 +234,7 @@ async fn recompute_bucket(
     let load_ms = at.elapsed().as_millis() as u64;
     let mut work =
         recompute_records(store, params, (records, key_case), Some(bucket), false).await?;
-    work.steps_ms.insert("load", load_ms);
+    work.steps_ms.insert("load".to_string(), load_ms);
     Ok(work)
 }
 
@@ -257,17 +248,9 @@ async fn recompute_records(
     scope: Option<&[CaseId]>,
     fresh: bool,
 ) -> Result<Recomputed, StoreError> {
-    let mut steps_ms = BTreeMap::new();
-    let mut lap = {
-        let mut at = Instant::now();
-        move |steps: &mut BTreeMap<&'static str, u64>, step: &'static str| {
-            let now = Instant::now();
-            steps.insert(step, now.duration_since(at).as_millis() as u64);
-            at = now;
-        }
-    };
+    let mut sw = Stopwatch::new();
     let prepared = crate::parallel::off_the_runtime(|| prepare(&records.snap, params));
-    lap(&mut steps_ms, "reconcile");
+    sw.lap("reconcile");
     // The rules raise tickets on a thread of their own while this one plans the
     // golden records and writes them: the rules never wait for the store, nor the
     // registry for the rules.
@@ -301,8 +284,8 @@ async fn recompute_records(
         ))
     });
     let registry = registry?;
-    lap(&mut steps_ms, "registry");
-    steps_ms.insert("rules", rules_took.as_millis() as u64);
+    sw.lap("registry");
+    sw.1.insert("rules".to_string(), rules_took.as_millis() as u64);
     let voided = prepared.voided_certificates();
     drop(prepared);
     let next_dates = records.next_dates(
@@ -321,13 +304,12 @@ async fn recompute_records(
         })
         .collect();
     Ok(Recomputed {
-        cases: 0,
         registry,
         drafts,
         draft_cases,
         voided,
         next_dates,
-        steps_ms,
+        steps_ms: sw.1,
     })
 }
 

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::buckets::{help, recompute_due, recompute_every_case, Buckets, Help};
 use super::events::ReconcileFinished;
-use super::settle::{plan_tickets, TicketCounts};
+use super::settle::{add_came, add_counts, plan_tickets, TicketCounts};
 use crate::config::{CityConfig, Config};
 use crate::domain::{format_timestamp, now_local};
 use crate::reconcile::Params;
@@ -54,7 +54,7 @@ pub struct RunSummary {
     pub registry: RegistryWrite,
     /// How much of the city the run placed and recomputed.
     pub cases: CasesWork,
-    pub steps_ms: BTreeMap<&'static str, u64>,
+    pub steps_ms: BTreeMap<String, u64>,
     /// The run's inputs: source version, as-of date, parameters and popsync version.
     pub inputs: String,
     /// Set when the inputs were those of this earlier run, so nothing was recomputed.
@@ -96,15 +96,10 @@ impl RunSummary {
 
     /// Adds what some ticket changes did to the run's counts.
     fn add_tickets(&mut self, t: &TicketCounts) {
-        let mut all = TicketCounts {
-            total: std::mem::take(&mut self.total),
-            by_kind: std::mem::take(&mut self.by_kind),
-            by_township: std::mem::take(&mut self.by_township),
-            came: std::mem::take(&mut self.came),
-        };
-        all.add(t);
-        (self.total, self.by_kind, self.by_township, self.came) =
-            (all.total, all.by_kind, all.by_township, all.came);
+        self.total.add(&t.total);
+        add_counts(&mut self.by_kind, &t.by_kind);
+        add_counts(&mut self.by_township, &t.by_township);
+        add_came(&mut self.came, &t.came);
     }
 
     /// Counts the tickets open after the run that it neither opened nor reopened as
@@ -135,22 +130,29 @@ impl RunSummary {
     }
 
     /// The step that took longest, for the log line.
-    pub fn slowest_step(&self) -> (&'static str, u64) {
+    pub fn slowest_step(&self) -> (&str, u64) {
         self.steps_ms
             .iter()
             .max_by_key(|(_, v)| **v)
-            .map(|(k, v)| (*k, *v))
+            .map(|(k, v)| (k.as_str(), *v))
             .unwrap_or(("none", 0))
     }
 }
 
-struct Stopwatch(Instant, BTreeMap<&'static str, u64>);
+/// Milliseconds per step of a run (or a bucket), each step timed from the last lap.
+pub(super) struct Stopwatch(Instant, pub BTreeMap<String, u64>);
 
 impl Stopwatch {
-    fn lap(&mut self, step: &'static str) {
+    pub fn new() -> Stopwatch {
+        Stopwatch(Instant::now(), BTreeMap::new())
+    }
+
+    pub fn lap(&mut self, step: &str) {
         let now = Instant::now();
-        self.1
-            .insert(step, now.duration_since(self.0).as_millis() as u64);
+        self.1.insert(
+            step.to_string(),
+            now.duration_since(self.0).as_millis() as u64,
+        );
         self.0 = now;
     }
 }
@@ -221,7 +223,7 @@ async fn lead_run(
 ) -> Result<RunSummary, StoreError> {
     let started_at = format_timestamp(now_local());
     let t0 = Instant::now();
-    let mut sw = Stopwatch(Instant::now(), BTreeMap::new());
+    let mut sw = Stopwatch::new();
     let params = params_of(config, as_of);
     // Read before the snapshot: a commit that lands while this run reads moves the
     // version on, and the next run recomputes.
@@ -261,12 +263,11 @@ async fn lead_run(
     };
     summary.set_open(done.open, &config.city);
     summary.count_still_open();
-    let stamps: Vec<(&str, CaseId)> = done.stamps.iter().map(|(t, c)| (t.as_str(), *c)).collect();
     let summary = record_run(
         store,
         summary,
         &done.changes,
-        &stamps,
+        &done.stamps,
         actor,
         &started_at,
         (t0, sw),
@@ -301,6 +302,7 @@ async fn every_case(
     let fresh = store.begin_registry_writes().await?;
     let (records, keys, placement) = store.build_cases().await?;
     sw.lap("load");
+    let cases = keys.cases();
     let work = recompute_every_case(store, params, records, keys, fresh).await?;
     store.end_registry_writes(fresh).await?;
     sw.1.extend(work.steps_ms);
@@ -311,7 +313,7 @@ async fn every_case(
     summary.cases = CasesWork {
         records_placed: placement.records as u64,
         cases_merged: 0,
-        cases_recomputed: work.cases as u64,
+        cases_recomputed: cases as u64,
         every_case: true,
     };
     summary.add_tickets(&plan.counts);
@@ -340,14 +342,10 @@ async fn cases_due(
         workers: config.reconcile.workers,
         cases_per_bucket: config.reconcile.cases_per_bucket,
     };
-    let fresh = store.begin_registry_writes().await?;
+    // Its golden records' case index stands: only a run that recomputes every case
+    // drops it, and until such a run ends every run recomputes every case.
     let done = recompute_due(store, params, terms, &due, split, actor).await?;
-    store.end_registry_writes(fresh).await?;
-    for (step, ms) in done.steps_ms {
-        if let Some(step) = BUCKET_STEPS.iter().find(|s| **s == step) {
-            sw.1.insert(step, ms);
-        }
-    }
+    sw.1.extend(done.steps_ms);
     sw.lap("recompute");
     summary.registry = done.registry;
     summary.cases = CasesWork {
@@ -366,16 +364,13 @@ async fn cases_due(
     })
 }
 
-/// The steps a bucket times, as its outcome names them.
-const BUCKET_STEPS: [&str; 5] = ["load", "reconcile", "registry", "rules", "settle"];
-
 /// Applies the ticket changes and stores the run with its summary and each
 /// township's burn-down point, in one transaction; logs the run's one INFO line.
 async fn record_run(
     store: &Store,
     mut summary: RunSummary,
     changes: &[Change],
-    stamps: &[(&str, CaseId)],
+    stamps: &[(String, CaseId)],
     actor: &str,
     started_at: &str,
     (t0, mut sw): (Instant, Stopwatch),

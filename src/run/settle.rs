@@ -22,7 +22,7 @@ pub struct Counts {
 }
 
 impl Counts {
-    fn add(&mut self, o: &Counts) {
+    pub(super) fn add(&mut self, o: &Counts) {
         self.opened += o.opened;
         self.still_open += o.still_open;
         self.reopened += o.reopened;
@@ -89,19 +89,28 @@ impl TicketCounts {
 
     pub(super) fn add(&mut self, o: &TicketCounts) {
         self.total.add(&o.total);
-        for (into, from) in [
-            (&mut self.by_kind, &o.by_kind),
-            (&mut self.by_township, &o.by_township),
-        ] {
-            for (k, c) in from {
-                into.entry(k.clone()).or_default().add(c);
-            }
-        }
-        for (township, kinds) in &o.came {
-            let into = self.came.entry(township.clone()).or_default();
-            for (kind, n) in kinds {
-                *into.entry(kind.clone()).or_default() += n;
-            }
+        add_counts(&mut self.by_kind, &o.by_kind);
+        add_counts(&mut self.by_township, &o.by_township);
+        add_came(&mut self.came, &o.came);
+    }
+}
+
+/// Adds counts per kind (or per township) into others.
+pub(super) fn add_counts(into: &mut BTreeMap<String, Counts>, from: &BTreeMap<String, Counts>) {
+    for (k, c) in from {
+        into.entry(k.clone()).or_default().add(c);
+    }
+}
+
+/// Adds tickets opened or reopened per township and kind into others.
+pub(super) fn add_came(
+    into: &mut BTreeMap<String, BTreeMap<String, u64>>,
+    from: &BTreeMap<String, BTreeMap<String, u64>>,
+) {
+    for (township, kinds) in from {
+        let into = into.entry(township.clone()).or_default();
+        for (kind, n) in kinds {
+            *into.entry(kind.clone()).or_default() += n;
         }
     }
 }
@@ -114,12 +123,6 @@ pub(super) struct TicketPlan {
     /// The tickets whose case changed (or that are new), and the case each now has.
     pub stamps: Vec<(String, CaseId)>,
     pub counts: TicketCounts,
-}
-
-impl TicketPlan {
-    pub fn stamps(&self) -> Vec<(&str, CaseId)> {
-        self.stamps.iter().map(|(t, c)| (t.as_str(), *c)).collect()
-    }
 }
 
 /// Plans the tickets of `scope` (`None`: every ticket) against `drafts`, each draft's

@@ -341,12 +341,12 @@ impl Store {
     pub async fn apply_ticket_changes(
         &self,
         changes: &[Change],
-        stamps: &[(&str, CaseId)],
+        stamps: &[(String, CaseId)],
         actor: &Actor<'_>,
         run: Option<&RunRecord<'_>>,
     ) -> Result<Option<i64>, StoreError> {
         // New tickets carry their case from the start; others are stamped below.
-        let stamp_of: HashMap<&str, CaseId> = stamps.iter().copied().collect();
+        let stamp_of: HashMap<&str, _> = stamps.iter().map(|(t, c)| (t.as_str(), *c)).collect();
         // New tickets and their first events go in multi-row statements: a first
         // run opens tens of thousands.
         let opened: Vec<OpenedRow> = changes
@@ -473,8 +473,8 @@ impl Store {
             opened.iter().map(|o| o.ticket_id).collect();
         let restamped: Vec<(&str, CaseId)> = stamps
             .iter()
-            .filter(|(t, _)| !opened_ids.contains(t))
-            .copied()
+            .filter(|(t, _)| !opened_ids.contains(t.as_str()))
+            .map(|(t, c)| (t.as_str(), *c))
             .collect();
         run_chunks(
             &mut tx,

@@ -288,10 +288,7 @@ async fn a_pull_logs_exactly_the_records_it_changes_for_the_next_run() {
             rows
         };
         let store = open_store(&db).await;
-        let sync = || async {
-            sync_whole(&store, &config).await;
-        };
-        sync().await;
+        sync_whole(&store, &config).await;
         assert_eq!(
             logged().await,
             [],
@@ -302,7 +299,7 @@ async fn a_pull_logs_exactly_the_records_it_changes_for_the_next_run() {
             .unwrap();
         assert!(first.cases.every_case && first.cases.records_placed > 0);
 
-        sync().await;
+        sync_whole(&store, &config).await;
         assert_eq!(
             logged().await,
             [],
@@ -314,7 +311,7 @@ async fn a_pull_logs_exactly_the_records_it_changes_for_the_next_run() {
             .state
             .pis_update(&person, "xm", "改名字")
             .unwrap();
-        sync().await;
+        sync_whole(&store, &config).await;
         assert_eq!(logged().await, [(5, person.clone())], "{backend:?}");
         let next = popsync::run::reconcile::run(&store, &config, city.as_of, "test")
             .await
@@ -336,11 +333,8 @@ async fn a_run_cut_short_leaves_its_work_to_the_next() {
         let db = fresh_db(backend).await;
         let (path, config) = city.config(&db, |t| t);
         let store = open_store(&db).await;
-        let sync = || async {
-            sync_whole(&store, &config).await;
-        };
         let run = || popsync::run::reconcile::run(&store, &config, city.as_of, "test");
-        sync().await;
+        sync_whole(&store, &config).await;
         run().await.unwrap();
 
         // A department's edit is pulled; a run places it and stops there.
@@ -349,7 +343,7 @@ async fn a_run_cut_short_leaves_its_work_to_the_next() {
             .state
             .pis_update(&person, "xm", "改名字")
             .unwrap();
-        sync().await;
+        sync_whole(&store, &config).await;
         assert_eq!(store.place_records().await.unwrap().records, 1);
         let next = run().await.unwrap();
         assert_eq!(next.cases.records_placed, 0, "{backend:?}: placed before");

@@ -18,6 +18,7 @@ use sqlx::Row;
 
 use super::write::write_case_dates;
 use super::CaseId;
+use crate::store::bulk::{run_chunks, Insert};
 use crate::store::{doing, Store, StoreError, WriteTx};
 
 /// The advisory lock a run's leader holds on PostgreSQL ("popsync" in ASCII).
@@ -95,7 +96,12 @@ impl Store {
                 .await
                 .and_then(|r| r.try_get(0))
                 .map_err(doing("taking the lead of a run"))?;
-            return Ok(held.then_some(Lead(Held::Postgres(tx))));
+            if !held {
+                // Not left idle in a transaction until the connection is next used.
+                tx.rollback("taking the lead of a run").await?;
+                return Ok(None);
+            }
+            return Ok(Some(Lead(Held::Postgres(tx))));
         }
         let Some(path) = &self.lead_file else {
             return Ok(Some(Lead(Held::Alone)));
@@ -133,19 +139,39 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(doing("publishing buckets"))?;
-        for (at, cases) in buckets.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO reconcile_buckets (bucket, run, cases, as_of, settings) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(at as i64)
-            .bind(terms.run.as_str())
-            .bind(serde_json::to_string(cases).unwrap_or_default())
-            .bind(terms.as_of.to_string())
-            .bind(terms.settings.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(doing("publishing buckets"))?;
-        }
+        let (run, as_of) = (terms.run.as_str(), terms.as_of.to_string());
+        let rows: Vec<(i64, &str, String, &str, &str)> = buckets
+            .iter()
+            .enumerate()
+            .map(|(at, cases)| {
+                let cases = serde_json::to_string(cases).unwrap_or_default();
+                (
+                    at as i64,
+                    run,
+                    cases,
+                    as_of.as_str(),
+                    terms.settings.as_str(),
+                )
+            })
+            .collect();
+        run_chunks(
+            &mut tx,
+            self.backend,
+            &rows,
+            Insert {
+                head: "INSERT INTO reconcile_buckets (bucket, run, cases, as_of, settings)",
+                tail: "",
+                doing: "publishing buckets",
+            },
+            |q, (at, run, cases, as_of, settings)| {
+                q.bind(*at)
+                    .bind(*run)
+                    .bind(cases.as_str())
+                    .bind(*as_of)
+                    .bind(*settings)
+            },
+        )
+        .await?;
         tx.commit("publishing buckets").await
     }
 
@@ -179,6 +205,10 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(doing(what))?;
+                if row.is_none() {
+                    tx.rollback(what).await?;
+                    return Ok(None);
+                }
                 (row, Some(tx))
             }
             None => {

@@ -36,16 +36,16 @@ pub(super) async fn rebuild_cases_by_copy(
     let what = "building cases";
     let mut tx = pool.begin().await.map_err(doing(what))?;
     // Emptied, and the keys built once after the rows rather than entered row by row.
-    for sql in [
-        "TRUNCATE case_records, case_keys, case_merges, case_dates",
-        "ALTER TABLE case_records DROP CONSTRAINT case_records_pkey",
-        "ALTER TABLE case_keys DROP CONSTRAINT case_keys_pkey",
-    ] {
-        sqlx::query(sql)
-            .execute(&mut *tx)
-            .await
-            .map_err(doing("clearing cases"))?;
-    }
+    execute_each(
+        &mut tx,
+        &[
+            "TRUNCATE case_records, case_keys, case_merges, case_dates",
+            "ALTER TABLE case_records DROP CONSTRAINT case_records_pkey",
+            "ALTER TABLE case_keys DROP CONSTRAINT case_keys_pkey",
+        ],
+        "clearing cases",
+    )
+    .await?;
     let rows = case_rows(records);
     copy_rows(
         &mut tx,
@@ -66,21 +66,36 @@ pub(super) async fn rebuild_cases_by_copy(
         },
     )
     .await?;
-    for sql in [
-        "ALTER TABLE case_records ADD CONSTRAINT case_records_pkey PRIMARY KEY (case_id, tbl, record_key)",
-        "ALTER TABLE case_keys ADD CONSTRAINT case_keys_pkey PRIMARY KEY (case_key)",
-    ] {
-        sqlx::query(sql)
-            .execute(&mut *tx)
-            .await
-            .map_err(doing("indexing cases"))?;
-    }
+    execute_each(
+        &mut tx,
+        &[
+            "ALTER TABLE case_records ADD CONSTRAINT case_records_pkey PRIMARY KEY (case_id, tbl, record_key)",
+            "ALTER TABLE case_keys ADD CONSTRAINT case_keys_pkey PRIMARY KEY (case_key)",
+        ],
+        "indexing cases",
+    )
+    .await?;
     sqlx::query("DELETE FROM unplaced WHERE seq = ANY($1)")
         .bind(seqs)
         .execute(&mut *tx)
         .await
         .map_err(doing("forgetting placed records"))?;
     tx.commit().await.map_err(doing("committing cases"))
+}
+
+/// Runs each statement in turn on a PostgreSQL connection.
+async fn execute_each(
+    conn: &mut sqlx::PgConnection,
+    sqls: &[&str],
+    what: &'static str,
+) -> Result<(), StoreError> {
+    for sql in sqls {
+        sqlx::query(sql)
+            .execute(&mut *conn)
+            .await
+            .map_err(doing(what))?;
+    }
+    Ok(())
 }
 
 /// Stores each record's case (`records`, every one in a case) and the keys' cases
