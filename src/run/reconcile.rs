@@ -342,8 +342,9 @@ async fn cases_due(
         workers: config.reconcile.workers,
         cases_per_bucket: config.reconcile.cases_per_bucket,
     };
-    // Its golden records' case index stands: only a run that recomputes every case
-    // drops it, and until such a run ends every run recomputes every case.
+    // The golden records' case index stands: only a run that recomputes every case
+    // drops it (into an empty registry) and builds it again; one cut short leaves the
+    // cases to be rebuilt, and the next such run builds the index if it is missing.
     let done = recompute_due(store, params, terms, &due, split, actor).await?;
     sw.1.extend(done.steps_ms);
     sw.lap("recompute");
