@@ -212,6 +212,14 @@ pub struct RecordKeys {
 }
 
 impl RecordKeys {
+    /// No records yet.
+    pub fn empty() -> RecordKeys {
+        RecordKeys {
+            keys: Vec::new(),
+            starts: vec![0],
+        }
+    }
+
     pub fn of(s: &Snapshot) -> RecordKeys {
         let n = s.psb.len()
             + s.marriages.len()
@@ -223,18 +231,30 @@ impl RecordKeys {
             keys: Vec::with_capacity(n * 3),
             starts: Vec::with_capacity(n + 1),
         };
-        let mut push = |ks: Vec<CaseKey>| {
-            out.starts.push(out.keys.len());
-            out.keys.extend(ks);
-        };
-        s.psb.iter().for_each(|r| push(psb_keys(r)));
-        s.marriages.iter().for_each(|r| push(marriage_keys(r)));
-        s.cremations.iter().for_each(|r| push(cremation_keys(r)));
-        s.births.iter().for_each(|r| push(birth_keys(r)));
-        s.deaths.iter().for_each(|r| push(death_keys(r)));
-        s.pis.iter().for_each(|r| push(pis_keys(r)));
-        out.starts.push(out.keys.len());
+        out.starts.push(0);
+        s.psb.iter().for_each(|r| out.push(psb_keys(r)));
+        s.marriages.iter().for_each(|r| out.push(marriage_keys(r)));
+        s.cremations
+            .iter()
+            .for_each(|r| out.push(cremation_keys(r)));
+        s.births.iter().for_each(|r| out.push(birth_keys(r)));
+        s.deaths.iter().for_each(|r| out.push(death_keys(r)));
+        s.pis.iter().for_each(|r| out.push(pis_keys(r)));
         out
+    }
+
+    /// Numbers the next record, with its keys.
+    pub fn push(&mut self, keys: Vec<CaseKey>) {
+        self.keys.extend(keys);
+        self.starts.push(self.keys.len());
+    }
+
+    /// Numbers `other`'s records after these.
+    pub fn append(&mut self, other: RecordKeys) {
+        let offset = self.keys.len();
+        self.keys.extend(other.keys);
+        self.starts
+            .extend(other.starts[1..].iter().map(|s| s + offset));
     }
 
     /// How many records.

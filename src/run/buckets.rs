@@ -24,8 +24,9 @@ use crate::config::Config;
 use crate::domain::{format_timestamp, now_local};
 use crate::reconcile::{cases, prepare, Params, Persons};
 use crate::store::cases::buckets::RunTerms;
+use crate::store::cases::spilled::{SpilledBucket, SpilledCases};
 use crate::store::cases::{CaseId, CaseRecords, KeyCases, Which};
-use crate::store::{Actor, RegistryCases, RegistryWrite, Store, StoreError};
+use crate::store::{Actor, RegistryCases, RegistrySpill, RegistryWrite, Store, StoreError};
 use crate::tickets::{ticket_id, TicketDraft};
 
 /// What recomputing some cases gave: for their tickets' lifecycle and their dates.
@@ -60,7 +61,61 @@ pub(super) async fn recompute_every_case(
     key_case: KeyCases,
     fresh: bool,
 ) -> Result<Recomputed, StoreError> {
-    recompute_records(store, params, (records, key_case), None, fresh).await
+    let into = fresh.then_some(None);
+    recompute_records(store, params, (records, key_case), None, into).await
+}
+
+/// Recomputes every case of a first run from its spill (`Store::spill_cases`), bucket
+/// by bucket, `workers` at once: each bucket's cases, golden records, tickets and
+/// dates are written as it is worked. Every bucket is this process's: the files are
+/// on this machine.
+pub(super) async fn recompute_spilled(
+    store: &Store,
+    params: &Params,
+    mut spilled: SpilledCases,
+    workers: usize,
+    actor: &str,
+) -> Result<BucketOutcome, StoreError> {
+    let buckets = std::mem::take(&mut spilled.buckets);
+    let registry = spilled.registry.take().map(std::sync::Arc::new);
+    let queue = std::sync::Arc::new(std::sync::Mutex::new(buckets.into_iter()));
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..workers.max(1) {
+        let (store, params, actor, queue, registry) = (
+            store.clone(),
+            params.clone(),
+            actor.to_string(),
+            queue.clone(),
+            registry.clone(),
+        );
+        set.spawn(async move {
+            let mut done = BucketOutcome::default();
+            loop {
+                let next = queue.lock().map(|mut q| q.next()).unwrap_or(None);
+                let Some(bucket) = next else {
+                    return Ok::<_, StoreError>(done);
+                };
+                let from = Source::Spilled(&bucket, registry.as_deref());
+                let (next_dates, outcome) =
+                    work_bucket(&store, &params, &bucket.cases, &actor, from).await?;
+                store.write_bucket_dates(&bucket.cases, &next_dates).await?;
+                done.add(outcome);
+            }
+        });
+    }
+    let mut all = BucketOutcome::default();
+    while let Some(joined) = set.join_next().await {
+        all.add(joined.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?);
+    }
+    store.end_spilled_cases().await?;
+    if let Some(registry) = registry {
+        let at = Instant::now();
+        store.merge_spilled_registry(&registry).await?;
+        all.steps_ms
+            .insert("merge".to_string(), at.elapsed().as_millis() as u64);
+    }
+    drop(spilled);
+    Ok(all)
 }
 
 /// What one bucket did, kept with it (as JSON) until the leader sums the run's.
@@ -161,9 +216,10 @@ async fn work_buckets(
         set.spawn(async move {
             let mut worked = 0;
             while let Some(claim) = store.claim_bucket(&run).await? {
-                match work_bucket(&store, &params, &claim.cases, &actor).await {
+                match work_bucket(&store, &params, &claim.cases, &actor, Source::Stored).await {
                     Ok((next_dates, outcome)) => {
-                        store.finish_bucket(claim, &next_dates, &outcome).await?
+                        let text = serde_json::to_string(&outcome).unwrap_or_default();
+                        store.finish_bucket(claim, &next_dates, &text).await?
                     }
                     Err(e) => {
                         // Let go of it now, not when the connection is next used.
@@ -183,15 +239,26 @@ async fn work_buckets(
     Ok(worked)
 }
 
-/// One claimed bucket's cases: recomputed and their tickets' lifecycle applied; their
-/// next dates and the bucket's outcome (JSON), to finish it with.
+/// Where a bucket's records are read from.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    /// The database, by case.
+    Stored,
+    /// A first run's spill file, whose cases are stored as the bucket is worked, into
+    /// an empty registry (on SQLite through a spill of golden records of its own).
+    Spilled(&'a SpilledBucket, Option<&'a RegistrySpill>),
+}
+
+/// One bucket's cases: recomputed and their tickets' lifecycle applied; their next
+/// dates and the bucket's outcome, to finish it with.
 async fn work_bucket(
     store: &Store,
     params: &Params,
     cases: &[CaseId],
     actor: &str,
-) -> Result<(HashMap<CaseId, NaiveDate>, String), StoreError> {
-    let work = recompute_bucket(store, params, cases).await?;
+    from: Source<'_>,
+) -> Result<(HashMap<CaseId, NaiveDate>, BucketOutcome), StoreError> {
+    let work = recompute_bucket(store, params, cases, from).await?;
     let at = Instant::now();
     let plan = plan_tickets(
         store,
@@ -217,36 +284,45 @@ async fn work_bucket(
         tickets: plan.counts,
         steps_ms,
     };
-    let text = serde_json::to_string(&outcome).unwrap_or_default();
-    Ok((work.next_dates, text))
+    Ok((work.next_dates, outcome))
 }
 
 /// One bucket: its records read, reconciled, and its golden records written, compared
-/// with those stored (never as plain inserts: a bucket cut short is worked again).
+/// with those stored (never as plain inserts: a bucket cut short is worked again),
+/// or, from a first run's spill, inserted into the empty registry.
 async fn recompute_bucket(
     store: &Store,
     params: &Params,
     bucket: &[CaseId],
+    from: Source<'_>,
 ) -> Result<Recomputed, StoreError> {
     let at = Instant::now();
-    let records = store.read_cases(Which::Cases(bucket)).await?;
+    let (records, into) = match from {
+        Source::Stored => (store.read_cases(Which::Cases(bucket)).await?, None),
+        Source::Spilled(spilled, registry) => {
+            let records = store.read_spilled(spilled).await?;
+            store.write_spilled_cases(&records).await?;
+            (records, Some(registry))
+        }
+    };
     let key_case = records.keyed_cases();
     let load_ms = at.elapsed().as_millis() as u64;
     let mut work =
-        recompute_records(store, params, (records, key_case), Some(bucket), false).await?;
+        recompute_records(store, params, (records, key_case), Some(bucket), into).await?;
     work.steps_ms.insert("load".to_string(), load_ms);
     Ok(work)
 }
 
 /// Some cases' records, reconciled, their golden records written (`scope`: those of
-/// which cases, `None` every case's): what the run needs for the tickets and the
-/// cases' dates.
+/// which cases, `None` every case's; `into`: `Some` when the registry was empty as the
+/// run began, with the spill its golden records wait in on SQLite): what the run needs
+/// for the tickets and the cases' dates.
 async fn recompute_records(
     store: &Store,
     params: &Params,
     (records, key_case): (CaseRecords, KeyCases),
     scope: Option<&[CaseId]>,
-    fresh: bool,
+    into: Option<Option<&RegistrySpill>>,
 ) -> Result<Recomputed, StoreError> {
     let mut sw = Stopwatch::new();
     let prepared = crate::parallel::off_the_runtime(|| prepare(&records.snap, params));
@@ -265,7 +341,8 @@ async fn recompute_records(
                 .map(|u| records.case_of_record(u.record.source, &u.record.key))
                 .collect(),
             scope,
-            fresh,
+            fresh: into.is_some(),
+            spill: into.flatten(),
         };
         // A golden record or a record that denotes nobody without a case would be
         // out of every later run's reach.

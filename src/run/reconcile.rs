@@ -7,7 +7,7 @@ use std::time::Instant;
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use super::buckets::{help, recompute_due, recompute_every_case, Buckets, Help};
+use super::buckets::{help, recompute_due, recompute_every_case, recompute_spilled, Buckets, Help};
 use super::events::ReconcileFinished;
 use super::settle::{add_came, add_counts, plan_tickets, TicketCounts};
 use crate::config::{CityConfig, Config};
@@ -243,8 +243,12 @@ async fn lead_run(
         }
     }
     let mut summary = RunSummary::empty(as_of, inputs);
+    let split = Buckets {
+        workers: config.reconcile.workers,
+        cases_per_bucket: config.reconcile.cases_per_bucket,
+    };
     let done = if every {
-        every_case(store, &params, &mut summary, &mut sw).await?
+        every_case(store, &params, split, &mut summary, &mut sw, actor).await?
     } else {
         let terms = RunTerms {
             run: format!("{started_at} {}", std::process::id()),
@@ -253,7 +257,7 @@ async fn lead_run(
         };
         cases_due(
             store,
-            config,
+            split,
             (&params, &terms),
             &mut summary,
             &mut sw,
@@ -291,15 +295,43 @@ struct Recomputation {
     next_dates: Option<HashMap<CaseId, NaiveDate>>,
 }
 
-/// Builds every case afresh from every record and recomputes them in memory as one
-/// piece, planning every ticket at once.
+/// Builds every case afresh from every record and recomputes them. Into an empty
+/// registry with no tickets (a first run) the records are spilled to files and
+/// recomputed bucket by bucket, as a run of due cases is; otherwise they are
+/// recomputed in memory as one piece, planning every ticket at once, because the
+/// golden records and tickets stored carry the cases of the last build, which a
+/// bucket of the new cases cannot trust.
 async fn every_case(
     store: &Store,
     params: &Params,
+    split: Buckets,
     summary: &mut RunSummary,
     sw: &mut Stopwatch,
+    actor: &str,
 ) -> Result<Recomputation, StoreError> {
     let fresh = store.begin_registry_writes().await?;
+    if fresh && !store.has_tickets().await? {
+        let spilled = store.spill_cases(split.cases_per_bucket).await?;
+        sw.lap("spill");
+        summary.cases = CasesWork {
+            records_placed: spilled.records as u64,
+            cases_merged: 0,
+            cases_recomputed: spilled.cases as u64,
+            every_case: true,
+        };
+        let done = recompute_spilled(store, params, spilled, split.workers, actor).await?;
+        store.end_registry_writes(fresh).await?;
+        sw.1.extend(done.steps_ms);
+        sw.lap("recompute");
+        summary.registry = done.registry;
+        summary.add_tickets(&done.tickets);
+        return Ok(Recomputation {
+            changes: Vec::new(),
+            stamps: Vec::new(),
+            open: store.open_by_township().await?,
+            next_dates: None,
+        });
+    }
     let (records, keys, placement) = store.build_cases().await?;
     sw.lap("load");
     let cases = keys.cases();
@@ -329,7 +361,7 @@ async fn every_case(
 /// by bucket (`terms`: the run as its buckets are published).
 async fn cases_due(
     store: &Store,
-    config: &Config,
+    split: Buckets,
     (params, terms): (&Params, &RunTerms),
     summary: &mut RunSummary,
     sw: &mut Stopwatch,
@@ -338,10 +370,6 @@ async fn cases_due(
     let placement = store.place_records().await?;
     let due = store.cases_due(terms.as_of).await?;
     sw.lap("place");
-    let split = Buckets {
-        workers: config.reconcile.workers,
-        cases_per_bucket: config.reconcile.cases_per_bucket,
-    };
     // The golden records' case index stands: only a run that recomputes every case
     // drops it (into an empty registry) and builds it again; one cut short leaves the
     // cases to be rebuilt, and the next such run builds the index if it is missing.

@@ -13,7 +13,9 @@ mod open;
 mod readiness;
 mod registry;
 mod registry_fresh;
+mod registry_spill;
 mod snapshot;
+mod spill;
 mod tickets;
 mod verify;
 mod writer;
@@ -23,6 +25,7 @@ pub use feeds::{CommitStats, FeedStatusRow};
 pub use full_check::FullCheckRow;
 pub use readiness::RunRecord;
 pub use registry::{LinkRow, PersonRow, RegistryCases, RegistryComparison, RegistryWrite};
+pub use registry_spill::RegistrySpill;
 pub use tickets::{Actor, Assignment, OwnerFilter, TicketEventRow, TicketFilter};
 pub use verify::{StoredRecord, VerifyCounts, VerifyRow};
 
@@ -63,6 +66,12 @@ pub enum StoreError {
     Corrupt { what: &'static str, detail: String },
     #[error("no table holds records of stream {0:?}")]
     UnknownStream(String),
+    #[error("cannot write or read {path}, where a first run keeps the records while it builds the cases")]
+    Spill {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot lock {path}, the file that says which process leads reconciliation")]
     LeadFile {
         path: String,

@@ -12,6 +12,7 @@ use sqlx::Row;
 
 use super::cases::CaseId;
 use super::registry_fresh::copy_fresh_registry;
+use super::registry_spill::RegistrySpill;
 use super::snapshot::{case_cell, text, Cell, TableRead};
 use super::{doing, run_chunks, Insert, Store, StoreError, CHUNK};
 use crate::domain::hex;
@@ -289,6 +290,9 @@ pub struct RegistryCases<'c> {
     /// The registry was empty when the run began (`Store::begin_fresh_registry`): every
     /// row is new, so nothing stored is read and rows go in as plain inserts.
     pub fresh: bool,
+    /// A first run's bucket on SQLite: its golden records go to a file, merged into
+    /// the registry in key order once every bucket is done (`registry_spill`).
+    pub spill: Option<&'c RegistrySpill>,
 }
 
 impl RegistryCases<'_> {
@@ -378,36 +382,42 @@ impl Store {
                 .map(|(at, d)| (at, Some(d.as_str())))
                 .collect()
         };
-        // Stored text is built a statement's worth at a time, never for the whole
-        // registry at once, and the next statement's while SQLite runs this one.
-        let mut chunks = changed.chunks(CHUNK);
-        let mut next = chunks.next().map(|c| person_rows(persons, c));
-        while let Some(rows) = next.take() {
-            let insert = Insert {
-                head: "INSERT INTO persons (person_key, township, state, record, digest, case_id)",
-                tail: if empty {
-                    ""
-                } else {
-                    "ON CONFLICT (person_key) DO UPDATE SET township = excluded.township,
-                     state = excluded.state, record = excluded.record, digest = excluded.digest,
-                     case_id = excluded.case_id"
-                },
-                doing: "writing golden records",
-            };
-            // `join!` polls the statement first, which hands it to the driver.
-            let (written, following) = tokio::join!(
-                run_chunks(&mut tx, self.backend, &rows, insert, |q, p| {
-                    q.bind(p.key)
-                        .bind(p.township.as_ref().map(|t| t.as_str()))
-                        .bind(p.state)
-                        .bind(p.text.as_str())
-                        .bind(p.digest.as_ref())
-                        .bind(cases.person(p.at))
-                }),
-                async { chunks.next().map(|c| person_rows(persons, c)) }
-            );
-            write.persons_written += written?;
-            next = following;
+        if let (true, Some(spill)) = (empty, cases.spill) {
+            write.persons_written +=
+                crate::parallel::off_the_runtime(|| spill.persons(persons, cases))?;
+        } else {
+            // Stored text is built a statement's worth at a time, never for the whole
+            // registry at once, and the next statement's while SQLite runs this one.
+            let mut chunks = changed.chunks(CHUNK);
+            let mut next = chunks.next().map(|c| person_rows(persons, c));
+            while let Some(rows) = next.take() {
+                let insert = Insert {
+                    head:
+                        "INSERT INTO persons (person_key, township, state, record, digest, case_id)",
+                    tail: if empty {
+                        ""
+                    } else {
+                        "ON CONFLICT (person_key) DO UPDATE SET township = excluded.township,
+                         state = excluded.state, record = excluded.record, digest = excluded.digest,
+                         case_id = excluded.case_id"
+                    },
+                    doing: "writing golden records",
+                };
+                // `join!` polls the statement first, which hands it to the driver.
+                let (written, following) = tokio::join!(
+                    run_chunks(&mut tx, self.backend, &rows, insert, |q, p| {
+                        q.bind(p.key)
+                            .bind(p.township.as_ref().map(|t| t.as_str()))
+                            .bind(p.state)
+                            .bind(p.text.as_str())
+                            .bind(p.digest.as_ref())
+                            .bind(cases.person(p.at))
+                    }),
+                    async { chunks.next().map(|c| person_rows(persons, c)) }
+                );
+                write.persons_written += written?;
+                next = following;
+            }
         }
         // A row read by its case goes only if it still carries that case: after a
         // rebuild, another bucket may have written the person with its new case.

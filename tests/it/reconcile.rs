@@ -129,7 +129,14 @@ async fn a_city_with_every_kind_injected_gives_exactly_the_expected_tickets() {
         let (run_id, _, _, stored) = store.recent_runs(1).await.unwrap().remove(0);
         assert_eq!(run_id, first.run_id);
         assert_eq!(stored["run_id"], first.run_id);
-        for step in ["load", "reconcile", "registry", "rules", "plan", "tickets"] {
+        for step in [
+            "load",
+            "reconcile",
+            "registry",
+            "rules",
+            "settle",
+            "tickets",
+        ] {
             assert!(
                 stored["steps_ms"][step].is_u64(),
                 "{backend:?} step {step}: {stored}"

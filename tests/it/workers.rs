@@ -107,6 +107,81 @@ async fn two_and_four_workers_write_exactly_what_one_writes() {
     }
 }
 
+/// A first run into an empty store reads the city once, spills its records to files
+/// bucket by bucket and works the buckets (`store::cases::spilled`). It must leave
+/// exactly what the whole city recomputed in memory leaves: the full check (which
+/// recomputes in memory) finds it equal, and a rebuild of every case in memory the
+/// same day changes no row, not even a ticket's history. The spill files are gone, and
+/// so is one a killed run left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_run_from_spilled_buckets_leaves_what_a_rebuild_in_memory_leaves() {
+    for backend in backends() {
+        let city = City::start(37, 500, popsync::sim::Faults::none()).await;
+        let db = fresh_db(backend).await;
+        let (_, config) = city.config(&db, |t| {
+            format!("{t}\n[reconcile]\nworkers = 2\ncases_per_bucket = 13\n")
+        });
+        let store = open_store(&db).await;
+        sync_whole(&store, &config).await;
+        // A spill left by a run that was killed goes with the next one.
+        let dir = db
+            .url
+            .strip_prefix("sqlite://")
+            .map(|file| std::path::Path::new(file).parent().unwrap().to_path_buf());
+        if let Some(dir) = &dir {
+            std::fs::create_dir(dir.join("popsync-cases-killed")).unwrap();
+            std::fs::write(dir.join("popsync-cases-killed/table-0"), "x").unwrap();
+        }
+        let first = popsync::run::reconcile::run(&store, &config, city.as_of, "test")
+            .await
+            .unwrap();
+        assert!(first.cases.every_case);
+        assert!(
+            first.cases.cases_recomputed > 2 * 13,
+            "{backend:?}: more buckets than workers"
+        );
+        assert!(
+            first.steps_ms.contains_key("settle"),
+            "{backend:?}: worked in buckets"
+        );
+        let check = popsync::run::full_check::full_check(&store, &config, None)
+            .await
+            .unwrap();
+        assert!(check.equal, "{backend:?}: {}", check.render_text());
+        let spilled = written(&db).await;
+        assert!(spilled.iter().any(|r| r.contains("|open|")), "{backend:?}");
+
+        store.recompute_every_case().await.unwrap();
+        let rebuilt = popsync::run::reconcile::run(&store, &config, city.as_of, "test")
+            .await
+            .unwrap();
+        assert!(rebuilt.cases.every_case && rebuilt.steps_ms.contains_key("plan"));
+        let differing: Vec<_> = spilled
+            .iter()
+            .zip(written(&db).await)
+            .filter(|(a, b)| *a != b)
+            .take(5)
+            .collect();
+        assert!(
+            differing.is_empty(),
+            "{backend:?}: the rebuild in memory changed {differing:?}"
+        );
+        if let Some(dir) = &dir {
+            let left: Vec<_> = std::fs::read_dir(dir)
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .filter(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .starts_with("popsync-cases-")
+                })
+                .collect();
+            assert!(left.is_empty(), "spill left behind: {left:?}");
+        }
+        store.close().await;
+    }
+}
+
 /// Two stores of `city`, synced and reconciled as of its date, then every case made
 /// due; their config runs `workers` workers over buckets of one case.
 async fn twins_every_case_due(

@@ -11,12 +11,18 @@ use sqlx::Row;
 pub(crate) mod buckets;
 pub(crate) mod log;
 mod records;
+pub mod spilled;
 mod write;
 
 pub use records::{CaseRecords, KeyCases};
-use write::{forget_logged, merge_cases, rebuild_cases_by_copy, write_case_dates, write_cases};
+use write::{
+    empty_cases, forget_logged, merge_cases, rebuild_cases_by_copy, write_case_dates, write_cases,
+};
 
 use crate::reconcile::cases::{self as rules, CaseKey, Joiner, RecordKeys};
+use crate::records::{
+    BirthCertificate, Cremation, DeathCertificate, Marriage, PisRecord, PsbEvent,
+};
 use crate::store::bulk::{run_chunks, Insert};
 use crate::store::snapshot::{birth_col, cremation_col, death_col, marriage_col, pis_col, psb_col};
 use crate::store::snapshot::{
@@ -121,6 +127,89 @@ fn json_rows(backend: Backend, columns: &str, from: &str) -> String {
     }
 }
 
+/// Each record's case when cases are built afresh from `keys`, and every key's case.
+fn fresh_key_cases(keys: &RecordKeys) -> (Vec<CaseId>, KeyCases) {
+    let cases = rules::fresh_cases(keys);
+    let pairs: Vec<(CaseKey, CaseId)> = (0..keys.len())
+        .flat_map(|i| keys.of_record(i).iter().map(move |&k| (k, i)))
+        .map(|(k, i)| (k, cases[i]))
+        .collect();
+    (cases, KeyCases::new(pairs))
+}
+
+/// Records with their cases as a read meets them, table by table, in any order.
+#[derive(Default)]
+pub(super) struct Gathered {
+    psb: Vec<(PsbEvent, Option<CaseId>)>,
+    marriages: Vec<(Marriage, Option<CaseId>)>,
+    cremations: Vec<(Cremation, Option<CaseId>)>,
+    births: Vec<(BirthCertificate, Option<CaseId>)>,
+    deaths: Vec<(DeathCertificate, Option<CaseId>)>,
+    pis: Vec<(PisRecord, Option<CaseId>)>,
+}
+
+impl Gathered {
+    /// Adds a row of table `tbl` (as `case_records` numbers tables), its case last.
+    pub(super) fn push(&mut self, tbl: u8, r: &[Cell<'_>]) -> Result<(), StoreError> {
+        match tbl {
+            0 => self
+                .psb
+                .push((psb_record(r)?, case_cell(r, psb_col::case_id)?)),
+            1 => self
+                .marriages
+                .push((marriages_record(r)?, case_cell(r, marriage_col::case_id)?)),
+            2 => self
+                .cremations
+                .push((cremations_record(r)?, case_cell(r, cremation_col::case_id)?)),
+            3 => self
+                .births
+                .push((births_record(r)?, case_cell(r, birth_col::case_id)?)),
+            4 => self
+                .deaths
+                .push((deaths_record(r)?, case_cell(r, death_col::case_id)?)),
+            5 => self
+                .pis
+                .push((pis_record(r)?, case_cell(r, pis_col::case_id)?)),
+            _ => {
+                return Err(StoreError::Corrupt {
+                    what: "record table number",
+                    detail: tbl.to_string(),
+                })
+            }
+        }
+        Ok(())
+    }
+
+    /// The records, each table in a snapshot's order (reconciliation's output must not
+    /// depend on where rows lie in the file).
+    pub(super) fn into_records(self) -> CaseRecords {
+        let Gathered {
+            mut psb,
+            mut marriages,
+            mut cremations,
+            mut births,
+            mut deaths,
+            mut pis,
+        } = self;
+        psb.sort_unstable_by(|a, b| a.0.lsh.cmp(&b.0.lsh));
+        pis.sort_by_cached_key(|r| r.0.person_id.clone());
+        marriages.sort_unstable_by(|a, b| a.0.reg_no.cmp(&b.0.reg_no));
+        cremations.sort_unstable_by(|a, b| a.0.cert_no.cmp(&b.0.cert_no));
+        births
+            .sort_unstable_by(|a, b| (&a.0.cert_no, a.0.version).cmp(&(&b.0.cert_no, b.0.version)));
+        deaths
+            .sort_unstable_by(|a, b| (&a.0.cert_no, a.0.version).cmp(&(&b.0.cert_no, b.0.version)));
+        let mut out = CaseRecords::default();
+        (out.snap.psb, out.psb) = psb.into_iter().unzip();
+        (out.snap.pis, out.pis) = pis.into_iter().unzip();
+        (out.snap.marriages, out.marriages) = marriages.into_iter().unzip();
+        (out.snap.cremations, out.cremations) = cremations.into_iter().unzip();
+        (out.snap.births, out.births) = births.into_iter().unzip();
+        (out.snap.deaths, out.deaths) = deaths.into_iter().unzip();
+        out
+    }
+}
+
 impl Store {
     /// What the cases were last computed under; `None` before any run built them.
     pub async fn case_state(&self) -> Result<Option<CaseState>, StoreError> {
@@ -208,13 +297,16 @@ impl Store {
         sql: impl Fn(&CaseTable) -> String,
         lists: &[String],
     ) -> Result<CaseRecords, StoreError> {
-        let mut psb = Vec::new();
-        let mut marriages = Vec::new();
-        let mut cremations = Vec::new();
-        let mut births = Vec::new();
-        let mut deaths = Vec::new();
-        let mut pis = Vec::new();
+        let mut read = Gathered::default();
         let sqls: Vec<String> = TABLES.iter().map(&sql).collect();
+        let Gathered {
+            psb,
+            marriages,
+            cremations,
+            births,
+            deaths,
+            pis,
+        } = &mut read;
         macro_rules! table {
             ($t:expr, $out:ident, $convert:ident, $col:ident) => {
                 self.read_lists(&sqls[$t], lists, |r| {
@@ -233,24 +325,7 @@ impl Store {
                 table!(4, deaths, deaths_record, death_col).await
             }
         )?;
-        // The same order as a snapshot's (reconciliation's output must not depend on
-        // where rows lie in the file).
-        psb.sort_unstable_by(|a, b| a.0.lsh.cmp(&b.0.lsh));
-        pis.sort_by_cached_key(|r| r.0.person_id.clone());
-        marriages.sort_unstable_by(|a, b| a.0.reg_no.cmp(&b.0.reg_no));
-        cremations.sort_unstable_by(|a, b| a.0.cert_no.cmp(&b.0.cert_no));
-        births
-            .sort_unstable_by(|a, b| (&a.0.cert_no, a.0.version).cmp(&(&b.0.cert_no, b.0.version)));
-        deaths
-            .sort_unstable_by(|a, b| (&a.0.cert_no, a.0.version).cmp(&(&b.0.cert_no, b.0.version)));
-        let mut out = CaseRecords::default();
-        (out.snap.psb, out.psb) = psb.into_iter().unzip();
-        (out.snap.pis, out.pis) = pis.into_iter().unzip();
-        (out.snap.marriages, out.marriages) = marriages.into_iter().unzip();
-        (out.snap.cremations, out.cremations) = cremations.into_iter().unzip();
-        (out.snap.births, out.births) = births.into_iter().unzip();
-        (out.snap.deaths, out.deaths) = deaths.into_iter().unzip();
-        Ok(out)
+        Ok(read.into_records())
     }
 
     /// Runs `sql` once per JSON list bound as `$1`, each answer one JSON array of rows.
@@ -490,15 +565,14 @@ impl Store {
         })
     }
 
-    /// Builds every case afresh from all the records: reads them, joins them, and
-    /// replaces the stored cases. The records stored meanwhile stay logged for the
-    /// next run. The records come back with their cases, for the run to recompute.
-    pub async fn build_cases(&self) -> Result<(CaseRecords, KeyCases, Placement), StoreError> {
-        // From here on every stored record is logged, and until this run has computed
-        // the cases it builds, the next run builds them again (no settings match '').
-        // A write that stored records unlogged has committed before this commits: on
-        // SQLite it held the one writer; on PostgreSQL it holds `case_state` in share
-        // mode, which this insert waits for (`write_batches`).
+    /// Marks the cases as being built (until a run has computed what it builds, the
+    /// next run builds them again: no settings match ''), and reads the log of records
+    /// stored since the last run: the rows a build may forget.
+    async fn start_building_cases(&self) -> Result<Vec<i64>, StoreError> {
+        // From here on every stored record is logged. A write that stored records
+        // unlogged has committed before this commits: on SQLite it held the one
+        // writer; on PostgreSQL it holds `case_state` in share mode, which this insert
+        // waits for (`write_batches`).
         let mut tx = self.begin_write("starting to build cases").await?;
         sqlx::query(
             "INSERT INTO case_state (id, settings, as_of) VALUES (1, '', '')
@@ -509,33 +583,28 @@ impl Store {
         .map_err(doing("starting to build cases"))?;
         tx.commit("starting to build cases").await?;
         // The log next: a record stored after it was read stays logged even if the
-        // records read below include it.
-        let seqs: Vec<i64> = sqlx::query_scalar("SELECT seq FROM unplaced")
+        // records read after this include it.
+        sqlx::query_scalar("SELECT seq FROM unplaced")
             .fetch_all(&self.pool)
             .await
-            .map_err(doing("reading the records stored since the last run"))?;
+            .map_err(doing("reading the records stored since the last run"))
+    }
+
+    /// Builds every case afresh from all the records: reads them, joins them, and
+    /// replaces the stored cases. The records stored meanwhile stay logged for the
+    /// next run. The records come back with their cases, for the run to recompute.
+    pub async fn build_cases(&self) -> Result<(CaseRecords, KeyCases, Placement), StoreError> {
+        let seqs = self.start_building_cases().await?;
         let mut records = self.read_cases(Which::All).await?;
-        let (cases, keys) = crate::parallel::off_the_runtime(|| {
-            let keys = RecordKeys::of(&records.snap);
-            let cases = rules::fresh_cases(&keys);
-            let pairs: Vec<(CaseKey, CaseId)> = (0..keys.len())
-                .flat_map(|i| keys.of_record(i).iter().map(move |&k| (k, i)))
-                .map(|(k, i)| (k, cases[i]))
-                .collect();
-            (cases, KeyCases::new(pairs))
-        });
+        let (cases, keys) =
+            crate::parallel::off_the_runtime(|| fresh_key_cases(&RecordKeys::of(&records.snap)));
         records.set_cases(&cases);
 
         if let Some(pool) = &self.copy_pool {
             rebuild_cases_by_copy(pool, &records, keys.pairs(), &seqs).await?;
         } else {
             let mut tx = self.begin_rebuild("building cases").await?;
-            for table in ["case_records", "case_keys", "case_merges", "case_dates"] {
-                sqlx::query(&format!("DELETE FROM {table}"))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(doing("clearing cases"))?;
-            }
+            empty_cases(&mut tx).await?;
             write_cases(&mut tx, self.backend, &records, keys.pairs(), "").await?;
             forget_logged(&mut tx, self.backend, &seqs).await?;
             tx.commit("committing cases").await?;

@@ -35,20 +35,57 @@ pub(super) async fn rebuild_cases_by_copy(
 ) -> Result<(), StoreError> {
     let what = "building cases";
     let mut tx = pool.begin().await.map_err(doing(what))?;
-    // Emptied, and the keys built once after the rows rather than entered row by row.
+    empty_cases_for_copy(&mut tx, keys, seqs).await?;
+    copy_case_records(&mut tx, records).await?;
+    index_copied_cases(&mut tx).await?;
+    tx.commit().await.map_err(doing("committing cases"))
+}
+
+/// Empties the case tables on PostgreSQL, their keys dropped until
+/// [`index_copied_cases`] (built once after the rows rather than entered row by row),
+/// stores the keys' cases (`keys`, sorted) by COPY, and forgets the log rows a rebuild
+/// read (`seqs`).
+pub(super) async fn empty_cases_for_copy(
+    conn: &mut sqlx::PgConnection,
+    keys: &[(CaseKey, CaseId)],
+    seqs: &[i64],
+) -> Result<(), StoreError> {
     execute_each(
-        &mut tx,
+        conn,
         &[
             "TRUNCATE case_records, case_keys, case_merges, case_dates",
-            "ALTER TABLE case_records DROP CONSTRAINT case_records_pkey",
-            "ALTER TABLE case_keys DROP CONSTRAINT case_keys_pkey",
+            // A first run cut short between its buckets left them dropped.
+            "ALTER TABLE case_records DROP CONSTRAINT IF EXISTS case_records_pkey",
+            "ALTER TABLE case_keys DROP CONSTRAINT IF EXISTS case_keys_pkey",
         ],
         "clearing cases",
     )
     .await?;
+    copy_rows(
+        conn,
+        "case_keys (case_key, case_id)",
+        keys,
+        |out, (k, c)| {
+            let _ = write!(out, "{k}\t{c}");
+        },
+    )
+    .await?;
+    sqlx::query("DELETE FROM unplaced WHERE seq = ANY($1)")
+        .bind(seqs)
+        .execute(&mut *conn)
+        .await
+        .map_err(doing("forgetting placed records"))?;
+    Ok(())
+}
+
+/// Stores each record's case by COPY, into tables [`empty_cases_for_copy`] emptied.
+pub(super) async fn copy_case_records(
+    conn: &mut sqlx::PgConnection,
+    records: &CaseRecords,
+) -> Result<(), StoreError> {
     let rows = case_rows(records);
     copy_rows(
-        &mut tx,
+        conn,
         "case_records (case_id, tbl, record_key)",
         &rows,
         |out, (c, t, k)| {
@@ -57,30 +94,20 @@ pub(super) async fn rebuild_cases_by_copy(
         },
     )
     .await?;
-    copy_rows(
-        &mut tx,
-        "case_keys (case_key, case_id)",
-        keys,
-        |out, (k, c)| {
-            let _ = write!(out, "{k}\t{c}");
-        },
-    )
-    .await?;
+    Ok(())
+}
+
+/// Builds the case tables' keys that [`empty_cases_for_copy`] dropped.
+pub(super) async fn index_copied_cases(conn: &mut sqlx::PgConnection) -> Result<(), StoreError> {
     execute_each(
-        &mut tx,
+        conn,
         &[
             "ALTER TABLE case_records ADD CONSTRAINT case_records_pkey PRIMARY KEY (case_id, tbl, record_key)",
             "ALTER TABLE case_keys ADD CONSTRAINT case_keys_pkey PRIMARY KEY (case_key)",
         ],
         "indexing cases",
     )
-    .await?;
-    sqlx::query("DELETE FROM unplaced WHERE seq = ANY($1)")
-        .bind(seqs)
-        .execute(&mut *tx)
-        .await
-        .map_err(doing("forgetting placed records"))?;
-    tx.commit().await.map_err(doing("committing cases"))
+    .await
 }
 
 /// Runs each statement in turn on a PostgreSQL connection.
@@ -108,6 +135,17 @@ pub(super) async fn write_cases(
     keys: &[(CaseKey, CaseId)],
     conflict: &str,
 ) -> Result<(), StoreError> {
+    write_case_records(tx, backend, records, conflict).await?;
+    write_case_keys(tx, backend, keys, conflict).await
+}
+
+/// Stores each record's case (`conflict`: the statement's tail).
+pub(super) async fn write_case_records(
+    tx: &mut WriteTx,
+    backend: Backend,
+    records: &CaseRecords,
+    conflict: &str,
+) -> Result<(), StoreError> {
     let rows = case_rows(records);
     run_chunks(
         tx,
@@ -121,6 +159,16 @@ pub(super) async fn write_cases(
         |q, (c, t, k)| q.bind(*c).bind(*t).bind(*k),
     )
     .await?;
+    Ok(())
+}
+
+/// Stores each key's case (`keys`, sorted: B-tree pages fill one after another).
+pub(super) async fn write_case_keys(
+    tx: &mut WriteTx,
+    backend: Backend,
+    keys: &[(CaseKey, CaseId)],
+    conflict: &str,
+) -> Result<(), StoreError> {
     run_chunks(
         tx,
         backend,
@@ -133,6 +181,17 @@ pub(super) async fn write_cases(
         |q, (k, c)| q.bind(*k).bind(*c),
     )
     .await?;
+    Ok(())
+}
+
+/// Empties every case table (a rebuild's first step on SQLite).
+pub(super) async fn empty_cases(tx: &mut WriteTx) -> Result<(), StoreError> {
+    for table in ["case_records", "case_keys", "case_merges", "case_dates"] {
+        sqlx::query(&format!("DELETE FROM {table}"))
+            .execute(&mut **tx)
+            .await
+            .map_err(doing("clearing cases"))?;
+    }
     Ok(())
 }
 

@@ -1,0 +1,344 @@
+//! A first run's cases, built with the city's records on disk rather than in memory:
+//! the run's peak memory is one bucket per worker, not the city (docs/decisions.md,
+//! "The first run, bucket by bucket").
+//!
+//! Every table is read once, in the order its rows lie in the file. Each row's keys are
+//! kept (eight bytes each) and the row itself is spilled to a file of its table
+//! (`store::spill`). The keys join the records into cases, as `build_cases` joins them;
+//! the cases are cut into buckets of neighbouring case numbers; and one pass over the
+//! table files writes each row, now with its case, to the file of its bucket. A worker
+//! then reads one bucket's file as it would read the bucket's records from the
+//! database, in a fraction of the time: one sequential read, where the database looks
+//! every record up by its case.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+
+use super::write::{
+    copy_case_records, empty_cases, empty_cases_for_copy, forget_logged, index_copied_cases,
+    write_case_dates, write_case_keys, write_case_records,
+};
+use super::{fresh_key_cases, CaseId, CaseRecords, Gathered};
+use crate::reconcile::cases::{self as rules, CaseKey, RecordKeys};
+use crate::store::snapshot::{
+    births_record, cremations_record, deaths_record, marriages_record, pis_record, psb_record,
+    Cell, BIRTHS, CREMATIONS, DEATHS, MARRIAGES, PIS, PSB,
+};
+use crate::store::spill;
+use crate::store::{doing, Backend, RegistrySpill, Store, StoreError};
+
+/// At most this many buckets (open files, while rows are sorted into them): a larger
+/// city gets larger buckets.
+const MOST_BUCKETS: usize = 256;
+
+/// Tables in `case_records`' numbering, as the spill files are numbered.
+const TABLE_COUNT: usize = 6;
+
+/// The city's records spilled to files, bucket by bucket, their cases built. The files
+/// go with this value.
+pub struct SpilledCases {
+    /// Removed, with every file in it, when this is dropped.
+    _dir: tempfile::TempDir,
+    pub buckets: Vec<SpilledBucket>,
+    /// Records read.
+    pub records: usize,
+    /// Cases built.
+    pub cases: usize,
+    /// SQLite: where the buckets' golden records wait to be merged in key order.
+    pub registry: Option<RegistrySpill>,
+}
+
+/// One bucket's file and its cases (neighbouring case numbers, in order).
+pub struct SpilledBucket {
+    path: PathBuf,
+    pub cases: Vec<CaseId>,
+}
+
+fn spill_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Spill {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// One table's rows on their way to its spill file, and their keys.
+struct TableSpill {
+    path: PathBuf,
+    out: BufWriter<File>,
+    row: Vec<u8>,
+    tbl: u8,
+    keys: RecordKeys,
+}
+
+impl TableSpill {
+    fn create(dir: &Path, tbl: u8) -> Result<TableSpill, StoreError> {
+        let path = dir.join(format!("table-{tbl}"));
+        let out = File::create_new(&path).map_err(spill_error(&path))?;
+        Ok(TableSpill {
+            out: BufWriter::with_capacity(1 << 20, out),
+            path,
+            row: Vec::new(),
+            tbl,
+            keys: RecordKeys::empty(),
+        })
+    }
+
+    fn push(&mut self, r: &[Cell<'_>], keys: Vec<CaseKey>) -> Result<(), StoreError> {
+        self.row.clear();
+        spill::encode(&mut self.row, 0, self.tbl, r);
+        self.out
+            .write_all(&self.row)
+            .map_err(spill_error(&self.path))?;
+        self.keys.push(keys);
+        Ok(())
+    }
+
+    /// The file written whole, and the keys of its rows.
+    fn finish(mut self) -> Result<(PathBuf, RecordKeys), StoreError> {
+        self.out.flush().map_err(spill_error(&self.path))?;
+        Ok((self.path, self.keys))
+    }
+}
+
+impl Store {
+    /// Where a first run spills records: beside the SQLite database (the service's own
+    /// state directory), or the system's directory for temporary files.
+    fn spill_dir(&self) -> PathBuf {
+        self.lead_file
+            .as_deref()
+            .and_then(Path::parent)
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(std::env::temp_dir, Path::to_path_buf)
+    }
+
+    /// Whether any ticket is stored: a run that finds none, and no golden records,
+    /// plans each bucket's tickets on its own (there is no stamp to be stale).
+    pub async fn has_tickets(&self) -> Result<bool, StoreError> {
+        Ok(sqlx::query("SELECT 1 FROM tickets LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(doing("looking for tickets"))?
+            .is_some())
+    }
+
+    /// Builds every case afresh, as `build_cases` does, holding the records in files
+    /// cut into buckets of about `cases_per_bucket` cases, not in memory. The cases
+    /// stored are emptied; each bucket's are written as it is worked
+    /// ([`Store::write_spilled_cases`]).
+    pub async fn spill_cases(&self, cases_per_bucket: usize) -> Result<SpilledCases, StoreError> {
+        let seqs = self.start_building_cases().await?;
+        let base = self.spill_dir();
+        if self.backend == Backend::Sqlite {
+            remove_stale_spills(&base);
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("popsync-cases-")
+            .tempdir_in(&base)
+            .map_err(spill_error(&base))?;
+        let mut spills = Vec::with_capacity(TABLE_COUNT);
+        for tbl in 0..TABLE_COUNT as u8 {
+            spills.push(TableSpill::create(dir.path(), tbl)?);
+        }
+        let [psb, marriages, cremations, births, deaths, pis] = &mut spills[..] else {
+            unreachable!("six tables")
+        };
+        tokio::try_join!(
+            self.read_table(&PSB, |r| psb.push(r, rules::psb_keys(&psb_record(r)?))),
+            self.read_table(&PIS, |r| pis.push(r, rules::pis_keys(&pis_record(r)?))),
+            async {
+                self.read_table(&MARRIAGES, |r| {
+                    marriages.push(r, rules::marriage_keys(&marriages_record(r)?))
+                })
+                .await?;
+                self.read_table(&CREMATIONS, |r| {
+                    cremations.push(r, rules::cremation_keys(&cremations_record(r)?))
+                })
+                .await?;
+                self.read_table(&BIRTHS, |r| {
+                    births.push(r, rules::birth_keys(&births_record(r)?))
+                })
+                .await?;
+                self.read_table(&DEATHS, |r| {
+                    deaths.push(r, rules::death_keys(&deaths_record(r)?))
+                })
+                .await
+            }
+        )?;
+        let mut keys = RecordKeys::empty();
+        let mut tables = Vec::with_capacity(TABLE_COUNT);
+        for spill in spills {
+            let (path, table_keys) = spill.finish()?;
+            tables.push((path, table_keys.len()));
+            keys.append(table_keys);
+        }
+
+        // Every key's case, stored now in key order (bucket by bucket, each bucket's
+        // keys would land all over the table).
+        let (cases, pairs) = crate::parallel::off_the_runtime(|| fresh_key_cases(&keys));
+        drop(keys);
+        if let Some(pool) = &self.copy_pool {
+            let mut tx = pool.begin().await.map_err(doing("clearing cases"))?;
+            empty_cases_for_copy(&mut tx, pairs.pairs(), &seqs).await?;
+            tx.commit().await.map_err(doing("clearing cases"))?;
+        } else {
+            let mut tx = self.begin_rebuild("clearing cases").await?;
+            empty_cases(&mut tx).await?;
+            write_case_keys(&mut tx, self.backend, pairs.pairs(), "").await?;
+            forget_logged(&mut tx, self.backend, &seqs).await?;
+            tx.commit("clearing cases").await?;
+        }
+        drop(pairs);
+
+        let buckets = crate::parallel::off_the_runtime(|| {
+            partition(dir.path(), &tables, &cases, cases_per_bucket)
+        })?;
+        Ok(SpilledCases {
+            records: cases.len(),
+            cases: buckets.iter().map(|b| b.cases.len()).sum(),
+            buckets,
+            registry: (self.backend == Backend::Sqlite).then(|| RegistrySpill::new(dir.path())),
+            _dir: dir,
+        })
+    }
+
+    /// A spilled bucket's records with their cases, each table in a snapshot's order;
+    /// its file goes.
+    pub async fn read_spilled(&self, bucket: &SpilledBucket) -> Result<CaseRecords, StoreError> {
+        crate::parallel::off_the_runtime(|| {
+            let bytes = std::fs::read(&bucket.path).map_err(spill_error(&bucket.path))?;
+            let _ = std::fs::remove_file(&bucket.path);
+            let mut input = &bytes[..];
+            let mut cells = Vec::new();
+            let mut read = Gathered::default();
+            while let Some(row) = spill::split_row(&mut input)? {
+                let (case, tbl) = spill::decode(row, &mut cells)?;
+                cells.push(Cell::Int(case));
+                read.push(tbl, &cells)?;
+            }
+            Ok(read.into_records())
+        })
+    }
+
+    /// Stores each record's case of a spilled bucket (the keys' were stored as the
+    /// cases were built).
+    pub async fn write_spilled_cases(&self, records: &CaseRecords) -> Result<(), StoreError> {
+        let what = "storing a bucket's cases";
+        if let Some(pool) = &self.copy_pool {
+            let mut conn = pool.acquire().await.map_err(doing(what))?;
+            return copy_case_records(&mut conn, records).await;
+        }
+        let mut tx = self.begin_rebuild(what).await?;
+        write_case_records(&mut tx, self.backend, records, "").await?;
+        tx.commit(what).await
+    }
+
+    /// Once every spilled bucket is worked: on PostgreSQL, builds the case tables'
+    /// keys, dropped while the buckets copied their rows.
+    pub async fn end_spilled_cases(&self) -> Result<(), StoreError> {
+        if let Some(pool) = &self.copy_pool {
+            let mut conn = pool.acquire().await.map_err(doing("indexing cases"))?;
+            index_copied_cases(&mut conn).await?;
+        }
+        Ok(())
+    }
+
+    /// Stores the next dates of a bucket's cases (`next`; a case not in it has none).
+    pub async fn write_bucket_dates(
+        &self,
+        cases: &[CaseId],
+        next: &HashMap<CaseId, NaiveDate>,
+    ) -> Result<(), StoreError> {
+        let what = "storing a bucket's case dates";
+        let mut tx = self.begin_write(what).await?;
+        write_case_dates(&mut tx, self.backend, Some(cases), next).await?;
+        tx.commit(what).await
+    }
+}
+
+/// Removes the spills of runs that died before they could (killed, or the machine
+/// went down): beside a SQLite database only the process that leads its runs spills,
+/// and it holds the lead now. PostgreSQL's spills are in the system's temporary
+/// directory, shared with others; the service's private one goes with each restart.
+fn remove_stale_spills(base: &Path) {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with("popsync-cases-")
+        {
+            match std::fs::remove_dir_all(entry.path()) {
+                Ok(()) => tracing::info!(
+                    path = %entry.path().display(),
+                    "removed the spill a reconciliation cut short left behind"
+                ),
+                Err(e) => tracing::warn!(
+                    path = %entry.path().display(),
+                    error = %e,
+                    "cannot remove the spill a reconciliation cut short left behind"
+                ),
+            }
+        }
+    }
+}
+
+/// Cuts the cases (`cases`, each record's, records numbered table after table) into
+/// buckets of neighbouring case numbers, and copies every row from its table's file to
+/// its bucket's, with its case; the table files go.
+fn partition(
+    dir: &Path,
+    tables: &[(PathBuf, usize)],
+    cases: &[CaseId],
+    cases_per_bucket: usize,
+) -> Result<Vec<SpilledBucket>, StoreError> {
+    let mut ids = cases.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let per_bucket = cases_per_bucket
+        .max(ids.len().div_ceil(MOST_BUCKETS))
+        .max(1);
+    let mut buckets = Vec::new();
+    let mut outs = Vec::new();
+    for (b, chunk) in ids.chunks(per_bucket).enumerate() {
+        let path = dir.join(format!("bucket-{b}"));
+        let file = File::create_new(&path).map_err(spill_error(&path))?;
+        outs.push(BufWriter::with_capacity(1 << 16, file));
+        buckets.push(SpilledBucket {
+            path,
+            cases: chunk.to_vec(),
+        });
+    }
+    drop(ids);
+    let firsts: Vec<CaseId> = buckets.iter().map(|b| b.cases[0]).collect();
+    let mut cases = cases.iter();
+    let mut row = Vec::new();
+    for (path, count) in tables {
+        let file = File::open(path).map_err(spill_error(path))?;
+        let mut input = BufReader::with_capacity(1 << 20, file);
+        for _ in 0..*count {
+            let more = spill::next_row(&mut input, &mut row).map_err(spill_error(path))?;
+            let case = cases.next().copied();
+            let (true, Some(case)) = (more, case) else {
+                return Err(StoreError::Corrupt {
+                    what: "spilled table",
+                    detail: format!("{} holds fewer rows than were read", path.display()),
+                });
+            };
+            spill::set_case(&mut row, case);
+            let b = firsts.partition_point(|&first| first <= case) - 1;
+            let bucket = &buckets[b].path;
+            spill::write_row(&mut outs[b], &row).map_err(spill_error(bucket))?;
+        }
+        let _ = std::fs::remove_file(path);
+    }
+    for (out, bucket) in outs.iter_mut().zip(&buckets) {
+        out.flush().map_err(spill_error(&bucket.path))?;
+    }
+    Ok(buckets)
+}
