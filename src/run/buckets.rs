@@ -260,9 +260,18 @@ async fn work_bucket(
 ) -> Result<(HashMap<CaseId, NaiveDate>, BucketOutcome), StoreError> {
     let work = recompute_bucket(store, params, cases, from).await?;
     let at = Instant::now();
+    // A first run's bucket: no ticket was stored as the run began, and a ticket that
+    // carries one of this bucket's cases can only be this bucket's own draft, so only
+    // the drafts' IDs are looked up (a draft another bucket raised too is found by
+    // its ID). Looked up by case as well, the lookups grew with the tickets the
+    // earlier buckets wrote: 0.04 s a bucket at first, 0.8 s by the last.
+    let stored_of: &[CaseId] = match from {
+        Source::Stored => cases,
+        Source::Spilled(..) => &[],
+    };
     let plan = plan_tickets(
         store,
-        Some(cases),
+        Some(stored_of),
         work.drafts,
         &work.draft_cases,
         &work.voided,
