@@ -227,11 +227,9 @@ impl RecordKeys {
             + s.births.len()
             + s.deaths.len()
             + s.pis.len();
-        let mut out = RecordKeys {
-            keys: Vec::with_capacity(n * 3),
-            starts: Vec::with_capacity(n + 1),
-        };
-        out.starts.push(0);
+        let mut out = RecordKeys::empty();
+        out.keys.reserve(n * 3);
+        out.starts.reserve(n + 1);
         s.psb.iter().for_each(|r| out.push(psb_keys(r)));
         s.marriages.iter().for_each(|r| out.push(marriage_keys(r)));
         s.cremations
@@ -247,14 +245,6 @@ impl RecordKeys {
     pub fn push(&mut self, keys: Vec<CaseKey>) {
         self.keys.extend(keys);
         self.starts.push(self.keys.len());
-    }
-
-    /// Numbers `other`'s records after these.
-    pub fn append(&mut self, other: RecordKeys) {
-        let offset = self.keys.len();
-        self.keys.extend(other.keys);
-        self.starts
-            .extend(other.starts[1..].iter().map(|s| s + offset));
     }
 
     /// How many records.

@@ -61,12 +61,29 @@ impl Store {
     /// After a run's registry writes into an empty registry: builds the golden
     /// records' case index that [`Store::begin_registry_writes`] dropped.
     pub async fn end_registry_writes(&self, fresh: bool) -> Result<(), StoreError> {
-        if fresh {
-            sqlx::query(PERSONS_CASE_INDEX)
-                .execute(&self.pool)
-                .await
-                .map_err(doing("building the golden records' case index"))?;
+        if !fresh {
+            return Ok(());
         }
+        let what = "building the golden records' case index";
+        let mut conn = self.pool.acquire().await.map_err(doing(what))?;
+        // SQLite sorts the index's entries in temporary storage, which every
+        // connection keeps in memory (for statement journals): for 5,000,000 persons
+        // that was 340 MB over the run's peak. This sort goes to a temporary file.
+        let sqlite = self.backend == Backend::Sqlite;
+        if sqlite {
+            sqlx::query("PRAGMA temp_store = FILE")
+                .execute(&mut *conn)
+                .await
+                .map_err(doing(what))?;
+        }
+        let built = sqlx::query(PERSONS_CASE_INDEX).execute(&mut *conn).await;
+        if sqlite {
+            sqlx::query("PRAGMA temp_store = MEMORY")
+                .execute(&mut *conn)
+                .await
+                .map_err(doing(what))?;
+        }
+        built.map_err(doing(what))?;
         Ok(())
     }
 }

@@ -9,6 +9,7 @@ use chrono::NaiveDate;
 use sqlx::Row;
 
 pub(crate) mod buckets;
+mod keysort;
 pub(crate) mod log;
 mod records;
 pub mod spilled;

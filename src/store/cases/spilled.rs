@@ -2,8 +2,8 @@
 //! the run's peak memory is one bucket per worker, not the city (docs/decisions.md,
 //! "The first run, bucket by bucket").
 //!
-//! Every table is read once, in the order its rows lie in the file. Each row's keys are
-//! kept (eight bytes each) and the row itself is spilled to a file of its table
+//! Every table is read once, in the order its rows lie in the file. Each row's keys go
+//! to sorted runs on disk (`keysort`) and the row itself to a file of its table
 //! (`store::spill`). The keys join the records into cases, as `build_cases` joins them;
 //! the cases are cut into buckets of neighbouring case numbers; and one pass over the
 //! table files writes each row, now with its case, to the file of its bucket. A worker
@@ -18,12 +18,13 @@ use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 
+use super::keysort::{self, KeyRuns, Merged};
 use super::write::{
-    copy_case_records, empty_cases, empty_cases_for_copy, forget_logged, index_copied_cases,
-    write_case_dates, write_case_keys, write_case_records,
+    copy_case_keys, copy_case_records, empty_cases, empty_cases_for_copy, forget_logged,
+    index_copied_cases, write_case_dates, write_case_keys, write_case_records,
 };
-use super::{fresh_key_cases, CaseId, CaseRecords, Gathered};
-use crate::reconcile::cases::{self as rules, CaseKey, RecordKeys};
+use super::{CaseId, CaseRecords, Gathered};
+use crate::reconcile::cases::{self as rules, CaseKey};
 use crate::store::snapshot::{
     births_record, cremations_record, deaths_record, marriages_record, pis_record, psb_record,
     Cell, BIRTHS, CREMATIONS, DEATHS, MARRIAGES, PIS, PSB,
@@ -71,7 +72,7 @@ struct TableSpill {
     out: BufWriter<File>,
     row: Vec<u8>,
     tbl: u8,
-    keys: RecordKeys,
+    keys: KeyRuns,
 }
 
 impl TableSpill {
@@ -83,7 +84,7 @@ impl TableSpill {
             path,
             row: Vec::new(),
             tbl,
-            keys: RecordKeys::empty(),
+            keys: KeyRuns::new(dir, &tbl.to_string()),
         })
     }
 
@@ -93,13 +94,13 @@ impl TableSpill {
         self.out
             .write_all(&self.row)
             .map_err(spill_error(&self.path))?;
-        self.keys.push(keys);
-        Ok(())
+        self.keys.push(keys)
     }
 
-    /// The file written whole, and the keys of its rows.
-    fn finish(mut self) -> Result<(PathBuf, RecordKeys), StoreError> {
+    /// The file written whole, and the keys of its rows in sorted runs.
+    fn finish(mut self) -> Result<(PathBuf, KeyRuns), StoreError> {
         self.out.flush().map_err(spill_error(&self.path))?;
+        self.keys.finish()?;
         Ok((self.path, self.keys))
     }
 }
@@ -168,33 +169,19 @@ impl Store {
                 .await
             }
         )?;
-        let mut keys = RecordKeys::empty();
         let mut tables = Vec::with_capacity(TABLE_COUNT);
+        let mut keys = Vec::with_capacity(TABLE_COUNT);
         for spill in spills {
             let (path, table_keys) = spill.finish()?;
-            tables.push((path, table_keys.len()));
-            keys.append(table_keys);
+            tables.push((path, table_keys.records()));
+            keys.push(table_keys);
         }
-
-        // Every key's case, stored now in key order (bucket by bucket, each bucket's
-        // keys would land all over the table).
-        let (cases, pairs) = crate::parallel::off_the_runtime(|| fresh_key_cases(&keys));
+        let (cases, ids) = crate::parallel::off_the_runtime(|| keysort::cases_of(&keys))?;
+        self.store_fresh_cases(&keys, &cases, &seqs).await?;
         drop(keys);
-        if let Some(pool) = &self.copy_pool {
-            let mut tx = pool.begin().await.map_err(doing("clearing cases"))?;
-            empty_cases_for_copy(&mut tx, pairs.pairs(), &seqs).await?;
-            tx.commit().await.map_err(doing("clearing cases"))?;
-        } else {
-            let mut tx = self.begin_rebuild("clearing cases").await?;
-            empty_cases(&mut tx).await?;
-            write_case_keys(&mut tx, self.backend, pairs.pairs(), "").await?;
-            forget_logged(&mut tx, self.backend, &seqs).await?;
-            tx.commit("clearing cases").await?;
-        }
-        drop(pairs);
 
         let buckets = crate::parallel::off_the_runtime(|| {
-            partition(dir.path(), &tables, &cases, cases_per_bucket)
+            partition(dir.path(), &tables, &cases, ids, cases_per_bucket)
         })?;
         Ok(SpilledCases {
             records: cases.len(),
@@ -203,6 +190,64 @@ impl Store {
             registry: (self.backend == Backend::Sqlite).then(|| RegistrySpill::new(dir.path())),
             _dir: dir,
         })
+    }
+
+    /// Empties the case tables, forgets the log rows a rebuild read (`seqs`), and
+    /// stores every key's case (`keys`' runs merged, each record's case in `cases`),
+    /// in key order: bucket by bucket, each bucket's keys would land all over the
+    /// table. The keys go a bounded batch at a time, never all held at once.
+    async fn store_fresh_cases(
+        &self,
+        keys: &[KeyRuns],
+        cases: &[CaseId],
+        seqs: &[i64],
+    ) -> Result<(), StoreError> {
+        const BATCH: usize = 65_536;
+        let mut merged = Merged::open(keys)?;
+        let mut batch: Vec<(CaseKey, CaseId)> = Vec::with_capacity(BATCH);
+        let mut next_batch = |batch: &mut Vec<(CaseKey, CaseId)>| -> Result<bool, StoreError> {
+            batch.clear();
+            while batch.len() < BATCH {
+                let Some((key, record)) = merged.next_pair()? else {
+                    break;
+                };
+                // A key met again is in the same case: its first record's.
+                if batch.last().is_none_or(|last| last.0 != key) {
+                    batch.push((key, cases[record as usize]));
+                }
+            }
+            Ok(!batch.is_empty())
+        };
+        // A batch can end inside a run of one key: the next then starts with it again.
+        let mut last_key: Option<CaseKey> = None;
+        let mut fresh = |batch: &mut Vec<(CaseKey, CaseId)>| {
+            if batch.first().map(|p| p.0) == last_key {
+                batch.remove(0);
+            }
+            last_key = batch.last().map(|p| p.0).or(last_key);
+        };
+        if let Some(pool) = &self.copy_pool {
+            let mut tx = pool.begin().await.map_err(doing("clearing cases"))?;
+            empty_cases_for_copy(&mut tx, seqs).await?;
+            while next_batch(&mut batch)? {
+                fresh(&mut batch);
+                if !batch.is_empty() {
+                    copy_case_keys(&mut tx, &batch).await?;
+                }
+            }
+            tx.commit().await.map_err(doing("clearing cases"))
+        } else {
+            let mut tx = self.begin_rebuild("clearing cases").await?;
+            empty_cases(&mut tx).await?;
+            while next_batch(&mut batch)? {
+                fresh(&mut batch);
+                if !batch.is_empty() {
+                    write_case_keys(&mut tx, self.backend, &batch, "").await?;
+                }
+            }
+            forget_logged(&mut tx, self.backend, seqs).await?;
+            tx.commit("clearing cases").await
+        }
     }
 
     /// A spilled bucket's records with their cases, each table in a snapshot's order;
@@ -288,18 +333,16 @@ fn remove_stale_spills(base: &Path) {
     }
 }
 
-/// Cuts the cases (`cases`, each record's, records numbered table after table) into
-/// buckets of neighbouring case numbers, and copies every row from its table's file to
-/// its bucket's, with its case; the table files go.
+/// Cuts the cases (`ids`, sorted, each once) into buckets of neighbouring case
+/// numbers, and copies every row from its table's file to its bucket's, with its case
+/// (`cases`, each record's, records numbered table after table); the table files go.
 fn partition(
     dir: &Path,
     tables: &[(PathBuf, usize)],
     cases: &[CaseId],
+    ids: Vec<CaseId>,
     cases_per_bucket: usize,
 ) -> Result<Vec<SpilledBucket>, StoreError> {
-    let mut ids = cases.to_vec();
-    ids.sort_unstable();
-    ids.dedup();
     let per_bucket = cases_per_bucket
         .max(ids.len().div_ceil(MOST_BUCKETS))
         .max(1);

@@ -35,7 +35,8 @@ pub(super) async fn rebuild_cases_by_copy(
 ) -> Result<(), StoreError> {
     let what = "building cases";
     let mut tx = pool.begin().await.map_err(doing(what))?;
-    empty_cases_for_copy(&mut tx, keys, seqs).await?;
+    empty_cases_for_copy(&mut tx, seqs).await?;
+    copy_case_keys(&mut tx, keys).await?;
     copy_case_records(&mut tx, records).await?;
     index_copied_cases(&mut tx).await?;
     tx.commit().await.map_err(doing("committing cases"))
@@ -43,11 +44,9 @@ pub(super) async fn rebuild_cases_by_copy(
 
 /// Empties the case tables on PostgreSQL, their keys dropped until
 /// [`index_copied_cases`] (built once after the rows rather than entered row by row),
-/// stores the keys' cases (`keys`, sorted) by COPY, and forgets the log rows a rebuild
-/// read (`seqs`).
+/// and forgets the log rows a rebuild read (`seqs`).
 pub(super) async fn empty_cases_for_copy(
     conn: &mut sqlx::PgConnection,
-    keys: &[(CaseKey, CaseId)],
     seqs: &[i64],
 ) -> Result<(), StoreError> {
     execute_each(
@@ -61,6 +60,19 @@ pub(super) async fn empty_cases_for_copy(
         "clearing cases",
     )
     .await?;
+    sqlx::query("DELETE FROM unplaced WHERE seq = ANY($1)")
+        .bind(seqs)
+        .execute(&mut *conn)
+        .await
+        .map_err(doing("forgetting placed records"))?;
+    Ok(())
+}
+
+/// Stores keys' cases by COPY, into tables [`empty_cases_for_copy`] emptied.
+pub(super) async fn copy_case_keys(
+    conn: &mut sqlx::PgConnection,
+    keys: &[(CaseKey, CaseId)],
+) -> Result<(), StoreError> {
     copy_rows(
         conn,
         "case_keys (case_key, case_id)",
@@ -70,11 +82,6 @@ pub(super) async fn empty_cases_for_copy(
         },
     )
     .await?;
-    sqlx::query("DELETE FROM unplaced WHERE seq = ANY($1)")
-        .bind(seqs)
-        .execute(&mut *conn)
-        .await
-        .map_err(doing("forgetting placed records"))?;
     Ok(())
 }
 
