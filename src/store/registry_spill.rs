@@ -17,7 +17,7 @@ use std::sync::Mutex;
 
 use super::registry::{person_rows, RegistryCases};
 use super::snapshot::Cell;
-use super::spill;
+use super::spill::{self, spill_error};
 use super::{run_chunks, Insert, Store, StoreError, CHUNK};
 use crate::reconcile::Persons;
 
@@ -27,13 +27,6 @@ use crate::reconcile::Persons;
 pub struct RegistrySpill {
     dir: PathBuf,
     files: Mutex<Vec<PathBuf>>,
-}
-
-fn spill_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Spill {
-        path: path.display().to_string(),
-        source,
-    }
 }
 
 /// A golden record's row as it is inserted: key, township, state, text, digest, case.

@@ -10,9 +10,18 @@
 
 use std::borrow::Cow;
 use std::io::{self, BufRead, Write};
+use std::path::Path;
 
 use super::snapshot::Cell;
 use super::StoreError;
+
+/// The error of a spill file that cannot be written or read, naming it.
+pub(crate) fn spill_error(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
+    move |source| StoreError::Spill {
+        path: path.display().to_string(),
+        source,
+    }
+}
 
 /// Appends one row (`table`'s `cells`, in `case`) to `out`.
 pub(crate) fn encode(out: &mut Vec<u8>, case: i64, table: u8, cells: &[Cell<'_>]) {

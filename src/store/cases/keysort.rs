@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use super::CaseId;
 use crate::reconcile::cases::{CaseKey, Joiner};
+use crate::store::spill::spill_error;
 use crate::store::StoreError;
 
 /// Pairs sorted in memory before they go to a run: 32 MB.
@@ -22,13 +23,6 @@ const RUN_PAIRS: usize = 1 << 21;
 
 /// Bytes of a pair in a run: the key and the record, little-endian.
 const PAIR_BYTES: usize = 12;
-
-fn spill_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Spill {
-        path: path.display().to_string(),
-        source,
-    }
-}
 
 /// One table's records' keys, numbered from 0 in the order they are pushed, on their
 /// way to sorted runs in `dir`.

@@ -29,7 +29,7 @@ use crate::store::snapshot::{
     births_record, cremations_record, deaths_record, marriages_record, pis_record, psb_record,
     Cell, BIRTHS, CREMATIONS, DEATHS, MARRIAGES, PIS, PSB,
 };
-use crate::store::spill;
+use crate::store::spill::{self, spill_error};
 use crate::store::{doing, Backend, RegistrySpill, Store, StoreError};
 
 /// At most this many buckets (open files, while rows are sorted into them): a larger
@@ -57,13 +57,6 @@ pub struct SpilledCases {
 pub struct SpilledBucket {
     path: PathBuf,
     pub cases: Vec<CaseId>,
-}
-
-fn spill_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Spill {
-        path: path.display().to_string(),
-        source,
-    }
 }
 
 /// One table's rows on their way to its spill file, and their keys.
@@ -136,8 +129,10 @@ impl Store {
         if self.backend == Backend::Sqlite {
             remove_stale_spills(&base);
         }
+        // Only this user may enter it (`tempfile` leaves a directory to the umask).
         let dir = tempfile::Builder::new()
             .prefix("popsync-cases-")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
             .tempdir_in(&base)
             .map_err(spill_error(&base))?;
         let mut spills = Vec::with_capacity(TABLE_COUNT);
@@ -205,45 +200,33 @@ impl Store {
         const BATCH: usize = 65_536;
         let mut merged = Merged::open(keys)?;
         let mut batch: Vec<(CaseKey, CaseId)> = Vec::with_capacity(BATCH);
+        let mut last: Option<CaseKey> = None;
         let mut next_batch = |batch: &mut Vec<(CaseKey, CaseId)>| -> Result<bool, StoreError> {
             batch.clear();
             while batch.len() < BATCH {
                 let Some((key, record)) = merged.next_pair()? else {
                     break;
                 };
-                // A key met again is in the same case: its first record's.
-                if batch.last().is_none_or(|last| last.0 != key) {
+                // A key met again (in this batch or the last) is in the same case.
+                if last != Some(key) {
                     batch.push((key, cases[record as usize]));
+                    last = Some(key);
                 }
             }
             Ok(!batch.is_empty())
-        };
-        // A batch can end inside a run of one key: the next then starts with it again.
-        let mut last_key: Option<CaseKey> = None;
-        let mut fresh = |batch: &mut Vec<(CaseKey, CaseId)>| {
-            if batch.first().map(|p| p.0) == last_key {
-                batch.remove(0);
-            }
-            last_key = batch.last().map(|p| p.0).or(last_key);
         };
         if let Some(pool) = &self.copy_pool {
             let mut tx = pool.begin().await.map_err(doing("clearing cases"))?;
             empty_cases_for_copy(&mut tx, seqs).await?;
             while next_batch(&mut batch)? {
-                fresh(&mut batch);
-                if !batch.is_empty() {
-                    copy_case_keys(&mut tx, &batch).await?;
-                }
+                copy_case_keys(&mut tx, &batch).await?;
             }
             tx.commit().await.map_err(doing("clearing cases"))
         } else {
             let mut tx = self.begin_rebuild("clearing cases").await?;
             empty_cases(&mut tx).await?;
             while next_batch(&mut batch)? {
-                fresh(&mut batch);
-                if !batch.is_empty() {
-                    write_case_keys(&mut tx, self.backend, &batch, "").await?;
-                }
+                write_case_keys(&mut tx, self.backend, &batch, "").await?;
             }
             forget_logged(&mut tx, self.backend, seqs).await?;
             tx.commit("clearing cases").await
@@ -384,4 +367,29 @@ fn partition(
         out.flush().map_err(spill_error(&bucket.path))?;
     }
     Ok(buckets)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// The spill holds names and ID numbers: its directory is the service user's alone,
+    /// and it goes, with every file in it, when the spill is dropped (as when a run
+    /// ends or fails).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_spill_is_private_and_goes_with_its_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("p.db").display());
+        let store = Store::open(&url).await.unwrap();
+        let spilled = store.spill_cases(10).await.unwrap();
+        let path = spilled._dir.path().to_path_buf();
+        assert!(path.starts_with(dir.path()), "beside the database");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        std::fs::write(path.join("bucket-x"), "a name").unwrap();
+        drop(spilled);
+        assert!(!path.exists());
+        store.close().await;
+    }
 }
