@@ -26,7 +26,7 @@ use crate::reconcile::{cases, prepare, Params, Persons};
 use crate::store::cases::buckets::RunTerms;
 use crate::store::cases::spilled::{SpilledBucket, SpilledCases};
 use crate::store::cases::{CaseId, CaseRecords, KeyCases, Which};
-use crate::store::{Actor, RegistryCases, RegistrySpill, RegistryWrite, Store, StoreError};
+use crate::store::{Actor, Commit, RegistryCases, RegistrySpill, RegistryWrite, Store, StoreError};
 use crate::tickets::{ticket_id, TicketDraft};
 
 /// What recomputing some cases gave: for their tickets' lifecycle and their dates.
@@ -282,8 +282,13 @@ async fn work_bucket(
         name: actor,
         now: &now,
     };
+    // A first run's buckets do not wait for the disk: the run's record does, last.
+    let commit = match from {
+        Source::Stored => Commit::Synced,
+        Source::Spilled(..) => Commit::Unsynced,
+    };
     store
-        .apply_ticket_changes(&plan.changes, &plan.stamps, &actor, None)
+        .apply_ticket_changes(&plan.changes, &plan.stamps, &actor, None, commit)
         .await?;
     let mut steps_ms = work.steps_ms;
     steps_ms.insert("settle".to_string(), at.elapsed().as_millis() as u64);

@@ -28,6 +28,7 @@ pub use registry::{LinkRow, PersonRow, RegistryCases, RegistryComparison, Regist
 pub use registry_spill::RegistrySpill;
 pub use tickets::{Actor, Assignment, OwnerFilter, TicketEventRow, TicketFilter};
 pub use verify::{StoredRecord, VerifyCounts, VerifyRow};
+pub use writer::Commit;
 
 pub(crate) use bulk::{run_chunks, values_placeholders, Insert, CHUNK};
 pub use open::redact_url;
@@ -246,7 +247,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_rebuild_skips_the_disk_wait_and_the_next_write_has_it_back() {
+    async fn a_rebuild_or_an_unsynced_write_skips_the_disk_wait_and_the_next_write_has_it_back() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("w.db").display());
         let store = Store::open(&url).await.unwrap();
@@ -256,6 +257,17 @@ mod tests {
         tx.commit("test").await.unwrap();
         let mut tx = store.begin_rebuild("test").await.unwrap();
         assert_eq!(writer_setup(&mut tx).await, (-8192, 0, 1), "NORMAL");
+        tx.commit("test").await.unwrap();
+        let mut tx = store.begin_write("test").await.unwrap();
+        assert_eq!(writer_setup(&mut tx).await, ordinary);
+        tx.commit("test").await.unwrap();
+        // An unsynced commit keeps the ordinary cache and threshold; the next write
+        // waits for the disk again.
+        let mut tx = store
+            .begin_committed("test", Commit::Unsynced)
+            .await
+            .unwrap();
+        assert_eq!(writer_setup(&mut tx).await, (-65536, 16384, 1), "NORMAL");
         tx.commit("test").await.unwrap();
         let mut tx = store.begin_write("test").await.unwrap();
         assert_eq!(writer_setup(&mut tx).await, ordinary);

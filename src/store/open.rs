@@ -76,7 +76,7 @@ impl Store {
                 Some(Arc::new(tokio::sync::Mutex::new(SqliteWriter {
                     conn,
                     in_transaction: false,
-                    rebuilding: false,
+                    setup: super::writer::Setup::Ordinary,
                 })))
             }
             Backend::Postgres => None,

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use super::cases::CaseId;
 use super::readiness::{record_open_history, RunRecord};
-use super::{doing, run_chunks, Insert, Store, StoreError, WriteTx};
+use super::{doing, run_chunks, Commit, Insert, Store, StoreError, WriteTx};
 use crate::domain::TownshipCode;
 use crate::tickets::{
     Change, EvidenceLine, ExistingTicket, Owner, OwnerError, Status, Ticket, TicketKind, UNASSIGNED,
@@ -337,13 +337,15 @@ impl Store {
 
     /// Applies ticket changes and, with `run`, records the reconciliation run with its
     /// burn-down points, in one transaction; the run's number. `stamps` are the tickets
-    /// whose case changed (or that are new) and the case each now comes from.
+    /// whose case changed (or that are new) and the case each now comes from; the
+    /// commit as `commit` says.
     pub async fn apply_ticket_changes(
         &self,
         changes: &[Change],
         stamps: &[(String, CaseId)],
         actor: &Actor<'_>,
         run: Option<&RunRecord<'_>>,
+        commit: Commit,
     ) -> Result<Option<i64>, StoreError> {
         // New tickets carry their case from the start; others are stamped below.
         let stamp_of: HashMap<&str, _> = stamps.iter().map(|(t, c)| (t.as_str(), *c)).collect();
@@ -373,7 +375,9 @@ impl Store {
                 _ => None,
             })
             .collect();
-        let mut tx = self.begin_write("beginning ticket changes").await?;
+        let mut tx = self
+            .begin_committed("beginning ticket changes", commit)
+            .await?;
         run_chunks(
             &mut tx,
             self.backend,

@@ -326,6 +326,7 @@ pub async fn run_at(
                 summary,
                 open: &open,
             }),
+            popsync::store::Commit::Synced,
         )
         .await
         .expect("changes applied");

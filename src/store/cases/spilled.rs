@@ -27,10 +27,10 @@ use super::{CaseId, CaseRecords, Gathered};
 use crate::reconcile::cases::{self as rules, CaseKey};
 use crate::store::snapshot::{
     births_record, cremations_record, deaths_record, marriages_record, pis_record, psb_record,
-    Cell, BIRTHS, CREMATIONS, DEATHS, MARRIAGES, PIS, PSB,
+    Cell, TableRead, BIRTHS, CREMATIONS, DEATHS, MARRIAGES, PIS, PSB,
 };
 use crate::store::spill::{self, spill_error};
-use crate::store::{doing, Backend, RegistrySpill, Store, StoreError};
+use crate::store::{doing, Backend, Commit, RegistrySpill, Store, StoreError};
 
 /// At most this many buckets (open files, while rows are sorted into them): a larger
 /// city gets larger buckets.
@@ -58,6 +58,17 @@ pub struct SpilledBucket {
     path: PathBuf,
     pub cases: Vec<CaseId>,
 }
+
+/// The case keys of a table's row.
+type KeysOf = fn(&[Cell<'_>]) -> Result<Vec<CaseKey>, StoreError>;
+
+/// The keys of marriages, cremations, births and deaths, in that order.
+const REST_KEYS: [KeysOf; 4] = [
+    |r| Ok(rules::marriage_keys(&marriages_record(r)?)),
+    |r| Ok(rules::cremation_keys(&cremations_record(r)?)),
+    |r| Ok(rules::birth_keys(&births_record(r)?)),
+    |r| Ok(rules::death_keys(&deaths_record(r)?)),
+];
 
 /// One table's rows on their way to its spill file, and their keys.
 struct TableSpill {
@@ -139,31 +150,30 @@ impl Store {
         for tbl in 0..TABLE_COUNT as u8 {
             spills.push(TableSpill::create(dir.path(), tbl)?);
         }
-        let [psb, marriages, cremations, births, deaths, pis] = &mut spills[..] else {
-            unreachable!("six tables")
+        // Three tasks, so that both cores decode rows while the database builds pages
+        // (one task decoded every table on one core). With the keys stored beside the
+        // buckets' files below, the `spill` step of a million people went from
+        // 5.3–6.7 s to 4.7–5.0 s.
+        let pis = spills.pop();
+        let psb = spills.remove(0);
+        let both = |tbl: &'static TableRead, spill: TableSpill, keys: KeysOf| {
+            self.spill_tables(vec![(tbl, spill, keys)])
         };
-        tokio::try_join!(
-            self.read_table(&PSB, |r| psb.push(r, rules::psb_keys(&psb_record(r)?))),
-            self.read_table(&PIS, |r| pis.push(r, rules::pis_keys(&pis_record(r)?))),
-            async {
-                self.read_table(&MARRIAGES, |r| {
-                    marriages.push(r, rules::marriage_keys(&marriages_record(r)?))
-                })
-                .await?;
-                self.read_table(&CREMATIONS, |r| {
-                    cremations.push(r, rules::cremation_keys(&cremations_record(r)?))
-                })
-                .await?;
-                self.read_table(&BIRTHS, |r| {
-                    births.push(r, rules::birth_keys(&births_record(r)?))
-                })
-                .await?;
-                self.read_table(&DEATHS, |r| {
-                    deaths.push(r, rules::death_keys(&deaths_record(r)?))
-                })
-                .await
-            }
+        let (psb, pis, rest) = tokio::try_join!(
+            both(&PSB, psb, |r| Ok(rules::psb_keys(&psb_record(r)?))),
+            both(&PIS, pis.expect("six tables"), |r| {
+                Ok(rules::pis_keys(&pis_record(r)?))
+            }),
+            self.spill_tables(
+                [&MARRIAGES, &CREMATIONS, &BIRTHS, &DEATHS]
+                    .into_iter()
+                    .zip(spills)
+                    .zip(REST_KEYS)
+                    .map(|((t, spill), keys)| (t, spill, keys))
+                    .collect()
+            ),
         )?;
+        let spills = psb.into_iter().chain(rest).chain(pis);
         let mut tables = Vec::with_capacity(TABLE_COUNT);
         let mut keys = Vec::with_capacity(TABLE_COUNT);
         for spill in spills {
@@ -172,12 +182,16 @@ impl Store {
             keys.push(table_keys);
         }
         let (cases, ids) = crate::parallel::off_the_runtime(|| keysort::cases_of(&keys))?;
-        self.store_fresh_cases(&keys, &cases, &seqs).await?;
+        // The keys go to the database while the rows go to their buckets' files: both
+        // only read the cases.
+        let runtime = tokio::runtime::Handle::current();
+        let (buckets, stored) = crate::parallel::join(
+            || partition(dir.path(), &tables, &cases, ids, cases_per_bucket),
+            || runtime.block_on(self.store_fresh_cases(&keys, &cases, &seqs)),
+        );
+        stored?;
+        let buckets = buckets?;
         drop(keys);
-
-        let buckets = crate::parallel::off_the_runtime(|| {
-            partition(dir.path(), &tables, &cases, ids, cases_per_bucket)
-        })?;
         Ok(SpilledCases {
             records: cases.len(),
             cases: buckets.iter().map(|b| b.cases.len()).sum(),
@@ -185,6 +199,36 @@ impl Store {
             registry: (self.backend == Backend::Sqlite).then(|| RegistrySpill::new(dir.path())),
             _dir: dir,
         })
+    }
+
+    /// Reads `tables` one after another on a task of its own, each row to its spill
+    /// with the keys `KeysOf` finds in it; the spills, written whole.
+    async fn spill_tables(
+        &self,
+        tables: Vec<(&'static TableRead, TableSpill, KeysOf)>,
+    ) -> Result<Vec<TableSpill>, StoreError> {
+        let store = self.clone();
+        let task = tokio::spawn(async move {
+            let mut done = Vec::with_capacity(tables.len());
+            for (t, mut spill, keys) in tables {
+                store
+                    .read_table(t, |r| {
+                        let found = keys(r)?;
+                        spill.push(r, found)
+                    })
+                    .await?;
+                done.push(spill);
+            }
+            Ok(done)
+        });
+        match task.await {
+            Ok(done) => done,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(StoreError::Query {
+                doing: "spilling records",
+                source: sqlx::Error::WorkerCrashed,
+            }),
+        }
     }
 
     /// Empties the case tables, forgets the log rows a rebuild read (`seqs`), and
@@ -274,14 +318,15 @@ impl Store {
         Ok(())
     }
 
-    /// Stores the next dates of a bucket's cases (`next`; a case not in it has none).
+    /// Stores the next dates of a bucket's cases (`next`; a case not in it has none),
+    /// committed as a first run's buckets commit ([`Commit::Unsynced`]).
     pub async fn write_bucket_dates(
         &self,
         cases: &[CaseId],
         next: &HashMap<CaseId, NaiveDate>,
     ) -> Result<(), StoreError> {
         let what = "storing a bucket's case dates";
-        let mut tx = self.begin_write(what).await?;
+        let mut tx = self.begin_committed(what, Commit::Unsynced).await?;
         write_case_dates(&mut tx, self.backend, Some(cases), next).await?;
         tx.commit(what).await
     }
