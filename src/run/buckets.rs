@@ -19,14 +19,16 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::reconcile::{params_of, settings_of, Stopwatch};
-use super::settle::{plan_tickets, TicketCounts};
+use super::settle::{plan_new_tickets, plan_tickets, TicketCounts};
 use crate::config::Config;
 use crate::domain::{format_timestamp, now_local};
 use crate::reconcile::{cases, prepare, Params, Persons};
 use crate::store::cases::buckets::RunTerms;
 use crate::store::cases::spilled::{SpilledBucket, SpilledCases};
 use crate::store::cases::{CaseId, CaseRecords, KeyCases, Which};
-use crate::store::{Actor, Commit, RegistryCases, RegistrySpill, RegistryWrite, Store, StoreError};
+use crate::store::{
+    Actor, RegistryCases, RegistrySpill, RegistryWrite, Store, StoreError, TicketSpill,
+};
 use crate::tickets::{ticket_id, TicketDraft};
 
 /// What recomputing some cases gave: for their tickets' lifecycle and their dates.
@@ -72,21 +74,29 @@ pub(super) async fn recompute_every_case(
 pub(super) async fn recompute_spilled(
     store: &Store,
     params: &Params,
-    mut spilled: SpilledCases,
+    spilled: SpilledCases,
     workers: usize,
     actor: &str,
 ) -> Result<BucketOutcome, StoreError> {
-    let buckets = std::mem::take(&mut spilled.buckets);
-    let registry = spilled.registry.take().map(std::sync::Arc::new);
+    let SpilledCases {
+        dir,
+        buckets,
+        registry,
+        tickets,
+        ..
+    } = spilled;
+    let registry = registry.map(std::sync::Arc::new);
+    let tickets = std::sync::Arc::new(tickets);
     let queue = std::sync::Arc::new(std::sync::Mutex::new(buckets.into_iter()));
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..workers.max(1) {
-        let (store, params, actor, queue, registry) = (
+        let (store, params, actor, queue, registry, tickets) = (
             store.clone(),
             params.clone(),
             actor.to_string(),
             queue.clone(),
             registry.clone(),
+            tickets.clone(),
         );
         set.spawn(async move {
             let mut done = BucketOutcome::default();
@@ -95,7 +105,7 @@ pub(super) async fn recompute_spilled(
                 let Some(bucket) = next else {
                     return Ok::<_, StoreError>(done);
                 };
-                let from = Source::Spilled(&bucket, registry.as_deref());
+                let from = Source::Spilled(&bucket, registry.as_deref(), &tickets);
                 let (next_dates, outcome) =
                     work_bucket(&store, &params, &bucket.cases, &actor, from).await?;
                 store.write_bucket_dates(&bucket.cases, &next_dates).await?;
@@ -108,13 +118,23 @@ pub(super) async fn recompute_spilled(
         all.add(joined.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?);
     }
     store.end_spilled_cases().await?;
+    let at = Instant::now();
+    let now = format_timestamp(now_local());
+    let actor = Actor {
+        name: actor,
+        now: &now,
+    };
+    store.merge_spilled_tickets(&tickets, &actor).await?;
+    all.steps_ms
+        .insert("open".to_string(), at.elapsed().as_millis() as u64);
     if let Some(registry) = registry {
         let at = Instant::now();
         store.merge_spilled_registry(&registry).await?;
         all.steps_ms
             .insert("merge".to_string(), at.elapsed().as_millis() as u64);
     }
-    drop(spilled);
+    // The spill's files go with their directory, once both merges have read them.
+    drop(dir);
     Ok(all)
 }
 
@@ -246,7 +266,11 @@ enum Source<'a> {
     Stored,
     /// A first run's spill file, whose cases are stored as the bucket is worked, into
     /// an empty registry (on SQLite through a spill of golden records of its own).
-    Spilled(&'a SpilledBucket, Option<&'a RegistrySpill>),
+    Spilled(
+        &'a SpilledBucket,
+        Option<&'a RegistrySpill>,
+        &'a TicketSpill,
+    ),
 }
 
 /// One bucket's cases: recomputed and their tickets' lifecycle applied; their next
@@ -260,36 +284,35 @@ async fn work_bucket(
 ) -> Result<(HashMap<CaseId, NaiveDate>, BucketOutcome), StoreError> {
     let work = recompute_bucket(store, params, cases, from).await?;
     let at = Instant::now();
-    // A first run's bucket: no ticket was stored as the run began, and a ticket that
-    // carries one of this bucket's cases can only be this bucket's own draft, so only
-    // the drafts' IDs are looked up (a draft another bucket raised too is found by
-    // its ID). Looked up by case as well, the lookups grew with the tickets the
-    // earlier buckets wrote: 0.04 s a bucket at first, 0.8 s by the last.
-    let stored_of: &[CaseId] = match from {
-        Source::Stored => cases,
-        Source::Spilled(..) => &[],
+    let plan = match from {
+        Source::Stored => {
+            let plan = plan_tickets(
+                store,
+                Some(cases),
+                work.drafts,
+                &work.draft_cases,
+                &work.voided,
+            )
+            .await?;
+            let now = format_timestamp(now_local());
+            let actor = Actor {
+                name: actor,
+                now: &now,
+            };
+            store
+                .apply_ticket_changes(&plan.changes, &plan.stamps, &actor, None)
+                .await?;
+            plan
+        }
+        // A first run's bucket: no ticket was stored as the run began, so each draft
+        // opens one. They wait in a file of the bucket's own and go in, in ID order,
+        // once every bucket is done (`store::ticket_spill`).
+        Source::Spilled(_, _, tickets) => {
+            let plan = plan_new_tickets(work.drafts, &work.draft_cases, &work.voided);
+            crate::parallel::off_the_runtime(|| tickets.write(&plan.changes, &plan.stamps))?;
+            plan
+        }
     };
-    let plan = plan_tickets(
-        store,
-        Some(stored_of),
-        work.drafts,
-        &work.draft_cases,
-        &work.voided,
-    )
-    .await?;
-    let now = format_timestamp(now_local());
-    let actor = Actor {
-        name: actor,
-        now: &now,
-    };
-    // A first run's buckets do not wait for the disk: the run's record does, last.
-    let commit = match from {
-        Source::Stored => Commit::Synced,
-        Source::Spilled(..) => Commit::Unsynced,
-    };
-    store
-        .apply_ticket_changes(&plan.changes, &plan.stamps, &actor, None, commit)
-        .await?;
     let mut steps_ms = work.steps_ms;
     steps_ms.insert("settle".to_string(), at.elapsed().as_millis() as u64);
     let outcome = BucketOutcome {
@@ -313,7 +336,7 @@ async fn recompute_bucket(
     let at = Instant::now();
     let (records, into) = match from {
         Source::Stored => (store.read_cases(Which::Cases(bucket)).await?, None),
-        Source::Spilled(spilled, registry) => {
+        Source::Spilled(spilled, registry, _) => {
             let records = store.read_spilled(spilled).await?;
             store.write_spilled_cases(&records).await?;
             (records, Some(registry))

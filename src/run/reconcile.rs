@@ -15,7 +15,7 @@ use crate::domain::{format_timestamp, now_local};
 use crate::reconcile::Params;
 use crate::store::cases::buckets::RunTerms;
 use crate::store::cases::CaseId;
-use crate::store::{Actor, Backend, Commit, RegistryWrite, RunRecord, Store, StoreError};
+use crate::store::{Actor, Backend, RegistryWrite, RunRecord, Store, StoreError};
 use crate::tickets::readiness::{open_after, OpenByTownship};
 use crate::tickets::Change;
 
@@ -417,7 +417,7 @@ async fn record_run(
         open: &summary.open_by_township,
     };
     summary.run_id = store
-        .apply_ticket_changes(changes, stamps, &actor, Some(&record), Commit::Synced)
+        .apply_ticket_changes(changes, stamps, &actor, Some(&record))
         .await?
         .unwrap_or_default();
     sw.lap("tickets");

@@ -136,6 +136,32 @@ pub(super) async fn plan_tickets(
 ) -> Result<TicketPlan, StoreError> {
     let drafted: Vec<String> = draft_cases.keys().cloned().collect();
     let (existing, stamped) = store.ticket_states_of(scope, &drafted).await?;
+    Ok(plan_against(
+        existing,
+        &stamped,
+        drafts,
+        draft_cases,
+        voided,
+    ))
+}
+
+/// Plans `drafts` where no ticket is stored (a first run's buckets): each opens one.
+pub(super) fn plan_new_tickets(
+    drafts: Vec<TicketDraft>,
+    draft_cases: &HashMap<String, CaseId>,
+    voided: &HashSet<String>,
+) -> TicketPlan {
+    plan_against(Vec::new(), &HashMap::new(), drafts, draft_cases, voided)
+}
+
+/// Plans `drafts` against the stored tickets `existing`, whose cases are `stamped`.
+fn plan_against(
+    existing: Vec<ExistingTicket>,
+    stamped: &HashMap<String, Option<CaseId>>,
+    drafts: Vec<TicketDraft>,
+    draft_cases: &HashMap<String, CaseId>,
+    voided: &HashSet<String>,
+) -> TicketPlan {
     let changes = plan(&existing, drafts, voided);
     let mut stamps: Vec<(String, CaseId)> = draft_cases
         .iter()
@@ -144,10 +170,10 @@ pub(super) async fn plan_tickets(
         .collect();
     stamps.sort_unstable();
     let counts = TicketCounts::of(&changes, &existing);
-    Ok(TicketPlan {
+    TicketPlan {
         existing,
         changes,
         stamps,
         counts,
-    })
+    }
 }

@@ -16,6 +16,7 @@ mod registry_fresh;
 mod registry_spill;
 mod snapshot;
 mod spill;
+mod ticket_spill;
 mod tickets;
 mod verify;
 mod writer;
@@ -26,9 +27,9 @@ pub use full_check::FullCheckRow;
 pub use readiness::RunRecord;
 pub use registry::{LinkRow, PersonRow, RegistryCases, RegistryComparison, RegistryWrite};
 pub use registry_spill::RegistrySpill;
+pub use ticket_spill::TicketSpill;
 pub use tickets::{Actor, Assignment, OwnerFilter, TicketEventRow, TicketFilter};
 pub use verify::{StoredRecord, VerifyCounts, VerifyRow};
-pub use writer::Commit;
 
 pub(crate) use bulk::{run_chunks, values_placeholders, Insert, CHUNK};
 pub use open::redact_url;
@@ -263,10 +264,7 @@ mod tests {
         tx.commit("test").await.unwrap();
         // An unsynced commit keeps the ordinary cache and threshold; the next write
         // waits for the disk again.
-        let mut tx = store
-            .begin_committed("test", Commit::Unsynced)
-            .await
-            .unwrap();
+        let mut tx = store.begin_unsynced("test").await.unwrap();
         assert_eq!(writer_setup(&mut tx).await, (-65536, 16384, 1), "NORMAL");
         tx.commit("test").await.unwrap();
         let mut tx = store.begin_write("test").await.unwrap();

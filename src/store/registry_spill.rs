@@ -8,16 +8,14 @@
 //! merges the files and inserts the rows in key order. Memory stays one row per file.
 
 use std::borrow::Cow;
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use super::registry::{person_rows, RegistryCases};
 use super::snapshot::Cell;
-use super::spill::{self, spill_error};
+use super::spill::{self, spill_error, MergedChunks};
 use super::{run_chunks, Insert, Store, StoreError, CHUNK};
 use crate::reconcile::Persons;
 
@@ -104,97 +102,14 @@ impl RegistrySpill {
     }
 }
 
-/// One bucket's file as the merge reads it: its next row.
-struct Sorted {
-    input: BufReader<File>,
-    bytes: Vec<u8>,
-    path: PathBuf,
-}
-
-impl Sorted {
-    /// The next row, or `None` at the file's end.
-    fn next(&mut self) -> Result<Option<Row>, StoreError> {
-        if !spill::next_row(&mut self.input, &mut self.bytes).map_err(spill_error(&self.path))? {
-            return Ok(None);
-        }
-        let mut cells = Vec::new();
-        spill::decode(&self.bytes, &mut cells)?;
-        row_of(&cells).map(Some)
-    }
-}
-
-/// The rows of every bucket's file in key order, `CHUNK` at a time, on a thread of
-/// its own: it reads and decodes the next rows while the writer inserts these (the
-/// writer was idle for about a third of the merge while one thread did both).
-/// The thread's handle comes with them: a thread that panicked closes the channel
-/// as one that is done does.
-fn merged_chunks(paths: Vec<PathBuf>) -> Result<MergedChunks, StoreError> {
-    let mut files = Vec::with_capacity(paths.len());
-    let mut heap = BinaryHeap::new();
-    for path in paths {
-        let file = File::open(&path).map_err(spill_error(&path))?;
-        let _ = std::fs::remove_file(&path);
-        let mut sorted = Sorted {
-            input: BufReader::with_capacity(1 << 16, file),
-            bytes: Vec::new(),
-            path,
-        };
-        if let Some(row) = sorted.next()? {
-            heap.push(Reverse((row, files.len())));
-        }
-        files.push(sorted);
-    }
-    let (tx, rx) = tokio::sync::mpsc::channel(2);
-    let reader = tokio::task::spawn_blocking(move || {
-        let mut chunk = Vec::with_capacity(CHUNK);
-        let mut next = || -> Result<Option<Row>, StoreError> {
-            let Some(Reverse((row, at))) = heap.pop() else {
-                return Ok(None);
-            };
-            if let Some(following) = files[at].next()? {
-                heap.push(Reverse((following, at)));
-            }
-            Ok(Some(row))
-        };
-        loop {
-            match next() {
-                Ok(Some(row)) => {
-                    chunk.push(row);
-                    if chunk.len() < CHUNK {
-                        continue;
-                    }
-                }
-                Ok(None) if chunk.is_empty() => return,
-                Ok(None) => {}
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(e));
-                    return;
-                }
-            }
-            let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
-            // The writer gave up (its error is the run's): nothing more to read.
-            if tx.blocking_send(Ok(full)).is_err() {
-                return;
-            }
-        }
-    });
-    Ok((rx, reader))
-}
-
-/// The chunks [`merged_chunks`] sends, and the thread that reads them.
-type MergedChunks = (
-    tokio::sync::mpsc::Receiver<Result<Vec<Row>, StoreError>>,
-    tokio::task::JoinHandle<()>,
-);
-
 impl Store {
     /// Merges the buckets' golden records into `persons`, in key order, in one write.
     pub async fn merge_spilled_registry(&self, spill: &RegistrySpill) -> Result<(), StoreError> {
         let paths = std::mem::take(&mut *spill.files.lock().unwrap_or_else(|e| e.into_inner()));
-        let (mut chunks, reader) = merged_chunks(paths)?;
+        let mut chunks = MergedChunks::open(paths, row_of)?;
         let what = "merging golden records";
         let mut tx = self.begin_rebuild(what).await?;
-        while let Some(chunk) = chunks.recv().await {
+        while let Some(chunk) = chunks.next().await {
             run_chunks(
                 &mut tx,
                 self.backend,
@@ -215,16 +130,8 @@ impl Store {
             )
             .await?;
         }
-        if let Err(e) = reader.await {
-            // Not every row was read: the transaction goes back with `tx`.
-            if e.is_panic() {
-                std::panic::resume_unwind(e.into_panic());
-            }
-            return Err(StoreError::Corrupt {
-                what: "spilled golden records",
-                detail: "the merge's reading thread ended before the files did".to_string(),
-            });
-        }
+        // Not every row read: the transaction goes back with `tx`.
+        chunks.finish().await?;
         tx.commit(what).await
     }
 }

@@ -7,7 +7,8 @@ use std::collections::HashMap;
 
 use super::cases::CaseId;
 use super::readiness::{record_open_history, RunRecord};
-use super::{doing, run_chunks, Commit, Insert, Store, StoreError, WriteTx};
+use super::ticket_spill::{insert_opened, opened_rows};
+use super::{doing, run_chunks, Insert, Store, StoreError, WriteTx};
 use crate::domain::TownshipCode;
 use crate::tickets::{
     Change, EvidenceLine, ExistingTicket, Owner, OwnerError, Status, Ticket, TicketKind, UNASSIGNED,
@@ -180,22 +181,6 @@ fn ticket_of(r: &AnyRow) -> Result<Ticket, StoreError> {
         .try_into()
 }
 
-/// A new ticket's columns, ready to bind.
-struct OpenedRow<'a> {
-    ticket_id: &'a str,
-    kind: &'static str,
-    township: String,
-    subject_key: String,
-    subject: String,
-    evidence: String,
-    digest: &'a str,
-    summary_zh: &'a str,
-    suggestion: Option<String>,
-    person_key: Option<&'a str>,
-    village: Option<&'a str>,
-    case_id: Option<CaseId>,
-}
-
 /// Who changed something and why, for the ticket history.
 pub struct Actor<'a> {
     pub name: &'a str,
@@ -337,95 +322,18 @@ impl Store {
 
     /// Applies ticket changes and, with `run`, records the reconciliation run with its
     /// burn-down points, in one transaction; the run's number. `stamps` are the tickets
-    /// whose case changed (or that are new) and the case each now comes from; the
-    /// commit as `commit` says.
+    /// whose case changed (or that are new) and the case each now comes from.
     pub async fn apply_ticket_changes(
         &self,
         changes: &[Change],
         stamps: &[(String, CaseId)],
         actor: &Actor<'_>,
         run: Option<&RunRecord<'_>>,
-        commit: Commit,
     ) -> Result<Option<i64>, StoreError> {
         // New tickets carry their case from the start; others are stamped below.
-        let stamp_of: HashMap<&str, _> = stamps.iter().map(|(t, c)| (t.as_str(), *c)).collect();
-        // New tickets and their first events go in multi-row statements: a first
-        // run opens tens of thousands.
-        let opened: Vec<OpenedRow> = changes
-            .iter()
-            .filter_map(|c| match c {
-                Change::Open {
-                    ticket_id,
-                    draft,
-                    digest,
-                } => Some(OpenedRow {
-                    ticket_id,
-                    kind: draft.kind.as_str(),
-                    township: draft.township.to_string(),
-                    subject_key: draft.subject_key(),
-                    subject: draft.subject.to_json().to_string(),
-                    evidence: evidence_json(draft),
-                    digest,
-                    summary_zh: &draft.summary_zh,
-                    suggestion: suggestion_json(draft),
-                    person_key: draft.person_key.as_deref(),
-                    village: draft.village.as_deref(),
-                    case_id: stamp_of.get(ticket_id.as_str()).copied(),
-                }),
-                _ => None,
-            })
-            .collect();
-        let mut tx = self
-            .begin_committed("beginning ticket changes", commit)
-            .await?;
-        run_chunks(
-            &mut tx,
-            self.backend,
-            &opened,
-            Insert {
-                head: "INSERT INTO tickets (ticket_id, kind, township, subject_key, subject, status, opened_at, updated_at,
-                       evidence, evidence_digest, summary_zh, suggestion, person_key, village, case_id)",
-                tail: "",
-                doing: "opening tickets",
-            },
-            |q, o| {
-                q.bind(o.ticket_id)
-                    .bind(o.kind)
-                    .bind(o.township.as_str())
-                    .bind(o.subject_key.as_str())
-                    .bind(o.subject.as_str())
-                    .bind("open")
-                    .bind(actor.now)
-                    .bind(actor.now)
-                    .bind(o.evidence.as_str())
-                    .bind(o.digest)
-                    .bind(o.summary_zh)
-                    .bind(o.suggestion.as_deref())
-                    .bind(o.person_key)
-                    .bind(o.village)
-                    .bind(o.case_id)
-            },
-        )
-        .await?;
-        run_chunks(
-            &mut tx,
-            self.backend,
-            &opened,
-            Insert {
-                head: "INSERT INTO ticket_events (ticket_id, at, from_status, to_status, actor, reason)",
-                tail: "",
-                doing: "recording ticket events",
-            },
-            |q, o| {
-                q.bind(o.ticket_id)
-                    .bind(actor.now)
-                    .bind(None::<&str>)
-                    .bind("open")
-                    .bind(actor.name)
-                    .bind("raised")
-            },
-        )
-        .await?;
+        let opened = opened_rows(changes, stamps);
+        let mut tx = self.begin_write("beginning ticket changes").await?;
+        insert_opened(&mut tx, self.backend, &opened, actor).await?;
         for c in changes {
             match c {
                 Change::Open { .. } => {}
@@ -741,11 +649,11 @@ impl Store {
     }
 }
 
-fn evidence_json(d: &crate::tickets::TicketDraft) -> String {
+pub(super) fn evidence_json(d: &crate::tickets::TicketDraft) -> String {
     serde_json::Value::Array(d.evidence.iter().map(|e| e.to_json()).collect()).to_string()
 }
 
-fn suggestion_json(d: &crate::tickets::TicketDraft) -> Option<String> {
+pub(super) fn suggestion_json(d: &crate::tickets::TicketDraft) -> Option<String> {
     d.suggestion
         .map(|s| serde_json::json!({"id_number": s.as_str()}).to_string())
 }

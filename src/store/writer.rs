@@ -42,7 +42,7 @@ const REBUILDING: [&str; 3] = [
 /// What every other write has: [`WRITER_CACHE`], the checkpoint threshold of
 /// every connection (256 MiB of WAL at 16 KiB pages), and commits on disk.
 const ORDINARY: [&str; 3] = [WRITER_CACHE, AUTOCHECKPOINT, SYNCHRONOUS];
-/// An ordinary write whose commit does not wait for the disk ([`Commit::Unsynced`]).
+/// An ordinary write whose commit does not wait for the disk ([`Store::begin_unsynced`]).
 const UNSYNCED: [&str; 3] = [WRITER_CACHE, AUTOCHECKPOINT, "PRAGMA synchronous = NORMAL"];
 
 /// How the writing connection is set up for a write.
@@ -53,20 +53,6 @@ pub(super) enum Setup {
     Unsynced,
 }
 
-/// Whether a write's commit waits for the disk.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Commit {
-    /// On disk when the commit returns: what a write that others act on needs.
-    Synced,
-    /// On disk with the next synced commit (SQLite `synchronous = NORMAL`, PostgreSQL
-    /// `synchronous_commit = off`). A power cut can lose the last such commits, never
-    /// part of one, and never one without those before it, so the store is as a
-    /// process killed a little earlier left it. A first run's buckets commit so: 256
-    /// buckets each waited for the disk twice, 512 waits (7.3 s of waiting, all told,
-    /// at 5,000,000 persons). The run's own record, written last, is synced, and with
-    /// it every commit before it.
-    Unsynced,
-}
 pub(super) const AUTOCHECKPOINT: &str = "PRAGMA wal_autocheckpoint = 16384";
 pub(super) const SYNCHRONOUS: &str = "PRAGMA synchronous = FULL";
 
@@ -163,16 +149,14 @@ impl Store {
         self.begin(what, Setup::Ordinary).await
     }
 
-    /// Begins a transaction that writes, committed as `commit` says.
-    pub(crate) async fn begin_committed(
-        &self,
-        what: &'static str,
-        commit: Commit,
-    ) -> Result<WriteTx, StoreError> {
-        match commit {
-            Commit::Synced => self.begin(what, Setup::Ordinary).await,
-            Commit::Unsynced => self.begin(what, Setup::Unsynced).await,
-        }
+    /// Begins a transaction that writes and whose commit does not wait for the disk
+    /// (SQLite `synchronous = NORMAL`, PostgreSQL `synchronous_commit = off`), for a
+    /// first run's buckets. A power cut can lose the last such commits, never part of
+    /// one, nor one without those before it: the store is then as a process killed a
+    /// little earlier left it. The run's own record, written last, waits for the disk,
+    /// and the WAL it syncs holds every commit before it.
+    pub(crate) async fn begin_unsynced(&self, what: &'static str) -> Result<WriteTx, StoreError> {
+        self.begin(what, Setup::Unsynced).await
     }
 
     /// Begins a write that rebuilds derived tables in key order: on SQLite, set up as

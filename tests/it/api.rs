@@ -326,7 +326,6 @@ pub async fn run_at(
                 summary,
                 open: &open,
             }),
-            popsync::store::Commit::Synced,
         )
         .await
         .expect("changes applied");

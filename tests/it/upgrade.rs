@@ -198,7 +198,6 @@ async fn a_store_of_the_previous_release_migrates_in_place_and_keeps_its_tickets
                     summary: &serde_json::json!({}),
                     open: &open,
                 }),
-                popsync::store::Commit::Synced,
             )
             .await
             .expect("a run on the upgraded store");

@@ -31,6 +31,22 @@ async fn written(db: &TestDb) -> Vec<String> {
     out
 }
 
+/// How many of the tickets' lookup indexes (those no constraint needs) the store has.
+async fn lookup_indexes(db: &TestDb) -> i64 {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&db.url).await.unwrap();
+    let names =
+        "('tickets_township', 'tickets_township_owner', 'tickets_case', 'ticket_events_ticket')";
+    let sql = if db.url.starts_with("sqlite") {
+        format!("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name IN {names}")
+    } else {
+        format!("SELECT COUNT(*) FROM pg_indexes WHERE schemaname = current_schema() AND indexname IN {names}")
+    };
+    let (n,): (i64,) = sqlx::query_as(&sql).fetch_one(&pool).await.unwrap();
+    pool.close().await;
+    n
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_and_four_workers_write_exactly_what_one_writes() {
     for backend in backends() {
@@ -141,9 +157,11 @@ async fn a_first_run_from_spilled_buckets_leaves_what_a_rebuild_in_memory_leaves
             "{backend:?}: more buckets than workers"
         );
         assert!(
-            first.steps_ms.contains_key("settle"),
-            "{backend:?}: worked in buckets"
+            first.steps_ms.contains_key("settle") && first.steps_ms.contains_key("open"),
+            "{backend:?}: worked in buckets, the tickets merged at the end"
         );
+        // The indexes the tickets' merge dropped are built again.
+        assert_eq!(lookup_indexes(&db).await, 4, "{backend:?}");
         let check = popsync::run::full_check::full_check(&store, &config, None)
             .await
             .unwrap();

@@ -30,7 +30,7 @@ use crate::store::snapshot::{
     Cell, TableRead, BIRTHS, CREMATIONS, DEATHS, MARRIAGES, PIS, PSB,
 };
 use crate::store::spill::{self, spill_error};
-use crate::store::{doing, Backend, Commit, RegistrySpill, Store, StoreError};
+use crate::store::{doing, Backend, RegistrySpill, Store, StoreError, TicketSpill};
 
 /// At most this many buckets (open files, while rows are sorted into them): a larger
 /// city gets larger buckets.
@@ -43,7 +43,7 @@ const TABLE_COUNT: usize = 6;
 /// go with this value.
 pub struct SpilledCases {
     /// Removed, with every file in it, when this is dropped.
-    _dir: tempfile::TempDir,
+    pub dir: tempfile::TempDir,
     pub buckets: Vec<SpilledBucket>,
     /// Records read.
     pub records: usize,
@@ -51,6 +51,8 @@ pub struct SpilledCases {
     pub cases: usize,
     /// SQLite: where the buckets' golden records wait to be merged in key order.
     pub registry: Option<RegistrySpill>,
+    /// Where the buckets' new tickets wait to be merged in ID order.
+    pub tickets: TicketSpill,
 }
 
 /// One bucket's file and its cases (neighbouring case numbers, in order).
@@ -197,7 +199,8 @@ impl Store {
             cases: buckets.iter().map(|b| b.cases.len()).sum(),
             buckets,
             registry: (self.backend == Backend::Sqlite).then(|| RegistrySpill::new(dir.path())),
-            _dir: dir,
+            tickets: TicketSpill::new(dir.path()),
+            dir,
         })
     }
 
@@ -319,14 +322,14 @@ impl Store {
     }
 
     /// Stores the next dates of a bucket's cases (`next`; a case not in it has none),
-    /// committed as a first run's buckets commit ([`Commit::Unsynced`]).
+    /// without waiting for the disk ([`Store::begin_unsynced`]).
     pub async fn write_bucket_dates(
         &self,
         cases: &[CaseId],
         next: &HashMap<CaseId, NaiveDate>,
     ) -> Result<(), StoreError> {
         let what = "storing a bucket's case dates";
-        let mut tx = self.begin_committed(what, Commit::Unsynced).await?;
+        let mut tx = self.begin_unsynced(what).await?;
         write_case_dates(&mut tx, self.backend, Some(cases), next).await?;
         tx.commit(what).await
     }
@@ -428,7 +431,7 @@ mod tests {
         let url = format!("sqlite://{}", dir.path().join("p.db").display());
         let store = Store::open(&url).await.unwrap();
         let spilled = store.spill_cases(10).await.unwrap();
-        let path = spilled._dir.path().to_path_buf();
+        let path = spilled.dir.path().to_path_buf();
         assert!(path.starts_with(dir.path()), "beside the database");
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o700);
