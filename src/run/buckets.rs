@@ -305,7 +305,7 @@ async fn work_bucket(
             plan
         }
         // A first run's bucket: no ticket was stored as the run began, so each draft
-        // opens one. They wait in a file of the bucket's own and go in, in ID order,
+        // opens one. They wait in a file of the bucket's own and go in, all in order,
         // once every bucket is done (`store::ticket_spill`).
         Source::Spilled(_, _, tickets) => {
             let plan = plan_new_tickets(work.drafts, &work.draft_cases, &work.voided);
