@@ -237,7 +237,10 @@ async fn lead_run(
     if let (false, Some((last_run, _, _, last))) =
         (every, store.recent_runs(1).await?.into_iter().next())
     {
-        if last["inputs"].as_str() == Some(inputs.as_str()) {
+        // A case made due since (a ticket reopened by hand) is work even so.
+        if last["inputs"].as_str() == Some(inputs.as_str())
+            && store.cases_due(as_of).await?.is_empty()
+        {
             let last = (inputs, last_run);
             return unchanged_run(store, config, as_of, actor, last, &started_at, (t0, sw)).await;
         }

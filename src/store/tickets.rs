@@ -14,6 +14,9 @@ use crate::tickets::{
     Change, EvidenceLine, ExistingTicket, Owner, OwnerError, Status, Ticket, TicketKind, UNASSIGNED,
 };
 
+/// A case's next date that every as-of date has passed: due at the next run.
+const DUE_NOW: &str = "0001-01-01";
+
 /// One change of a ticket's status.
 #[derive(Clone, Debug, serde::Serialize, sqlx::FromRow)]
 pub struct TicketEventRow {
@@ -522,6 +525,20 @@ impl Store {
         .rows_affected();
         if updated == 0 {
             return Ok(false);
+        }
+        if to == Status::Open {
+            // A reopened ticket whose problem went while it was dismissed is resolved
+            // by a recompute of its case: its case is made due for the next run.
+            sqlx::query(
+                "INSERT INTO case_dates (case_id, next_date)
+                 SELECT case_id, $1 FROM tickets WHERE ticket_id = $2 AND case_id IS NOT NULL
+                 ON CONFLICT (case_id) DO UPDATE SET next_date = excluded.next_date",
+            )
+            .bind(DUE_NOW)
+            .bind(ticket_id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(doing("making a reopened ticket's case due"))?;
         }
         event(
             &mut tx,
