@@ -5,7 +5,7 @@ use sqlx::{FromRow, Row};
 
 use std::collections::HashMap;
 
-use super::cases::CaseId;
+use super::cases::{CaseId, DUE_NOW};
 use super::readiness::{record_open_history, RunRecord};
 use super::ticket_spill::{insert_opened, opened_rows};
 use super::{doing, run_chunks, Insert, Store, StoreError, WriteTx};
@@ -13,9 +13,6 @@ use crate::domain::TownshipCode;
 use crate::tickets::{
     Change, EvidenceLine, ExistingTicket, Owner, OwnerError, Status, Ticket, TicketKind, UNASSIGNED,
 };
-
-/// A case's next date that every as-of date has passed: due at the next run.
-const DUE_NOW: &str = "0001-01-01";
 
 /// One change of a ticket's status.
 #[derive(Clone, Debug, serde::Serialize, sqlx::FromRow)]

@@ -105,6 +105,10 @@ const TABLES: [CaseTable; 6] = [
 /// Numbers per statement when reading by a list of cases or keys.
 const PER_READ: usize = 2_000;
 
+/// A case's next date that every as-of date has passed: the case is due at the next
+/// run (a record joined it, a ticket of it was reopened by hand, the bench asked).
+pub(crate) const DUE_NOW: &str = "0001-01-01";
+
 /// `IN (…the JSON array bound as $1…)`, its elements as integers or texts.
 pub(crate) fn in_bound(backend: Backend, integers: bool) -> &'static str {
     match (backend, integers) {
@@ -239,9 +243,10 @@ impl Store {
     pub async fn make_every_case_due(&self) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO case_dates (case_id, next_date)
-             SELECT DISTINCT case_id, '0001-01-01' FROM case_records WHERE 1 = 1
+             SELECT DISTINCT case_id, $1 FROM case_records WHERE 1 = 1
              ON CONFLICT (case_id) DO UPDATE SET next_date = excluded.next_date",
         )
+        .bind(DUE_NOW)
         .execute(&self.pool)
         .await
         .map_err(doing("making every case due"))?;
@@ -555,7 +560,7 @@ impl Store {
                 tail: "ON CONFLICT (case_id) DO UPDATE SET next_date = excluded.next_date",
                 doing: "marking cases due",
             },
-            |q, c| q.bind(*c).bind("0001-01-01"),
+            |q, c| q.bind(*c).bind(DUE_NOW),
         )
         .await?;
         forget_logged(&mut tx, self.backend, &seqs).await?;
